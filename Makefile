@@ -1,0 +1,38 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# Both create .venv when missing; a second run installs nothing (the stamp file
+# .venv/.installed is newer than the files that define the environment).
+#
+# lava-nc 0.10.0 and lava-dl 0.6.0 declare Requires-Python <3.11 and pin old
+# torch/numpy. We run them on Python 3.11: their ordinary dependencies come from
+# pyproject.toml (installed normally), then the two Lava wheels alone with
+# --no-deps --ignore-requires-python (see ../shared/notes/install.md).
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LAVA_WHEELS := lava-nc==0.10.0 lava-dl==0.6.0
+WORK := build/demo
+
+.PHONY: install demo test lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps --ignore-requires-python $(LAVA_WHEELS)
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m lava_qpsnn demo --workdir $(WORK)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks
+
+clean:
+	rm -rf build

@@ -1,0 +1,108 @@
+"""The self-describing, versioned ``model.pt``.
+
+A checkpoint is plain data: a format tag, a format version, the model, data and
+encoding settings, the training metrics and the state dict. It loads with
+``torch.load(..., weights_only=True)`` (no code runs from the file), and every other
+command rebuilds the network from it alone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .data import Encoding
+from .errors import CheckpointError, QpsnnError
+from .files import atomic_output
+from .models import ModelConfig, SpikingNet, build_model
+
+__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "FORMAT", "VERSION"]
+
+FORMAT = "lava-qpsnn-checkpoint"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Everything needed to rebuild, evaluate and export a trained network."""
+
+    model: ModelConfig
+    dataset: str
+    encoding: Encoding
+    state_dict: dict[str, torch.Tensor]
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, net: SpikingNet, *, dataset: str, encoding: Encoding, metrics: dict | None = None
+    ) -> Checkpoint:
+        state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        return cls(net.config, dataset, encoding, state, dict(metrics or {}))
+
+    def build(self) -> SpikingNet:
+        """A fresh :class:`SpikingNet` with the stored weights."""
+        net = build_model(self.model)
+        missing, unexpected = net.load_state_dict(self.state_dict, strict=False)
+        if missing or unexpected:
+            raise CheckpointError(
+                f"checkpoint weights do not fit its model: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}; retrain or re-save the checkpoint"
+            )
+        return net.eval()
+
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "model": self.model.to_dict(),
+            "dataset": self.dataset,
+            "encoding": dict(vars(self.encoding)),
+            "metrics": dict(self.metrics),
+            "state_dict": self.state_dict,
+        }
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write ``checkpoint`` to ``path`` atomically (see :func:`~lava_qpsnn.files.atomic_output`)."""
+    with atomic_output(path, force=force) as tmp:
+        torch.save(checkpoint.to_dict(), tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read a ``model.pt`` written by :func:`save_checkpoint`; one-line error otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}: train one with 'python -m lava_qpsnn train --out {path}'")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"{path} is not a readable lava-qpsnn checkpoint ({reason}): re-train or re-copy the file"
+        ) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a lava-qpsnn checkpoint (no '{FORMAT}' tag): "
+            "use a model.pt written by 'python -m lava_qpsnn train'"
+        )
+    if data.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format version {data.get('version')}, this lava-qpsnn "
+            f"reads version {VERSION}: re-train with this version"
+        )
+    try:
+        return Checkpoint(
+            model=ModelConfig.from_dict(data["model"]),
+            dataset=str(data["dataset"]),
+            encoding=Encoding(**data["encoding"]),
+            state_dict=dict(data["state_dict"]),
+            metrics=dict(data.get("metrics", {})),
+        )
+    except QpsnnError as exc:
+        raise CheckpointError(f"{path} holds invalid settings: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path} is damaged (bad or missing entry {exc}): re-train it") from None

@@ -1,0 +1,143 @@
+"""``python -m lava_qpsnn {train,eval,demo}``: the command line.
+
+Every subcommand returns an exit status; user errors (:class:`QpsnnError`) print one
+line and return 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .data import Encoding, dataset_names, load_dataset
+from .errors import QpsnnError
+from .evaluate import BACKENDS, Evaluation, evaluate
+from .files import check_output_path
+from .models import ARCHITECTURES, ModelConfig, build_model
+from .table import format_table
+from .train import TrainConfig, train
+
+__all__ = ["main"]
+
+
+def _percent(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    check_output_path(args.out, force=args.force)
+    checkpoint = train_checkpoint(args)
+    save_checkpoint(checkpoint, args.out, force=args.force)
+    m = checkpoint.metrics
+    print(f"test accuracy {_percent(m['test_accuracy'])} (train {_percent(m['train_accuracy'])}); saved {args.out}")
+    return 0
+
+
+def train_checkpoint(args: argparse.Namespace) -> Checkpoint:
+    """Train the model the arguments describe and package it as a checkpoint."""
+    import torch
+
+    encoding = Encoding(time_steps=args.time_steps, seed=args.seed)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    train_set, test_set = load_dataset(args.dataset)
+    torch.manual_seed(args.seed)
+    model = build_model(
+        ModelConfig(args.model, train_set.images.shape[1:], train_set.num_classes, tuple(args.hidden or ()))
+    )
+    metrics = train(model, train_set, test_set, encoding, config, progress=args.progress)
+    return Checkpoint.of(model, dataset=args.dataset, encoding=encoding, metrics=metrics)
+
+
+def print_evaluation(result: Evaluation) -> None:
+    print(f"{result.backend}: {result.samples} test samples, accuracy {_percent(result.accuracy)} ({result.seconds:.1f} s)")
+    if result.spike_agreement is not None:
+        print(
+            f"vs PyTorch model (accuracy {_percent(result.reference_accuracy)}): predictions agree on "
+            f"{_percent(result.prediction_agreement)}, output spikes identical on {_percent(result.spike_agreement)}"
+        )
+        if result.mismatched_samples:
+            print(f"samples whose output spikes differ: {list(result.mismatched_samples[:20])}")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    checkpoint = load_checkpoint(args.checkpoint) if args.checkpoint else None
+    result = evaluate(args.net, backend=args.backend, samples=args.samples, checkpoint=checkpoint, progress=args.progress)
+    print_evaluation(result)
+    return 0 if result.spike_agreement in (None, 1.0) else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from netx_export import export_netx
+    from netx_export.writer import SUMMARY_HEADERS, summary_rows
+
+    workdir: Path = args.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    model_pt, model_net = workdir / "model.pt", workdir / "model.net"
+    print(f"[1/3] training a spiking MLP on digits ({args.epochs} epochs, {args.time_steps} time steps)")
+    checkpoint = train_checkpoint(args)
+    save_checkpoint(checkpoint, model_pt, force=True)
+    print(f"[2/3] exporting {model_pt} -> {model_net}")
+    rows = export_netx(checkpoint, model_net, force=True)
+    print(format_table(SUMMARY_HEADERS, summary_rows(rows)))
+    print("[3/3] running the test set as Lava processes (Loihi2SimCfg, fixed_pt)")
+    result = evaluate(model_net, samples=args.samples, checkpoint=checkpoint, progress=args.progress)
+    print_evaluation(result)
+    packed = sum(r.packed_bytes for r in rows)
+    print()
+    print(format_table(["result", "value"], [
+        ["PyTorch test accuracy (all samples)", _percent(checkpoint.metrics["test_accuracy"])],
+        [f"Lava fixed_pt accuracy ({result.samples} samples)", _percent(result.accuracy)],
+        ["prediction agreement Lava vs PyTorch", _percent(result.prediction_agreement)],
+        ["identical output spikes Lava vs PyTorch", _percent(result.spike_agreement)],
+        ["model.net file size", f"{model_net.stat().st_size / 1024:.1f} KB"],
+        ["packed weight memory", f"{packed / 1024:.2f} KB"],
+    ]))
+    return 0 if result.spike_agreement == 1.0 else 1
+
+
+def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> None:
+    parser.add_argument("--dataset", default="digits", choices=dataset_names())
+    parser.add_argument("--model", default="mlp", choices=ARCHITECTURES)
+    parser.add_argument("--hidden", type=int, nargs="+", help="hidden widths (mlp) or 2 channel counts (conv)")
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--time-steps", type=int, default=16, help="time steps per sample (T)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0, help="seeds weights, shuffling and spike encoding")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m lava_qpsnn", description=__doc__.splitlines()[0])
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a spiking network with lava-dl and save model.pt")
+    _add_training_options(p, epochs=20)
+    p.add_argument("--out", type=Path, default=Path("model.pt"), help="checkpoint to write")
+    p.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate an exported .net on its test set")
+    p.add_argument("net", type=Path, help=".net written by 'python -m netx_export'")
+    p.add_argument("--backend", default="lava", choices=BACKENDS, help="lava: Lava processes, Loihi2SimCfg fixed_pt")
+    p.add_argument("--samples", type=int, help="evaluate only the first N test samples")
+    p.add_argument("--checkpoint", type=Path, help="model.pt to compare spikes and predictions with")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("demo", help="train, export, run in Lava and print a summary")
+    _add_training_options(p, epochs=20)
+    p.add_argument("--workdir", type=Path, default=Path("build/demo"), help="where model.pt and model.net go")
+    p.add_argument("--samples", type=int, help="test samples to run in Lava (default: all)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except QpsnnError as exc:
+        print(f"lava_qpsnn: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,48 @@
+"""Typed errors. Each message is one line: what was expected, what was found, what to do.
+
+The command-line entry points catch :class:`QpsnnError`, print its message and exit
+with status 2; anything else is a bug and keeps its traceback.
+"""
+
+__all__ = [
+    "QpsnnError",
+    "ConfigError",
+    "DataError",
+    "CheckpointError",
+    "ExportError",
+    "OutputPathError",
+    "NetxFileError",
+    "LavaRuntimeError",
+]
+
+
+class QpsnnError(Exception):
+    """Base class of every error a user can cause and fix."""
+
+
+class ConfigError(QpsnnError, ValueError):
+    """An option or setting is out of range or unknown."""
+
+
+class DataError(QpsnnError):
+    """A data set is unknown, missing or malformed."""
+
+
+class CheckpointError(QpsnnError):
+    """A model.pt is missing, corrupt, foreign or of another format version."""
+
+
+class ExportError(QpsnnError):
+    """A model cannot be written as NetX HDF5, or the output path is unusable."""
+
+
+class OutputPathError(QpsnnError):
+    """An output file exists (and --force was not given) or its folder is missing."""
+
+
+class NetxFileError(QpsnnError):
+    """A .net file is missing, not HDF5, or not a network we can run."""
+
+
+class LavaRuntimeError(QpsnnError):
+    """Lava (or its Loihi extension) is not available for the requested run."""

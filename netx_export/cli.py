@@ -1,0 +1,43 @@
+"""``python -m netx_export model.pt [-o model.net] [--force]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lava_qpsnn.checkpoint import load_checkpoint
+from lava_qpsnn.errors import QpsnnError
+from lava_qpsnn.table import format_table
+
+from .writer import SUMMARY_HEADERS, export_netx, summary_rows
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m netx_export",
+        description="Write a lava-qpsnn checkpoint as a NetX HDF5 network that lava.lib.dl.netx loads.",
+    )
+    parser.add_argument("checkpoint", type=Path, help="model.pt written by 'python -m lava_qpsnn train'")
+    parser.add_argument("-o", "--output", type=Path, help="output .net file (default: the checkpoint's name with .net)")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    output = args.output or args.checkpoint.with_suffix(".net")
+    try:
+        checkpoint = load_checkpoint(args.checkpoint)
+        rows = export_netx(checkpoint, output, force=args.force)
+    except QpsnnError as exc:
+        print(f"netx_export: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(SUMMARY_HEADERS, summary_rows(rows)))
+    packed = sum(r.packed_bytes for r in rows)
+    dense = sum(r.float32_bytes for r in rows)
+    print(
+        f"wrote {output} ({output.stat().st_size / 1024:.1f} KB): packed weights "
+        f"{packed / 1024:.2f} KB vs {dense / 1024:.2f} KB float32 ({dense / packed:.1f}x smaller)"
+    )
+    return 0

@@ -1,0 +1,153 @@
+"""Checkpoint -> NetX HDF5.
+
+Each slayer block is written by its own ``export_hdf5`` (lava-dl's format, unchanged);
+this module only chooses the writer per block type (an explicit registry: an unknown
+block is an error, never skipped), adds the input layer and our metadata, checks that
+weights are integers and stores them as such (netx truncates floats toward zero), and
+writes atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import h5py
+import numpy as np
+import torch
+
+from lava_qpsnn.checkpoint import Checkpoint
+from lava_qpsnn.errors import ExportError
+from lava_qpsnn.files import atomic_output
+from lava_qpsnn.netx_file import write_metadata
+
+__all__ = ["LayerSummary", "export_netx", "signed_weight_bits"]
+
+
+@dataclass(frozen=True)
+class LayerSummary:
+    """One row of the exporter's table."""
+
+    index: int
+    kind: str
+    shape: tuple[int, ...]
+    params: int = 0
+    weight_bits: int | None = None
+
+    @property
+    def packed_bytes(self) -> float:
+        """Weight memory at ``weight_bits`` per weight."""
+        return self.params * (self.weight_bits or 0) / 8
+
+    @property
+    def float32_bytes(self) -> int:
+        return self.params * 4
+
+
+def signed_weight_bits(weights: np.ndarray) -> int:
+    """Signed bits per weight on Loihi: integers divided by their common power of two.
+
+    This is what netx's ``optimize_weight_bits`` stores (the power of two becomes the
+    weight exponent): e.g. [-20, 20, 6] -> [-10, 10, 3] -> 5 bits.
+    """
+    values = np.asarray(weights, dtype=np.int64)
+    nonzero = np.abs(values[values != 0])
+    if nonzero.size == 0:
+        return 1
+    shift = int(np.bitwise_and(np.bitwise_or.reduce(nonzero), -np.bitwise_or.reduce(nonzero))).bit_length() - 1
+    mantissa = values >> shift
+    return max(int(mantissa.max()).bit_length(), int(-mantissa.min() - 1).bit_length()) + 1
+
+
+BlockWriter = Callable[[int, torch.nn.Module, h5py.Group], LayerSummary]
+
+
+def _write_synaptic(index: int, block: torch.nn.Module, group: h5py.Group) -> LayerSummary:
+    block.export_hdf5(group)
+    weight = group["weight"][()]
+    integers = np.rint(weight)
+    if not np.allclose(weight, integers, rtol=0, atol=1e-4):
+        raise ExportError(
+            f"layer {index} ({type(block).__name__}) has weights off the integer grid: "
+            "train with a quantization hook (slayer's default quantize_8bit or --bits)"
+        )
+    del group["weight"]
+    group.create_dataset("weight", data=integers.astype(np.int32))
+    kind = type(block).__name__.lower()
+    return LayerSummary(index, kind, tuple(int(s) for s in block.shape), weight.size, signed_weight_bits(integers))
+
+
+def _write_flatten(index: int, block: torch.nn.Module, group: h5py.Group) -> LayerSummary:
+    block.export_hdf5(group)
+    return LayerSummary(index, "flatten", tuple(int(s) for s in block.shape))
+
+
+@cache
+def _writers() -> dict[type, BlockWriter]:
+    from lava.lib.dl import slayer
+
+    cuba = slayer.block.cuba
+    return {cuba.Dense: _write_synaptic, cuba.Conv: _write_synaptic, cuba.Flatten: _write_flatten}
+
+
+def _check_exportable(net: torch.nn.Module) -> None:
+    writers = _writers()
+    for i, block in enumerate(net.blocks):
+        if type(block) not in writers:
+            names = ", ".join(f"slayer.block.cuba.{t.__name__}" for t in writers)
+            raise ExportError(f"cannot export blocks.{i} ({type(block).__name__}): NetX export supports {names}")
+        synapse = getattr(block, "synapse", None)
+        if synapse is not None and synapse.weight_norm_enabled:
+            raise ExportError(f"blocks.{i} uses weight norm: fold it before export (slayer disables it in place)")
+
+
+def export_netx(checkpoint: Checkpoint, path: str | os.PathLike, *, force: bool = False) -> list[LayerSummary]:
+    """Write ``checkpoint``'s network to ``path`` as NetX HDF5; return the per-layer table.
+
+    The file is written to a temporary name and renamed into place, so a failure leaves
+    no file and an existing one untouched. ``force`` allows replacing an existing file.
+    """
+    net = checkpoint.build()
+    _check_exportable(net)
+    rows = [LayerSummary(0, "input", tuple(checkpoint.model.input_shape))]
+    with atomic_output(path, force=force) as tmp, h5py.File(tmp, "w") as handle:
+        layers = handle.create_group("layer")
+        inp = layers.create_group("0")
+        inp.create_dataset("type", (1,), "S10", [b"input"])
+        inp.create_dataset("shape", data=np.array(checkpoint.model.input_shape))
+        with torch.no_grad():
+            for i, block in enumerate(net.blocks, start=1):
+                rows.append(_writers()[type(block)](i, block, layers.create_group(str(i))))
+        write_metadata(
+            handle,
+            dataset=checkpoint.dataset,
+            encoding=checkpoint.encoding,
+            num_classes=checkpoint.model.num_classes,
+        )
+    return rows
+
+
+def total_params(rows: list[LayerSummary]) -> int:
+    return sum(r.params for r in rows)
+
+
+def describe_shape(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) if shape else "-"
+
+
+def summary_rows(rows: list[LayerSummary]) -> list[list[object]]:
+    """Rows for :func:`lava_qpsnn.table.format_table` with a total line."""
+    out: list[list[object]] = []
+    for r in rows:
+        bits = "-" if r.weight_bits is None else r.weight_bits
+        out.append([r.index, r.kind, describe_shape(r.shape), r.params, bits,
+                    f"{r.packed_bytes / 1024:.2f}", f"{r.float32_bytes / 1024:.2f}"])
+    packed = sum(r.packed_bytes for r in rows)
+    dense = sum(r.float32_bytes for r in rows)
+    out.append(["", "total", "", total_params(rows), "", f"{packed / 1024:.2f}", f"{dense / 1024:.2f}"])
+    return out
+
+
+SUMMARY_HEADERS = ["layer", "type", "shape", "weights", "bits", "packed KB", "float32 KB"]
