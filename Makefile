@@ -32,7 +32,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks
+	$(PY) -m ruff check lava_qpsnn netx_export tests
 
 clean:
 	rm -rf build

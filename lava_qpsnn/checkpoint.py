@@ -36,21 +36,20 @@ class Checkpoint:
     metrics: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def of(
-        cls, net: SpikingNet, *, dataset: str, encoding: Encoding, metrics: dict | None = None
-    ) -> Checkpoint:
+    def of(cls, net: SpikingNet, *, dataset: str, encoding: Encoding, metrics: dict | None = None) -> Checkpoint:
         state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         return cls(net.config, dataset, encoding, state, dict(metrics or {}))
 
     def build(self) -> SpikingNet:
         """A fresh :class:`SpikingNet` with the stored weights."""
         net = build_model(self.model)
-        missing, unexpected = net.load_state_dict(self.state_dict, strict=False)
-        if missing or unexpected:
+        try:
+            net.load_state_dict(self.state_dict)
+        except RuntimeError as exc:
+            detail = " ".join(str(exc).split("\n", 1)[-1].split())[:160]
             raise CheckpointError(
-                f"checkpoint weights do not fit its model: missing {missing[:3]}, "
-                f"unexpected {unexpected[:3]}; retrain or re-save the checkpoint"
-            )
+                f"checkpoint weights do not fit its model ({detail}): re-train the checkpoint"
+            ) from None
         return net.eval()
 
     def to_dict(self) -> dict:

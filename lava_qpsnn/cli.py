@@ -51,7 +51,8 @@ def train_checkpoint(args: argparse.Namespace) -> Checkpoint:
 
 
 def print_evaluation(result: Evaluation) -> None:
-    print(f"{result.backend}: {result.samples} test samples, accuracy {_percent(result.accuracy)} ({result.seconds:.1f} s)")
+    accuracy = _percent(result.accuracy)
+    print(f"{result.backend}: {result.samples} test samples, accuracy {accuracy} ({result.seconds:.1f} s)")
     if result.spike_agreement is not None:
         print(
             f"vs PyTorch model (accuracy {_percent(result.reference_accuracy)}): predictions agree on "
@@ -63,7 +64,9 @@ def print_evaluation(result: Evaluation) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.checkpoint) if args.checkpoint else None
-    result = evaluate(args.net, backend=args.backend, samples=args.samples, checkpoint=checkpoint, progress=args.progress)
+    result = evaluate(
+        args.net, backend=args.backend, samples=args.samples, checkpoint=checkpoint, progress=args.progress
+    )
     print_evaluation(result)
     return 0 if result.spike_agreement in (None, 1.0) else 1
 
@@ -86,14 +89,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print_evaluation(result)
     packed = sum(r.packed_bytes for r in rows)
     print()
-    print(format_table(["result", "value"], [
-        ["PyTorch test accuracy (all samples)", _percent(checkpoint.metrics["test_accuracy"])],
-        [f"Lava fixed_pt accuracy ({result.samples} samples)", _percent(result.accuracy)],
-        ["prediction agreement Lava vs PyTorch", _percent(result.prediction_agreement)],
-        ["identical output spikes Lava vs PyTorch", _percent(result.spike_agreement)],
-        ["model.net file size", f"{model_net.stat().st_size / 1024:.1f} KB"],
-        ["packed weight memory", f"{packed / 1024:.2f} KB"],
-    ]))
+    print(
+        format_table(
+            ["result", "value"],
+            [
+                ["PyTorch test accuracy (all samples)", _percent(checkpoint.metrics["test_accuracy"])],
+                [f"Lava fixed_pt accuracy ({result.samples} samples)", _percent(result.accuracy)],
+                ["prediction agreement Lava vs PyTorch", _percent(result.prediction_agreement)],
+                ["identical output spikes Lava vs PyTorch", _percent(result.spike_agreement)],
+                ["model.net file size", f"{model_net.stat().st_size / 1024:.1f} KB"],
+                ["packed weight memory", f"{packed / 1024:.2f} KB"],
+            ],
+        )
+    )
     return 0 if result.spike_agreement == 1.0 else 1
 
 

@@ -52,14 +52,10 @@ class Encoding:
         if self.kind != "rate":
             raise ConfigError(f"unknown encoding {self.kind!r}: use 'rate'")
         if not 1 <= self.time_steps <= 10_000:
-            raise ConfigError(
-                f"time steps must be in 1..10000, got {self.time_steps}: pass e.g. --time-steps 16"
-            )
+            raise ConfigError(f"time steps must be in 1..10000, got {self.time_steps}: pass e.g. --time-steps 16")
 
 
-def rate_encode(
-    images: np.ndarray, time_steps: int, rng: np.random.Generator
-) -> np.ndarray:
+def rate_encode(images: np.ndarray, time_steps: int, rng: np.random.Generator) -> np.ndarray:
     """Encode ``images`` (``N x ...`` in [0, 1]) as float32 spikes ``N x ... x T``."""
     draws = rng.random((*images.shape, time_steps), dtype=np.float32)
     return (draws < images[..., None]).astype(np.float32)
@@ -79,9 +75,7 @@ def _digits() -> tuple[Dataset, Dataset]:
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)[:, None]  # N,1,8,8
     labels = digits.target.astype(np.int64)
-    x_train, x_test, y_train, y_test = train_test_split(
-        images, labels, test_size=0.2, random_state=0, stratify=labels
-    )
+    x_train, x_test, y_train, y_test = train_test_split(images, labels, test_size=0.2, random_state=0, stratify=labels)
     return Dataset(x_train, y_train, 10), Dataset(x_test, y_test, 10)
 
 

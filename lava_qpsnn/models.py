@@ -152,7 +152,9 @@ def build_model(config: ModelConfig) -> SpikingNet:
             slayer.block.cuba.Conv(neuron, c1, c2, 3, stride=2, padding=1, weight_scale=2),
             slayer.block.cuba.Flatten(),
             slayer.block.cuba.Dense(
-                neuron, c2 * math.ceil(height / 2) * math.ceil(width / 2), config.num_classes,
+                neuron,
+                c2 * math.ceil(height / 2) * math.ceil(width / 2),
+                config.num_classes,
                 weight_scale=2,
             ),
         ]

@@ -96,7 +96,9 @@ def read_net_info(path: str | os.PathLike) -> NetInfo:
 
 def _layer_type(layers: h5py.Group, name: str, path: Path) -> str:
     if name not in layers or "type" not in layers[name]:
-        raise NetxFileError(f"{path}: layer groups must be numbered 0..N-1 with a 'type'; /layer/{name} is missing or has none")
+        raise NetxFileError(
+            f"{path}: layer groups must be numbered 0..N-1 with a 'type'; /layer/{name} is missing or has none"
+        )
     raw = layers[name]["type"][()]
     value = raw[0] if np.ndim(raw) else raw
     return value.decode("ascii") if isinstance(value, bytes) else str(value)

@@ -36,8 +36,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError(
-                f"need epochs >= 0, batch size >= 1, lr > 0; got {self.epochs}, "
-                f"{self.batch_size}, {self.lr}"
+                f"need epochs >= 0, batch size >= 1, lr > 0; got {self.epochs}, {self.batch_size}, {self.lr}"
             )
 
 
@@ -51,10 +50,7 @@ def classify(spikes: np.ndarray | torch.Tensor) -> np.ndarray:
 def output_spikes(model: SpikingNet, spikes: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Run ``spikes`` (``NCHWT``) through ``model``; return output spikes ``N x classes x T``."""
     model.eval()
-    outputs = [
-        model(torch.from_numpy(spikes[i : i + batch_size])).numpy()
-        for i in range(0, len(spikes), batch_size)
-    ]
+    outputs = [model(torch.from_numpy(spikes[i : i + batch_size])).numpy() for i in range(0, len(spikes), batch_size)]
     return np.concatenate(outputs).astype(np.int8)
 
 
@@ -72,9 +68,7 @@ def train(
 
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + 1)
-    loss_fn = slayer.loss.SpikeRate(
-        true_rate=config.true_rate, false_rate=config.false_rate, reduction="sum"
-    )
+    loss_fn = slayer.loss.SpikeRate(true_rate=config.true_rate, false_rate=config.false_rate, reduction="sum")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     test_spikes = encode_test_split(test_set, encoding)
     labels = torch.from_numpy(train_set.labels)

@@ -142,8 +142,17 @@ def summary_rows(rows: list[LayerSummary]) -> list[list[object]]:
     out: list[list[object]] = []
     for r in rows:
         bits = "-" if r.weight_bits is None else r.weight_bits
-        out.append([r.index, r.kind, describe_shape(r.shape), r.params, bits,
-                    f"{r.packed_bytes / 1024:.2f}", f"{r.float32_bytes / 1024:.2f}"])
+        out.append(
+            [
+                r.index,
+                r.kind,
+                describe_shape(r.shape),
+                r.params,
+                bits,
+                f"{r.packed_bytes / 1024:.2f}",
+                f"{r.float32_bytes / 1024:.2f}",
+            ]
+        )
     packed = sum(r.packed_bytes for r in rows)
     dense = sum(r.float32_bytes for r in rows)
     out.append(["", "total", "", total_params(rows), "", f"{packed / 1024:.2f}", f"{dense / 1024:.2f}"])

@@ -1,0 +1,66 @@
+"""The command lines, called in-process through ``main(argv)``, plus real ``python -m`` runs."""
+
+import subprocess
+import sys
+
+import pytest
+
+from lava_qpsnn.cli import main as qpsnn_main
+from netx_export.cli import main as export_main
+
+
+def _one_line_error(capsys, prefix):
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(prefix) and "\n" not in err, err
+    return err
+
+
+def test_train_export_eval(tmp_path, capsys):
+    pt, net = tmp_path / "m.pt", tmp_path / "m.net"
+    args = ["--no-progress", "train", "--epochs", "1", "--hidden", "16", "--time-steps", "8", "--out", str(pt)]
+    assert qpsnn_main(args) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert export_main([str(pt)]) == 0
+    out = capsys.readouterr().out
+    assert "packed weights" in out and "dense" in out and net.exists()
+    assert qpsnn_main(["--no-progress", "eval", str(net), "--samples", "3", "--checkpoint", str(pt)]) == 0
+    out = capsys.readouterr().out
+    assert "3 test samples" in out and "output spikes identical on 100.00%" in out
+
+
+def test_train_refuses_to_overwrite_before_training(tmp_path, capsys):
+    pt = tmp_path / "m.pt"
+    pt.write_text("keep me")
+    assert qpsnn_main(["train", "--out", str(pt)]) == 2
+    _one_line_error(capsys, "lava_qpsnn: error: ")
+    assert pt.read_text() == "keep me"
+
+
+def test_export_errors(tmp_path, capsys, mlp_files):
+    assert export_main([str(tmp_path / "missing.pt")]) == 2
+    assert "no checkpoint at" in _one_line_error(capsys, "netx_export: error: ")
+    foreign = tmp_path / "foreign.pt"
+    foreign.write_bytes(b"\x00garbage")
+    assert export_main([str(foreign)]) == 2
+    assert "not a readable" in _one_line_error(capsys, "netx_export: error: ")
+    pt, net = mlp_files
+    assert export_main([str(pt), "-o", str(net)]) == 2
+    assert "exists: pass --force" in _one_line_error(capsys, "netx_export: error: ")
+
+
+def test_eval_errors(tmp_path, capsys, mlp_files):
+    assert qpsnn_main(["eval", str(tmp_path / "none.net")]) == 2
+    assert "no network file" in _one_line_error(capsys, "lava_qpsnn: error: ")
+    pt, net = mlp_files
+    assert qpsnn_main(["eval", str(net), "--samples", "0"]) == 2
+    assert "--samples must be >= 1" in _one_line_error(capsys, "lava_qpsnn: error: ")
+    assert qpsnn_main(["eval", str(pt)]) == 2  # a checkpoint is not a network
+    assert "not an HDF5 file" in _one_line_error(capsys, "lava_qpsnn: error: ")
+
+
+@pytest.mark.parametrize("module", ["lava_qpsnn", "netx_export"])
+def test_python_dash_m_reports_bad_input_in_one_line(module, tmp_path):
+    args = ["eval", str(tmp_path / "x.net")] if module == "lava_qpsnn" else [str(tmp_path / "x.pt")]
+    result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -1,0 +1,85 @@
+import h5py
+import numpy as np
+import pytest
+
+import netx_export.writer as writer
+from lava_qpsnn.errors import ExportError, OutputPathError
+from lava_qpsnn.netx_file import read_net_info
+from netx_export import export_netx
+from netx_export.writer import signed_weight_bits
+
+
+def test_exported_file_loads_in_unmodified_netx(mlp_files, mlp_checkpoint):
+    from lava.lib.dl import netx
+
+    _, path = mlp_files
+    net = netx.hdf5.Network(net_config=str(path))
+    assert len(net.layers) == 2
+    assert net.inp.shape == (64,) and net.out.shape == (10,)
+    info = read_net_info(path)
+    assert info.encoding == mlp_checkpoint.encoding and info.num_spiking_layers == 2
+
+
+def test_conv_export_shapes(conv_net):
+    from lava.lib.dl import netx
+
+    net = netx.hdf5.Network(net_config=str(conv_net))
+    assert net.inp.shape == (8, 8, 1)  # Lava's W, H, C
+    assert [layer.out.shape for layer in net.layers] == [(8, 8, 4), (4, 4, 8), (10,)]
+
+
+def test_weights_are_stored_as_the_integers_the_model_uses(mlp_files, mlp_checkpoint):
+    _, path = mlp_files
+    model = mlp_checkpoint.build()
+    with h5py.File(path, "r") as f:
+        for i, block in enumerate(model.blocks, start=1):
+            stored = f[f"layer/{i}/weight"][()]
+            assert stored.dtype.kind == "i"
+            expected = block.synapse.pre_hook_fx(block.synapse.weight, descale=True)
+            np.testing.assert_array_equal(stored, expected.detach().numpy().reshape(stored.shape))
+
+
+def test_signed_weight_bits():
+    assert signed_weight_bits(np.array([-20, 20, 6])) == 5  # netx's own example
+    assert signed_weight_bits(np.array([-256, 254])) == 8
+    assert signed_weight_bits(np.array([-1, 1])) == 2
+    assert signed_weight_bits(np.array([0, 0])) == 1
+    assert signed_weight_bits(np.array([-128, 127])) == 8
+
+
+def test_never_overwrites_without_force(mlp_checkpoint, tmp_path):
+    path = tmp_path / "model.net"
+    path.write_bytes(b"precious")
+    with pytest.raises(OutputPathError, match="exists"):
+        export_netx(mlp_checkpoint, path)
+    assert path.read_bytes() == b"precious"
+    export_netx(mlp_checkpoint, path, force=True)
+    assert h5py.is_hdf5(path)
+
+
+def test_failure_mid_write_leaves_no_file(mlp_checkpoint, tmp_path, monkeypatch):
+    path = tmp_path / "model.net"
+
+    def broken(*args):
+        raise ExportError("simulated failure")
+
+    monkeypatch.setitem(writer._writers(), type(mlp_checkpoint.build().blocks[1]), broken)
+    with pytest.raises(ExportError, match="simulated"):
+        export_netx(mlp_checkpoint, path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unsupported_block_is_named(mlp_checkpoint, tmp_path, monkeypatch):
+    from lava.lib.dl import slayer
+
+    net = mlp_checkpoint.build()
+    net.blocks.append(slayer.block.cuba.Pool({"threshold": 1.0, "current_decay": 1.0, "voltage_decay": 0.5}, 2))
+    monkeypatch.setattr(type(mlp_checkpoint), "build", lambda self: net)
+    with pytest.raises(ExportError, match=r"cannot export blocks.2 \(Pool\).*supports"):
+        export_netx(mlp_checkpoint, tmp_path / "model.net")
+    assert not (tmp_path / "model.net").exists()
+
+
+def test_missing_output_folder(mlp_checkpoint, tmp_path):
+    with pytest.raises(OutputPathError, match="does not exist"):
+        export_netx(mlp_checkpoint, tmp_path / "no" / "such" / "model.net")
