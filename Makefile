@@ -29,6 +29,7 @@ demo: $(STAMP)
 	$(PY) -m lava_qpsnn demo --workdir $(WORK)
 
 test: $(STAMP)
+	$(PY) -m ruff check lava_qpsnn netx_export tests
 	$(PY) -m pytest
 
 lint: $(STAMP)

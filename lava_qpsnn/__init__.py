@@ -1,5 +1,41 @@
-"""lava-qpsnn: quantized and pruned spiking neural networks for Intel Loihi 2."""
+"""lava-qpsnn: quantized and pruned spiking neural networks for Intel Loihi 2.
+
+Train with lava-dl's slayer, export NetX HDF5 (``python -m netx_export``), run as Lava
+processes. Importing this package first makes lava-nc 0.10 work on Python 3.11
+(see :mod:`lava_qpsnn.lava_compat`); Lava itself is imported only when used.
+"""
+
+from importlib.metadata import version as _version
 
 from .lava_compat import patch_lava
 
 patch_lava()
+
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
+from .data import Encoding, encode_test_split, load_dataset  # noqa: E402
+from .evaluate import Evaluation, evaluate  # noqa: E402
+from .lava_run import run_lava  # noqa: E402
+from .models import ModelConfig, NeuronConfig, SpikingNet, build_model  # noqa: E402
+from .train import TrainConfig, classify, output_spikes, train  # noqa: E402
+
+__version__ = _version("lava-qpsnn")
+
+__all__ = [
+    "Checkpoint",
+    "Encoding",
+    "Evaluation",
+    "ModelConfig",
+    "NeuronConfig",
+    "SpikingNet",
+    "TrainConfig",
+    "build_model",
+    "classify",
+    "encode_test_split",
+    "evaluate",
+    "load_checkpoint",
+    "load_dataset",
+    "output_spikes",
+    "run_lava",
+    "save_checkpoint",
+    "train",
+]
