@@ -18,6 +18,7 @@ from .data import Encoding
 from .errors import CheckpointError, QpsnnError
 from .files import atomic_output
 from .models import ModelConfig, SpikingNet, build_model
+from .quantize import QuantConfig, quantize_model, to_fixed_point
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "FORMAT", "VERSION"]
 
@@ -34,15 +35,30 @@ class Checkpoint:
     encoding: Encoding
     state_dict: dict[str, torch.Tensor]
     metrics: dict[str, float] = field(default_factory=dict)
+    quant: QuantConfig | None = None
 
     @classmethod
-    def of(cls, net: SpikingNet, *, dataset: str, encoding: Encoding, metrics: dict | None = None) -> Checkpoint:
+    def of(
+        cls,
+        net: SpikingNet,
+        *,
+        dataset: str,
+        encoding: Encoding,
+        metrics: dict | None = None,
+        quant: QuantConfig | None = None,
+    ) -> Checkpoint:
         state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-        return cls(net.config, dataset, encoding, state, dict(metrics or {}))
+        return cls(net.config, dataset, encoding, state, dict(metrics or {}), quant)
+
+    def fixed_point(self) -> SpikingNet:
+        """The integer network that is exported and runs in Lava (see :mod:`lava_qpsnn.quantize`)."""
+        return to_fixed_point(self.build())
 
     def build(self) -> SpikingNet:
-        """A fresh :class:`SpikingNet` with the stored weights."""
+        """A fresh :class:`SpikingNet` with the stored weights (and quantization hooks)."""
         net = build_model(self.model)
+        if self.quant is not None:
+            quantize_model(net, self.quant)
         try:
             net.load_state_dict(self.state_dict)
         except RuntimeError as exc:
@@ -60,6 +76,7 @@ class Checkpoint:
             "dataset": self.dataset,
             "encoding": dict(vars(self.encoding)),
             "metrics": dict(self.metrics),
+            "quant": None if self.quant is None else self.quant.to_dict(),
             "state_dict": self.state_dict,
         }
 
@@ -100,6 +117,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             encoding=Encoding(**data["encoding"]),
             state_dict=dict(data["state_dict"]),
             metrics=dict(data.get("metrics", {})),
+            quant=None if data.get("quant") is None else QuantConfig(**data["quant"]),
         )
     except QpsnnError as exc:
         raise CheckpointError(f"{path} holds invalid settings: {exc}") from None

@@ -16,8 +16,9 @@ from .errors import QpsnnError
 from .evaluate import BACKENDS, Evaluation, evaluate
 from .files import check_output_path
 from .models import ARCHITECTURES, ModelConfig, build_model
+from .quantize import GAMMAS, QUANTIZERS, QuantConfig, quantize_model, to_fixed_point
 from .table import format_table
-from .train import TrainConfig, train
+from .train import TrainConfig, accuracy, train
 
 __all__ = ["main"]
 
@@ -31,7 +32,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     checkpoint = train_checkpoint(args)
     save_checkpoint(checkpoint, args.out, force=args.force)
     m = checkpoint.metrics
-    print(f"test accuracy {_percent(m['test_accuracy'])} (train {_percent(m['train_accuracy'])}); saved {args.out}")
+    print(
+        f"test accuracy {_percent(m['test_accuracy'])} (train {_percent(m['train_accuracy'])}), "
+        f"fixed-point network as exported {_percent(m['fixed_point_test_accuracy'])}; saved {args.out}"
+    )
     return 0
 
 
@@ -41,13 +45,19 @@ def train_checkpoint(args: argparse.Namespace) -> Checkpoint:
 
     encoding = Encoding(time_steps=args.time_steps, seed=args.seed)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+    quant = None
+    if args.bits is not None:
+        quant = QuantConfig(args.bits, args.quantizer, args.first_last_bits, args.gamma)
     train_set, test_set = load_dataset(args.dataset)
     torch.manual_seed(args.seed)
     model = build_model(
         ModelConfig(args.model, train_set.images.shape[1:], train_set.num_classes, tuple(args.hidden or ()))
     )
+    if quant is not None:
+        quantize_model(model, quant)
     metrics = train(model, train_set, test_set, encoding, config, progress=args.progress)
-    return Checkpoint.of(model, dataset=args.dataset, encoding=encoding, metrics=metrics)
+    metrics["fixed_point_test_accuracy"] = accuracy(to_fixed_point(model), test_set, encoding)
+    return Checkpoint.of(model, dataset=args.dataset, encoding=encoding, metrics=metrics, quant=quant)
 
 
 def print_evaluation(result: Evaluation) -> None:
@@ -105,6 +115,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result.spike_agreement == 1.0 else 1
 
 
+def _first_last_bits(text: str) -> int | None:
+    if text == "same":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 1..8 or 'same', got {text!r}") from None
+
+
 def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> None:
     parser.add_argument("--dataset", default="digits", choices=dataset_names())
     parser.add_argument("--model", default="mlp", choices=ARCHITECTURES)
@@ -114,6 +133,16 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0, help="seeds weights, shuffling and spike encoding")
+    q = parser.add_argument_group("quantization (QP-SNN); without --bits: slayer's default 8-bit hook")
+    q.add_argument("--bits", type=int, help="weight bits of the hidden layers, 1..8")
+    q.add_argument("--quantizer", default="rescaw", choices=QUANTIZERS, help="QP-SNN baseline (Eqs 4-6) or ReScaW")
+    q.add_argument(
+        "--first-last-bits",
+        type=_first_last_bits,
+        default=8,
+        help="bits of the first and last layers (default 8, as in the paper), or 'same' for --bits",
+    )
+    q.add_argument("--gamma", default="mean", choices=GAMMAS, help="ReScaW scale of each layer")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -67,7 +67,7 @@ def evaluate(
     predictions = classify(out)
     result = dict(backend=backend, samples=len(spikes), accuracy=float((predictions == labels).mean()), seconds=seconds)
     if checkpoint is not None:
-        reference = output_spikes(checkpoint.build(), spikes)
+        reference = output_spikes(checkpoint.fixed_point(), spikes)
         ref_predictions = classify(reference)
         same = (reference == out).all(axis=(1, 2))
         result.update(

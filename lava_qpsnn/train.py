@@ -19,7 +19,7 @@ from .data import Dataset, Encoding, encode_test_split, rate_encode
 from .errors import ConfigError
 from .models import SpikingNet
 
-__all__ = ["TrainConfig", "train", "output_spikes", "classify"]
+__all__ = ["TrainConfig", "train", "output_spikes", "classify", "accuracy"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,15 @@ def output_spikes(model: SpikingNet, spikes: np.ndarray, batch_size: int = 256) 
     model.eval()
     outputs = [model(torch.from_numpy(spikes[i : i + batch_size])).numpy() for i in range(0, len(spikes), batch_size)]
     return np.concatenate(outputs).astype(np.int8)
+
+
+def _accuracy(model: SpikingNet, spikes: np.ndarray, labels: np.ndarray) -> float:
+    return float((classify(output_spikes(model, spikes)) == labels).mean())
+
+
+def accuracy(model: SpikingNet, test_set: Dataset, encoding: Encoding) -> float:
+    """Accuracy of ``model`` on the fixed encoding of ``test_set``."""
+    return _accuracy(model, encode_test_split(test_set, encoding), test_set.labels)
 
 
 def train(
@@ -89,8 +98,10 @@ def train(
             optimizer.step()
             correct += int((out.sum(-1).argmax(1) == labels[index]).sum())
             bar.update()
-        test_acc = float((classify(output_spikes(model, test_spikes)) == test_set.labels).mean())
-        bar.set_postfix(epoch=epoch + 1, train=f"{correct / len(train_set):.3f}", test=f"{test_acc:.3f}")
+        bar.set_postfix(
+            epoch=epoch + 1,
+            train=f"{correct / len(train_set):.3f}",
+            test=f"{_accuracy(model, test_spikes, test_set.labels):.3f}",
+        )
     bar.close()
-    test_acc = float((classify(output_spikes(model, test_spikes)) == test_set.labels).mean())
-    return {"train_accuracy": correct / len(train_set), "test_accuracy": test_acc}
+    return {"train_accuracy": correct / len(train_set), "test_accuracy": _accuracy(model, test_spikes, test_set.labels)}

@@ -1,6 +1,8 @@
 """Checkpoint -> NetX HDF5.
 
-Each slayer block is written by its own ``export_hdf5`` (lava-dl's format, unchanged);
+What is exported is the checkpoint's fixed-point network (:func:`lava_qpsnn.quantize.to_fixed_point`):
+integer weights on the trained b-bit grid, the weight scale folded into each layer's
+threshold. Each slayer block is written by its own ``export_hdf5`` (lava-dl's format, unchanged);
 this module only chooses the writer per block type (an explicit registry: an unknown
 block is an error, never skipped), adds the input layer and our metadata, checks that
 weights are integers and stores them as such (netx truncates floats toward zero), and
@@ -22,6 +24,7 @@ from lava_qpsnn.checkpoint import Checkpoint
 from lava_qpsnn.errors import ExportError
 from lava_qpsnn.files import atomic_output
 from lava_qpsnn.netx_file import write_metadata
+from lava_qpsnn.quantize import IntegerWeights, check_on_grid
 
 __all__ = ["LayerSummary", "export_netx", "signed_weight_bits"]
 
@@ -35,10 +38,12 @@ class LayerSummary:
     shape: tuple[int, ...]
     params: int = 0
     weight_bits: int | None = None
+    loihi_bits: int | None = None
+    threshold: int | None = None
 
     @property
     def packed_bytes(self) -> float:
-        """Weight memory at ``weight_bits`` per weight."""
+        """Weight memory at ``weight_bits`` (the trained grid's bits) per weight."""
         return self.params * (self.weight_bits or 0) / 8
 
     @property
@@ -73,10 +78,17 @@ def _write_synaptic(index: int, block: torch.nn.Module, group: h5py.Group) -> La
             f"layer {index} ({type(block).__name__}) has weights off the integer grid: "
             "train with a quantization hook (slayer's default quantize_8bit or --bits)"
         )
+    hook = block.synapse.pre_hook_fx
+    loihi_bits = signed_weight_bits(integers)
+    bits = loihi_bits
+    if isinstance(hook, IntegerWeights):
+        check_on_grid(integers, hook.bits, f"layer {index} ({type(block).__name__})")
+        bits = hook.bits
     del group["weight"]
-    group.create_dataset("weight", data=integers.astype(np.int32))
+    group.create_dataset("weight", data=integers.astype(np.int16))  # |n| <= 256: 2 bytes
     kind = type(block).__name__.lower()
-    return LayerSummary(index, kind, tuple(int(s) for s in block.shape), weight.size, signed_weight_bits(integers))
+    shape = tuple(int(s) for s in block.shape)
+    return LayerSummary(index, kind, shape, weight.size, bits, loihi_bits, int(group["neuron/vThMant"][()]))
 
 
 def _write_flatten(index: int, block: torch.nn.Module, group: h5py.Group) -> LayerSummary:
@@ -109,7 +121,7 @@ def export_netx(checkpoint: Checkpoint, path: str | os.PathLike, *, force: bool 
     The file is written to a temporary name and renamed into place, so a failure leaves
     no file and an existing one untouched. ``force`` allows replacing an existing file.
     """
-    net = checkpoint.build()
+    net = checkpoint.fixed_point()
     _check_exportable(net)
     rows = [LayerSummary(0, "input", tuple(checkpoint.model.input_shape))]
     with atomic_output(path, force=force) as tmp, h5py.File(tmp, "w") as handle:
@@ -141,22 +153,30 @@ def summary_rows(rows: list[LayerSummary]) -> list[list[object]]:
     """Rows for :func:`lava_qpsnn.table.format_table` with a total line."""
     out: list[list[object]] = []
     for r in rows:
-        bits = "-" if r.weight_bits is None else r.weight_bits
         out.append(
             [
                 r.index,
                 r.kind,
                 describe_shape(r.shape),
                 r.params,
-                bits,
+                _dash(r.weight_bits),
+                _dash(r.loihi_bits),
+                _dash(r.threshold),
                 f"{r.packed_bytes / 1024:.2f}",
                 f"{r.float32_bytes / 1024:.2f}",
             ]
         )
     packed = sum(r.packed_bytes for r in rows)
     dense = sum(r.float32_bytes for r in rows)
-    out.append(["", "total", "", total_params(rows), "", f"{packed / 1024:.2f}", f"{dense / 1024:.2f}"])
+    out.append(["", "total", "", total_params(rows), "", "", "", f"{packed / 1024:.2f}", f"{dense / 1024:.2f}"])
     return out
 
 
-SUMMARY_HEADERS = ["layer", "type", "shape", "weights", "bits", "packed KB", "float32 KB"]
+def _dash(value: object) -> object:
+    return "-" if value is None else value
+
+
+# "bits": the trained grid's bits per weight (what "packed" counts); "Loihi bits": signed
+# bits of the stored integers after netx removes their power-of-two factor (b + 1 on the
+# zero-free grid); "vth": the layer's integer threshold (vThMant).
+SUMMARY_HEADERS = ["layer", "type", "shape", "weights", "bits", "Loihi bits", "vth", "packed KB", "float32 KB"]

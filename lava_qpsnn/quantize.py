@@ -1,0 +1,235 @@
+"""QP-SNN weight quantization for slayer synapses, and the exact integer network it deploys as.
+
+Training (quantization-aware): a :class:`WeightQuantizer` is attached to each synapse as
+slayer's ``pre_hook_fx``, so the network stays a normal slayer network. It maps the latent
+float weight ``W`` to ``gamma * m / S`` with integer levels ``m`` and a straight-through
+gradient (zero where ``|W / gamma| > 1``):
+
+- ``baseline`` (QP-SNN Eqs 4-6): ``gamma = 1``, the fixed range [-1, 1].
+- ``rescaw`` (Eqs 9-10): ``gamma`` = mean ``|W|`` of the layer (``max`` or a percentile as
+  options), detached. One gamma per layer, the paper's definition: per-channel scales cannot
+  be folded into Lava's one threshold per layer.
+
+The grid. For ``b <= 7`` bits it is the paper's zero-free grid, ``m`` odd in ``[-S, S]``
+with ``S = 2^b - 1`` (2 bits: -3, -1, 1, 3; 1 bit: -1, 1, a binary net with a scale);
+as signed integers on Loihi that takes ``b + 1`` bits. The paper's 8-bit grid would take 9,
+which Loihi's 8-bit synapses cannot hold, so **8 bits uses the symmetric grid with zero**,
+``m`` in [-127, 127] (``S = 127``), which fits exactly.
+
+Deployment (:func:`to_fixed_point`): each quantized layer becomes integer weights
+``n = m * 2^e`` (``e`` per bit width, the largest with ``|n| <= 254``; netx turns ``2^e``
+into Lava's weight exponent) and the scale ``gamma / S`` moves into the threshold:
+``vth = round(theta * 2^e * S / gamma)``. With reset to zero and no bias, scaling weights and
+threshold together leaves spikes unchanged, so this is the trained network up to the
+rounding of ``vth`` (relative error below 1 / (2 vth), about 0.1%). The integer network is
+a slayer network too, and it is what runs in Lava, bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .errors import ConfigError, ExportError
+
+__all__ = [
+    "QuantConfig",
+    "WeightQuantizer",
+    "IntegerWeights",
+    "quantize_model",
+    "to_fixed_point",
+    "grid_max",
+    "weight_exponent",
+    "check_on_grid",
+    "QUANTIZERS",
+    "GAMMAS",
+]
+
+QUANTIZERS = ("baseline", "rescaw")
+GAMMAS = ("mean", "max", "percentile")
+MAX_LOIHI_WEIGHT = 254  # netx keeps mixed-sign weights in [-256, 254]
+MAX_LOIHI_VTH = (1 << 17) - 1  # Lava's LIF vth is an unsigned 17-bit mantissa
+
+
+def grid_max(bits: int) -> int:
+    """``S``: the largest integer level of the ``bits``-bit grid."""
+    return 127 if bits == 8 else (1 << bits) - 1
+
+
+def weight_exponent(bits: int) -> int:
+    """``e``: levels are stored as ``m * 2^e``, the largest with ``|m * 2^e| <= 254``."""
+    return int(math.floor(math.log2(MAX_LOIHI_WEIGHT / grid_max(bits))))
+
+
+def _check_bits(bits: int, what: str = "--bits") -> None:
+    if not (isinstance(bits, int) and 1 <= bits <= 8):
+        raise ConfigError(f"{what} must be an integer in 1..8 (Loihi 2 synapses hold up to 8 bits), got {bits}")
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """How to quantize a network's weights.
+
+    Attributes
+    ----------
+    bits : weight bits of the hidden layers, 1..8
+    quantizer : ``"baseline"`` or ``"rescaw"``
+    first_last_bits : bits of the first and last synapse layers (8, as in the paper), or
+        None to quantize them with ``bits`` too
+    gamma : ReScaW scale: ``"mean"`` (default, the paper's best), ``"max"``, ``"percentile"``
+    percentile : the percentile of ``|W|`` used when ``gamma="percentile"``
+    """
+
+    bits: int
+    quantizer: str = "rescaw"
+    first_last_bits: int | None = 8
+    gamma: str = "mean"
+    percentile: float = 99.0
+
+    def __post_init__(self) -> None:
+        _check_bits(self.bits)
+        if self.first_last_bits is not None:
+            _check_bits(self.first_last_bits, "--first-last-bits")
+        if self.quantizer not in QUANTIZERS:
+            raise ConfigError(f"unknown quantizer {self.quantizer!r}: choose one of {', '.join(QUANTIZERS)}")
+        if self.gamma not in GAMMAS:
+            raise ConfigError(f"unknown gamma {self.gamma!r}: choose one of {', '.join(GAMMAS)}")
+        if not 0 < self.percentile <= 100:
+            raise ConfigError(f"percentile must be in (0, 100], got {self.percentile}")
+
+    def layer_bits(self, index: int, count: int) -> int:
+        """Bits of synapse layer ``index`` of ``count``."""
+        if self.first_last_bits is not None and index in (0, count - 1):
+            return self.first_last_bits
+        return self.bits
+
+    def to_dict(self) -> dict:
+        return dict(vars(self))
+
+
+class WeightQuantizer(torch.nn.Module):
+    """slayer ``pre_hook_fx``: latent weight -> ``gamma * m / S`` with a straight-through gradient.
+
+    ``hook(weight, descale=True)`` returns the integer weights ``m * 2^e`` (slayer's export
+    convention); note that these need the threshold of :func:`to_fixed_point` to mean the same.
+    """
+
+    def __init__(self, bits: int, quantizer: str = "rescaw", gamma: str = "mean", percentile: float = 99.0) -> None:
+        super().__init__()
+        _check_bits(bits)
+        self.bits, self.quantizer, self.gamma_kind, self.percentile = bits, quantizer, gamma, percentile
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, quantizer={self.quantizer}, gamma={self.gamma_kind}"
+
+    def gamma(self, weight: torch.Tensor) -> torch.Tensor:
+        """The layer's scale (detached; 1 for the baseline quantizer)."""
+        w = weight.detach().abs()
+        if self.quantizer == "baseline":
+            return torch.ones((), dtype=weight.dtype, device=weight.device)
+        if self.gamma_kind == "mean":
+            value = w.mean()
+        elif self.gamma_kind == "max":
+            value = w.max()
+        else:
+            value = torch.quantile(w.flatten().float(), self.percentile / 100).to(w.dtype)
+        return value.clamp_min(torch.finfo(weight.dtype).tiny)
+
+    def levels(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Integer levels ``m`` (as floats) and the clipped normalised weight ``W / gamma``."""
+        clipped = (weight / self.gamma(weight)).clamp(-1.0, 1.0)
+        scale = grid_max(self.bits)
+        if self.bits == 8:
+            levels = torch.round(scale * clipped)
+        else:  # Eq 4: W_int = round(S/2 (W + 1)), level m = 2 W_int - S (odd)
+            levels = 2 * torch.round(scale / 2 * (clipped + 1)) - scale
+        return levels, clipped
+
+    def forward(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
+        levels, clipped = self.levels(weight)
+        if descale:
+            return levels.detach() * (1 << weight_exponent(self.bits))
+        quantized = clipped + (levels / grid_max(self.bits) - clipped).detach()  # straight-through
+        return self.gamma(weight) * quantized
+
+
+class IntegerWeights(torch.nn.Module):
+    """``pre_hook_fx`` of a fixed-point network: weights are already ``n / w_scale``, ``n`` integer."""
+
+    def __init__(self, bits: int, w_scale: int) -> None:
+        super().__init__()
+        self.bits, self.w_scale = bits, w_scale
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, w_scale={self.w_scale}"
+
+    def forward(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
+        return torch.round(weight * self.w_scale) if descale else weight
+
+
+def _synapse_blocks(net: torch.nn.Module) -> list[torch.nn.Module]:
+    return [b for b in net.blocks if getattr(b, "synapse", None) is not None]
+
+
+def _set_hook(synapse: torch.nn.Module, hook: torch.nn.Module) -> None:
+    """Install ``hook`` as the synapse's ``pre_hook_fx``.
+
+    ``nn.Module.__setattr__`` registers a module value before slayer's ``pre_hook_fx``
+    property setter could run, so the attribute the synapse's forward reads is set directly.
+    """
+    synapse._pre_hook_fx = hook
+
+
+def quantize_model(net: torch.nn.Module, config: QuantConfig) -> torch.nn.Module:
+    """Attach a :class:`WeightQuantizer` to every synapse of ``net`` (in place); return ``net``."""
+    blocks = _synapse_blocks(net)
+    for i, block in enumerate(blocks):
+        bits = config.layer_bits(i, len(blocks))
+        _set_hook(block.synapse, WeightQuantizer(bits, config.quantizer, config.gamma, config.percentile))
+    return net
+
+
+@torch.no_grad()
+def to_fixed_point(net: torch.nn.Module) -> torch.nn.Module:
+    """The integer network a quantization-aware ``net`` deploys as (a new network).
+
+    Each quantized layer gets weights ``m * 2^e / w_scale`` and threshold ``vth / w_scale``
+    (see the module docstring); other layers are copied unchanged. ``net`` is not modified.
+    """
+    fixed = copy.deepcopy(net).eval()
+    for i, block in enumerate(_synapse_blocks(fixed)):
+        hook = block.synapse.pre_hook_fx
+        if not isinstance(hook, WeightQuantizer):
+            continue
+        w_scale = block.neuron.w_scale
+        weight = block.synapse.weight
+        levels, _ = hook.levels(weight)
+        gain = (1 << weight_exponent(hook.bits)) * grid_max(hook.bits) / float(hook.gamma(weight))
+        vth = round(block.neuron.threshold * gain)
+        if not 1 <= vth <= MAX_LOIHI_VTH:
+            raise ExportError(
+                f"synapse layer {i}: threshold {vth} after folding the weight scale is outside Loihi's "
+                f"1..{MAX_LOIHI_VTH}; its weights are nearly all zero or huge: retrain with another --quantizer"
+            )
+        weight.copy_(levels * (1 << weight_exponent(hook.bits)) / w_scale)
+        _set_hook(block.synapse, IntegerWeights(hook.bits, w_scale))
+        block.neuron._threshold = vth / w_scale
+    return fixed
+
+
+def check_on_grid(weights: np.ndarray, bits: int, where: str) -> None:
+    """Raise :class:`ExportError` unless integer ``weights`` are ``m * 2^e`` with ``m`` on the b-bit grid."""
+    step = 1 << weight_exponent(bits)
+    levels = np.asarray(weights, dtype=np.float64) / step
+    ok = np.all(levels == np.rint(levels)) and np.all(np.abs(levels) <= grid_max(bits))
+    if ok and bits < 8:
+        ok = np.all(np.abs(levels) % 2 == 1)  # the zero-free grid has odd levels only
+    if not ok:
+        raise ExportError(
+            f"{where}: weights are not on the declared {bits}-bit grid (levels m * {step}); "
+            "the checkpoint was altered after training: re-train or re-quantize it"
+        )
