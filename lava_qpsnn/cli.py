@@ -11,16 +11,24 @@ import sys
 from pathlib import Path
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .data import Encoding, dataset_names, load_dataset
+from .data import Encoding, dataset_names
 from .errors import QpsnnError
 from .evaluate import BACKENDS, Evaluation, evaluate
+from .experiment import train_checkpoint
 from .files import check_output_path
-from .models import ARCHITECTURES, ModelConfig, build_model
-from .quantize import GAMMAS, QUANTIZERS, QuantConfig, quantize_model, to_fixed_point
+from .models import ARCHITECTURES
+from .quantize import GAMMAS, QUANTIZERS, QuantConfig
 from .table import format_table
-from .train import TrainConfig, accuracy, train
+from .train import TrainConfig
 
-__all__ = ["main"]
+__all__ = ["main", "ArgumentParser"]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (the usage text stays in ``--help``)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}; see --help\n")
 
 
 def _percent(x: float | None) -> str:
@@ -29,7 +37,7 @@ def _percent(x: float | None) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     check_output_path(args.out, force=args.force)
-    checkpoint = train_checkpoint(args)
+    checkpoint = _train_from_args(args)
     save_checkpoint(checkpoint, args.out, force=args.force)
     m = checkpoint.metrics
     print(
@@ -39,25 +47,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def train_checkpoint(args: argparse.Namespace) -> Checkpoint:
-    """Train the model the arguments describe and package it as a checkpoint."""
-    import torch
-
-    encoding = Encoding(time_steps=args.time_steps, seed=args.seed)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
+def _train_from_args(args: argparse.Namespace) -> Checkpoint:
     quant = None
     if args.bits is not None:
         quant = QuantConfig(args.bits, args.quantizer, args.first_last_bits, args.gamma)
-    train_set, test_set = load_dataset(args.dataset)
-    torch.manual_seed(args.seed)
-    model = build_model(
-        ModelConfig(args.model, train_set.images.shape[1:], train_set.num_classes, tuple(args.hidden or ()))
+    return train_checkpoint(
+        dataset=args.dataset,
+        arch=args.model,
+        hidden=tuple(args.hidden or ()),
+        encoding=Encoding(time_steps=args.time_steps, seed=args.seed),
+        config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed),
+        quant=quant,
+        progress=args.progress,
     )
-    if quant is not None:
-        quantize_model(model, quant)
-    metrics = train(model, train_set, test_set, encoding, config, progress=args.progress)
-    metrics["fixed_point_test_accuracy"] = accuracy(to_fixed_point(model), test_set, encoding)
-    return Checkpoint.of(model, dataset=args.dataset, encoding=encoding, metrics=metrics, quant=quant)
 
 
 def print_evaluation(result: Evaluation) -> None:
@@ -89,7 +91,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     model_pt, model_net = workdir / "model.pt", workdir / "model.net"
     print(f"[1/3] training a spiking MLP on digits ({args.epochs} epochs, {args.time_steps} time steps)")
-    checkpoint = train_checkpoint(args)
+    checkpoint = _train_from_args(args)
     save_checkpoint(checkpoint, model_pt, force=True)
     print(f"[2/3] exporting {model_pt} -> {model_net}")
     rows = export_netx(checkpoint, model_net, force=True)
@@ -146,7 +148,7 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lava_qpsnn", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="python -m lava_qpsnn", description=__doc__.splitlines()[0])
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from lava_qpsnn.checkpoint import load_checkpoint
+from lava_qpsnn.cli import ArgumentParser
 from lava_qpsnn.errors import QpsnnError
 from lava_qpsnn.table import format_table
 
@@ -14,7 +15,7 @@ from .writer import SUMMARY_HEADERS, export_netx, summary_rows
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m netx_export",
         description="Write a lava-qpsnn checkpoint as a NetX HDF5 network that lava.lib.dl.netx loads.",
     )

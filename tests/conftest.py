@@ -13,23 +13,24 @@ import pytest
 
 import lava_qpsnn  # noqa: F401  (installs the Lava import hook before any Lava import)
 from lava_qpsnn.checkpoint import Checkpoint, save_checkpoint
-from lava_qpsnn.data import Encoding, load_dataset
-from lava_qpsnn.models import ModelConfig, build_model
-from lava_qpsnn.train import TrainConfig, train
+from lava_qpsnn.data import Encoding
+from lava_qpsnn.experiment import train_checkpoint
+from lava_qpsnn.quantize import QuantConfig
+from lava_qpsnn.train import TrainConfig
 from netx_export import export_netx
 
 TIME_STEPS = 12
 
 
-def trained_checkpoint(arch: str, hidden: tuple[int, ...], epochs: int) -> Checkpoint:
-    import torch
-
-    torch.manual_seed(0)
-    train_set, test_set = load_dataset("digits")
-    encoding = Encoding(time_steps=TIME_STEPS, seed=3)
-    model = build_model(ModelConfig(arch, (1, 8, 8), 10, hidden))
-    metrics = train(model, train_set, test_set, encoding, TrainConfig(epochs=epochs), progress=False)
-    return Checkpoint.of(model, dataset="digits", encoding=encoding, metrics=metrics)
+def trained_checkpoint(arch: str, hidden: tuple[int, ...], epochs: int, quant: QuantConfig | None = None) -> Checkpoint:
+    return train_checkpoint(
+        arch=arch,
+        hidden=hidden,
+        encoding=Encoding(time_steps=TIME_STEPS, seed=3),
+        config=TrainConfig(epochs=epochs),
+        quant=quant,
+        progress=False,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +41,15 @@ def mlp_checkpoint() -> Checkpoint:
 @pytest.fixture(scope="session")
 def conv_checkpoint() -> Checkpoint:
     return trained_checkpoint("conv", (4, 8), epochs=2)
+
+
+@pytest.fixture(scope="session")
+def quantized_checkpoints() -> dict[int, Checkpoint]:
+    """Small ReScaW MLPs with every layer at b bits, b in 1, 2, 4, 8."""
+    return {
+        bits: trained_checkpoint("mlp", (32,), epochs=2, quant=QuantConfig(bits, first_last_bits=None))
+        for bits in (1, 2, 4, 8)
+    }
 
 
 @pytest.fixture(scope="session")

@@ -82,3 +82,14 @@ def test_damaged_entries(mlp_checkpoint, tmp_path):
     torch.save(data, path)
     with pytest.raises(CheckpointError, match="do not fit its model"):
         load_checkpoint(path).build()
+
+
+def test_quantization_settings_round_trip(quantized_checkpoints, tmp_path):
+    checkpoint = quantized_checkpoints[2]
+    loaded = load_checkpoint(save_checkpoint(checkpoint, tmp_path / "q.pt"))
+    assert loaded.quant == checkpoint.quant
+    _, test = load_dataset("digits")
+    spikes = encode_test_split(test, loaded.encoding)[:20]
+    np.testing.assert_array_equal(
+        output_spikes(loaded.fixed_point(), spikes), output_spikes(checkpoint.fixed_point(), spikes)
+    )

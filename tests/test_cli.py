@@ -64,3 +64,37 @@ def test_python_dash_m_reports_bad_input_in_one_line(module, tmp_path):
     result = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--bits", "9"], "--bits must be an integer in 1..8"),
+        (["--bits", "0"], "--bits must be an integer in 1..8"),
+        (["--bits", "4", "--first-last-bits", "12"], "--first-last-bits must be an integer in 1..8"),
+        (["--bits", "4", "--quantizer", "lsq"], "invalid choice: 'lsq'"),
+        (["--bits", "4", "--first-last-bits", "all"], "expected 1..8 or 'same'"),
+    ],
+)
+def test_bad_quantization_options(options, message, tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    try:  # argparse's own checks exit; ours return the status
+        status = qpsnn_main(["--no-progress", "train", "--epochs", "1", "--out", str(out), *options])
+    except SystemExit as exc:
+        status = exc.code
+    assert status == 2
+    assert message in _one_line_error(capsys, "")
+    assert not out.exists()
+
+
+def test_quantized_train_records_its_settings(tmp_path, capsys):
+    from lava_qpsnn.checkpoint import load_checkpoint
+
+    pt = tmp_path / "q.pt"
+    args = ["--no-progress", "train", "--epochs", "1", "--hidden", "16", "--time-steps", "8", "--out", str(pt)]
+    assert qpsnn_main([*args, "--bits", "2", "--quantizer", "baseline", "--first-last-bits", "same"]) == 0
+    assert "fixed-point network as exported" in capsys.readouterr().out
+    quant = load_checkpoint(pt).quant
+    assert (quant.bits, quant.quantizer, quant.first_last_bits) == (2, "baseline", None)
+    assert export_main([str(pt)]) == 0
+    assert "16.0x smaller" in capsys.readouterr().out  # 2 bits vs 32

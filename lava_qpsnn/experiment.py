@@ -1,0 +1,40 @@
+"""One call from settings to a trained checkpoint: used by the CLI, the demo and the benchmarks."""
+
+from __future__ import annotations
+
+from .checkpoint import Checkpoint
+from .data import Encoding, load_dataset
+from .models import ModelConfig, build_model
+from .quantize import QuantConfig, quantize_model, to_fixed_point
+from .train import TrainConfig, accuracy, train
+
+__all__ = ["train_checkpoint"]
+
+
+def train_checkpoint(
+    *,
+    dataset: str = "digits",
+    arch: str = "mlp",
+    hidden: tuple[int, ...] = (),
+    encoding: Encoding | None = None,
+    config: TrainConfig | None = None,
+    quant: QuantConfig | None = None,
+    progress: bool = True,
+) -> Checkpoint:
+    """Build, (quantize,) train and package a model.
+
+    Metrics recorded: ``train_accuracy``, ``test_accuracy`` (the trained model) and
+    ``fixed_point_test_accuracy`` (the integer network that is exported and runs in Lava).
+    """
+    import torch
+
+    encoding = encoding or Encoding()
+    config = config or TrainConfig()
+    train_set, test_set = load_dataset(dataset)
+    torch.manual_seed(config.seed)
+    model = build_model(ModelConfig(arch, train_set.images.shape[1:], train_set.num_classes, tuple(hidden)))
+    if quant is not None:
+        quantize_model(model, quant)
+    metrics = train(model, train_set, test_set, encoding, config, progress=progress)
+    metrics["fixed_point_test_accuracy"] = accuracy(to_fixed_point(model), test_set, encoding)
+    return Checkpoint.of(model, dataset=dataset, encoding=encoding, metrics=metrics, quant=quant)

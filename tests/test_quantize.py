@@ -1,0 +1,180 @@
+import h5py
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from lava_qpsnn.errors import ConfigError, ExportError
+from lava_qpsnn.quantize import (
+    IntegerWeights,
+    QuantConfig,
+    WeightQuantizer,
+    check_on_grid,
+    grid_max,
+    quantize_model,
+    to_fixed_point,
+    weight_exponent,
+)
+
+ALL_BITS = range(1, 9)
+
+
+def expected_levels(bits):
+    scale = grid_max(bits)
+    return set(range(-scale, scale + 1)) if bits == 8 else set(range(-scale, scale + 1, 2))
+
+
+@pytest.mark.parametrize("bits", ALL_BITS)
+def test_baseline_levels_cover_the_grid_and_nothing_else(bits):
+    quantizer = WeightQuantizer(bits, "baseline")
+    weight = torch.linspace(-1.5, 1.5, 4001)
+    levels, _ = quantizer.levels(weight)
+    assert set(levels.int().tolist()) == expected_levels(bits)
+    out = quantizer(weight)
+    torch.testing.assert_close(out, levels / grid_max(bits))
+    assert out.abs().max() <= 1.0
+
+
+def test_two_and_one_bit_grids_are_the_papers():
+    w = torch.tensor([-0.9, -0.2, 0.2, 0.9])
+    torch.testing.assert_close(WeightQuantizer(2, "baseline")(w), torch.tensor([-1, -1 / 3, 1 / 3, 1]))
+    torch.testing.assert_close(WeightQuantizer(1, "baseline")(w), torch.tensor([-1.0, -1.0, 1.0, 1.0]))
+
+
+@pytest.mark.parametrize("gamma", ["mean", "max", "percentile"])
+def test_rescaw_scales_by_gamma(gamma):
+    torch.manual_seed(0)
+    w = torch.randn(64, 32) * 0.1
+    quantizer = WeightQuantizer(2, "rescaw", gamma)
+    g = {"mean": w.abs().mean(), "max": w.abs().max(), "percentile": torch.quantile(w.abs().flatten(), 0.99)}[gamma]
+    torch.testing.assert_close(quantizer.gamma(w), g)
+    out = quantizer(w)
+    assert set(torch.round(out / g * 3).int().unique().tolist()) <= {-3, -1, 1, 3}
+    assert out.abs().max() <= g * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("quantizer", ["baseline", "rescaw"])
+def test_straight_through_gradient_is_masked_to_the_clipping_range(quantizer):
+    w = torch.tensor([-3.0, -0.5, 0.1, 0.4, 2.5], requires_grad=True)
+    q = WeightQuantizer(2, quantizer)
+    q(w).sum().backward()
+    inside = (w / q.gamma(w)).abs() <= 1
+    torch.testing.assert_close(w.grad, inside.float())
+
+
+@pytest.mark.parametrize("bits", ALL_BITS)
+def test_descale_gives_loihi_integers(bits):
+    w = torch.linspace(-1, 1, 999)
+    n = WeightQuantizer(bits, "baseline")(w, descale=True)
+    assert torch.equal(n, torch.round(n)) and n.abs().max() <= 254
+    check_on_grid(n.numpy(), bits, "test")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    bits=st.integers(1, 8),
+    quantizer=st.sampled_from(["baseline", "rescaw"]),
+    w=arrays(np.float32, st.integers(2, 50), elements=st.floats(-4, 4, width=32)),
+)
+def test_quantized_values_are_on_grid_and_idempotent(bits, quantizer, w):
+    q = WeightQuantizer(bits, quantizer)
+    weight = torch.from_numpy(w)
+    once = q(weight)
+    levels = once / q.gamma(weight) * grid_max(bits)
+    assert torch.allclose(levels, torch.round(levels), atol=1e-3)
+    assert set(torch.round(levels).int().tolist()) <= expected_levels(bits)
+    if quantizer == "baseline":
+        torch.testing.assert_close(q(once), once)
+
+
+@pytest.mark.parametrize("bits", [0, 9, -1])
+def test_bits_out_of_range(bits):
+    with pytest.raises(ConfigError, match="1..8"):
+        QuantConfig(bits)
+
+
+def test_unknown_quantizer_and_gamma():
+    with pytest.raises(ConfigError, match="unknown quantizer 'lsq'"):
+        QuantConfig(4, "lsq")
+    with pytest.raises(ConfigError, match="unknown gamma"):
+        QuantConfig(4, gamma="median")
+
+
+def test_first_and_last_layers_keep_8_bits_by_default():
+    config = QuantConfig(2)
+    assert [config.layer_bits(i, 4) for i in range(4)] == [8, 2, 2, 8]
+    assert [QuantConfig(2, first_last_bits=None).layer_bits(i, 3) for i in range(3)] == [2, 2, 2]
+
+
+def test_grid_check_rejects_off_grid_weights():
+    step = 1 << weight_exponent(2)
+    check_on_grid(np.array([-3, -1, 1, 3]) * step, 2, "ok")
+    with pytest.raises(ExportError, match="layer 1: weights are not on the declared 2-bit grid"):
+        check_on_grid(np.array([-2, 1]) * step, 2, "layer 1")  # even level
+    with pytest.raises(ExportError, match="not on the declared"):
+        check_on_grid(np.array([5, 1]) * step, 2, "layer 1")  # beyond S
+    with pytest.raises(ExportError, match="not on the declared"):
+        check_on_grid(np.array([step + 1]), 2, "layer 1")  # not a multiple of 2^e
+
+
+def test_fixed_point_conversion_folds_the_scale_into_the_threshold():
+    from lava_qpsnn.models import ModelConfig, build_model
+
+    net = quantize_model(build_model(ModelConfig("mlp", (1, 8, 8), 10, (16,))), QuantConfig(2, first_last_bits=None))
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    fixed = to_fixed_point(net)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # input untouched
+    assert isinstance(net.blocks[0].synapse.pre_hook_fx, WeightQuantizer)
+    for block, original in zip(fixed.blocks, net.blocks, strict=True):
+        hook = original.synapse.pre_hook_fx
+        n = block.synapse.weight * 64
+        assert isinstance(block.synapse.pre_hook_fx, IntegerWeights)
+        assert torch.equal(n, torch.round(n))
+        gamma = float(hook.gamma(original.synapse.weight))
+        assert block.neuron.threshold * 64 == round(2 ** weight_exponent(2) * 3 / gamma)
+
+
+def test_quantized_export_writes_grid_integers_and_thresholds(quantized_checkpoints, tmp_path):
+    from lava.lib.dl import netx
+
+    from netx_export import export_netx
+
+    checkpoint = quantized_checkpoints[2]
+    rows = export_netx(checkpoint, tmp_path / "q.net")
+    assert [r.weight_bits for r in rows[1:]] == [2, 2] and [r.loihi_bits for r in rows[1:]] == [3, 3]
+    fixed = checkpoint.fixed_point()
+    with h5py.File(tmp_path / "q.net", "r") as f:
+        for i, block in enumerate(fixed.blocks, start=1):
+            check_on_grid(f[f"layer/{i}/weight"][()], 2, f"layer {i}")
+            assert f[f"layer/{i}/neuron/vThMant"][()] == round(block.neuron.threshold * 64)
+    netx.hdf5.Network(net_config=str(tmp_path / "q.net"))
+
+
+def test_export_refuses_a_checkpoint_altered_off_its_grid(quantized_checkpoints, tmp_path, monkeypatch):
+    from netx_export import export_netx
+
+    checkpoint = quantized_checkpoints[2]
+    fixed = checkpoint.fixed_point()
+    with torch.no_grad():
+        fixed.blocks[1].synapse.weight[0, 0] += 1 / 64
+    monkeypatch.setattr(type(checkpoint), "fixed_point", lambda self: fixed)
+    with pytest.raises(ExportError, match="layer 2 .* not on the declared 2-bit grid"):
+        export_netx(checkpoint, tmp_path / "q.net")
+    assert not (tmp_path / "q.net").exists()
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+def test_lava_spikes_equal_the_fixed_point_model(bits, quantized_checkpoints, tmp_path):
+    from lava_qpsnn.data import encode_test_split, load_dataset
+    from lava_qpsnn.lava_run import run_lava
+    from lava_qpsnn.train import output_spikes
+    from netx_export import export_netx
+
+    checkpoint = quantized_checkpoints[bits]
+    export_netx(checkpoint, tmp_path / "q.net")
+    spikes = encode_test_split(load_dataset("digits")[1], checkpoint.encoding)[:3]
+    expected = output_spikes(checkpoint.fixed_point(), spikes)
+    assert expected.sum() > 0
+    np.testing.assert_array_equal(run_lava(tmp_path / "q.net", spikes, progress=False), expected)
