@@ -29,11 +29,11 @@ demo: $(STAMP)
 	$(PY) -m lava_qpsnn demo --workdir $(WORK)
 
 test: $(STAMP)
-	$(PY) -m ruff check lava_qpsnn netx_export tests
+	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(PY) -m ruff check lava_qpsnn netx_export tests
+	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks
 
 clean:
 	rm -rf build
