@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import Encoding, dataset_names
-from .errors import QpsnnError
+from .errors import ConfigError, QpsnnError
 from .evaluate import BACKENDS, Evaluation, evaluate
 from .experiment import train_checkpoint
 from .files import check_output_path
@@ -50,7 +50,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train_from_args(args: argparse.Namespace) -> Checkpoint:
     quant = None
     if args.bits is not None:
-        quant = QuantConfig(args.bits, args.quantizer, args.first_last_bits, args.gamma)
+        defaults = QuantConfig(args.bits)
+        first_last = {None: defaults.first_last_bits, "same": None}.get(args.first_last_bits, args.first_last_bits)
+        quant = QuantConfig(args.bits, args.quantizer or defaults.quantizer, first_last, args.gamma or defaults.gamma)
+    else:
+        options = ("quantizer", "first_last_bits", "gamma")
+        given = [f"--{n.replace('_', '-')}" for n in options if getattr(args, n) is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply with --bits: add e.g. --bits 4")
     return train_checkpoint(
         dataset=args.dataset,
         arch=args.model,
@@ -117,9 +124,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result.spike_agreement == 1.0 else 1
 
 
-def _first_last_bits(text: str) -> int | None:
-    if text == "same":
-        return None
+def _first_last_bits(text: str) -> int | str:
+    if text == "same":  # the first and last layers use --bits too
+        return text
     try:
         return int(text)
     except ValueError:
@@ -137,14 +144,13 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
     parser.add_argument("--seed", type=int, default=0, help="seeds weights, shuffling and spike encoding")
     q = parser.add_argument_group("quantization (QP-SNN); without --bits: slayer's default 8-bit hook")
     q.add_argument("--bits", type=int, help="weight bits of the hidden layers, 1..8")
-    q.add_argument("--quantizer", default="rescaw", choices=QUANTIZERS, help="QP-SNN baseline (Eqs 4-6) or ReScaW")
+    q.add_argument("--quantizer", choices=QUANTIZERS, help="QP-SNN baseline (Eqs 4-6) or ReScaW (default)")
     q.add_argument(
         "--first-last-bits",
         type=_first_last_bits,
-        default=8,
         help="bits of the first and last layers (default 8, as in the paper), or 'same' for --bits",
     )
-    q.add_argument("--gamma", default="mean", choices=GAMMAS, help="ReScaW scale of each layer")
+    q.add_argument("--gamma", choices=GAMMAS, help="ReScaW scale of each layer (default mean |W|)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +183,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except QpsnnError as exc:
+    except (QpsnnError, OSError) as exc:
         print(f"lava_qpsnn: error: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,8 @@ def check_output_path(path: str | os.PathLike, *, force: bool = False) -> Path:
         raise OutputPathError(f"{target} exists: pass --force to overwrite it, or choose another name")
     if not target.parent.is_dir():
         raise OutputPathError(f"folder {target.parent} does not exist: create it first (mkdir -p {target.parent})")
+    if not os.access(target.parent, os.W_OK):
+        raise OutputPathError(f"folder {target.parent} is not writable: choose another output path")
     return target
 
 
@@ -39,6 +41,9 @@ def atomic_output(path: str | os.PathLike, *, force: bool = False) -> Iterator[P
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)

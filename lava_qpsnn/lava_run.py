@@ -16,6 +16,7 @@ set to zero. With these two rules Lava's output equals slayer's spike for spike.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 
@@ -50,6 +51,8 @@ def _build_network(info: NetInfo):
         )
     except NotImplementedError as exc:
         raise NetxFileError(f"{info.path}: netx cannot build this network ({exc})") from None
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise NetxFileError(f"{info.path}: netx failed to read the network ({type(exc).__name__}: {exc})") from None
 
 
 def run_lava(
@@ -103,8 +106,11 @@ def run_lava(
                 net.run(condition=RunSteps(num_steps=chunk * steps), run_cfg=run_cfg)
                 bar.update(chunk)
         out = sink.data.get()
+    except Exception as exc:
+        raise LavaRuntimeError(f"Lava run of {info.path.name} failed ({type(exc).__name__}: {exc})") from exc
     finally:
-        net.stop()
+        with contextlib.suppress(Exception):  # stopping a run that never started raises too
+            net.stop()
     windows = out.reshape(info.num_classes, count, steps).transpose(1, 0, 2).astype(np.int8)
     windows[..., : info.num_spiking_layers] = 0
     return windows

@@ -20,9 +20,11 @@ Deployment (:func:`to_fixed_point`): each quantized layer becomes integer weight
 ``n = m * 2^e`` (``e`` per bit width, the largest with ``|n| <= 254``; netx turns ``2^e``
 into Lava's weight exponent) and the scale ``gamma / S`` moves into the threshold:
 ``vth = round(theta * 2^e * S / gamma)``. With reset to zero and no bias, scaling weights and
-threshold together leaves spikes unchanged, so this is the trained network up to the
-rounding of ``vth`` (relative error below 1 / (2 vth), about 0.1%). The integer network is
-a slayer network too, and it is what runs in Lava, bit for bit.
+threshold together leaves spikes unchanged in exact arithmetic, so this is the trained
+network up to the rounding of ``vth`` (relative error at most 1 / (2 vth)) and to slayer's
+integer truncation of states happening at another scale. Its accuracy is measured and
+reported beside the training model's. The integer network is a slayer network too, and it
+is what runs in Lava, bit for bit.
 """
 
 from __future__ import annotations
@@ -207,6 +209,10 @@ def to_fixed_point(net: torch.nn.Module) -> torch.nn.Module:
             continue
         w_scale = block.neuron.w_scale
         weight = block.synapse.weight
+        if not torch.isfinite(weight).all():
+            raise ExportError(
+                f"synapse layer {i} has NaN or infinite weights (training diverged): retrain with a lower --lr"
+            )
         levels, _ = hook.levels(weight)
         gain = (1 << weight_exponent(hook.bits)) * grid_max(hook.bits) / float(hook.gamma(weight))
         vth = round(block.neuron.threshold * gain)
@@ -231,5 +237,5 @@ def check_on_grid(weights: np.ndarray, bits: int, where: str) -> None:
     if not ok:
         raise ExportError(
             f"{where}: weights are not on the declared {bits}-bit grid (levels m * {step}); "
-            "the checkpoint was altered after training: re-train or re-quantize it"
+            "the fixed-point conversion and the layer's quantizer disagree: report this as a bug"
         )

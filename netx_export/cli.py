@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         checkpoint = load_checkpoint(args.checkpoint)
         rows = export_netx(checkpoint, output, force=args.force)
-    except QpsnnError as exc:
+    except (QpsnnError, OSError) as exc:
         print(f"netx_export: error: {exc}", file=sys.stderr)
         return 2
     print(format_table(SUMMARY_HEADERS, summary_rows(rows)))

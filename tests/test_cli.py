@@ -74,6 +74,8 @@ def test_python_dash_m_reports_bad_input_in_one_line(module, tmp_path):
         (["--bits", "4", "--first-last-bits", "12"], "--first-last-bits must be an integer in 1..8"),
         (["--bits", "4", "--quantizer", "lsq"], "invalid choice: 'lsq'"),
         (["--bits", "4", "--first-last-bits", "all"], "expected 1..8 or 'same'"),
+        (["--quantizer", "baseline"], "--quantizer only apply with --bits"),
+        (["--first-last-bits", "same", "--gamma", "max"], "--first-last-bits, --gamma only apply with --bits"),
     ],
 )
 def test_bad_quantization_options(options, message, tmp_path, capsys):

@@ -178,3 +178,13 @@ def test_lava_spikes_equal_the_fixed_point_model(bits, quantized_checkpoints, tm
     expected = output_spikes(checkpoint.fixed_point(), spikes)
     assert expected.sum() > 0
     np.testing.assert_array_equal(run_lava(tmp_path / "q.net", spikes, progress=False), expected)
+
+
+def test_diverged_weights_give_a_clear_error():
+    from lava_qpsnn.models import ModelConfig, build_model
+
+    net = quantize_model(build_model(ModelConfig("mlp", (1, 8, 8), 10, (8,))), QuantConfig(2))
+    with torch.no_grad():
+        net.blocks[0].synapse.weight[0, 0] = float("nan")
+    with pytest.raises(ExportError, match="NaN or infinite weights .* lower --lr"):
+        to_fixed_point(net)
