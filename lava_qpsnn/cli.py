@@ -17,7 +17,7 @@ from .evaluate import BACKENDS, Evaluation, evaluate
 from .experiment import train_checkpoint
 from .files import check_output_path
 from .models import ARCHITECTURES
-from .quantize import GAMMAS, QUANTIZERS, QuantConfig
+from .quantize import GAMMAS, QUANTIZERS, QuantConfig, synapse_bits
 from .table import format_table
 from .train import TrainConfig
 
@@ -40,6 +40,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     checkpoint = _train_from_args(args)
     save_checkpoint(checkpoint, args.out, force=args.force)
     m = checkpoint.metrics
+    if checkpoint.quant is not None:
+        bits = synapse_bits(checkpoint.build())
+        note = "" if checkpoint.quant.bits in bits else " (all are first/last layers: add --first-last-bits same)"
+        print(f"weight bits per synapse layer: {bits}{note}")
     print(
         f"test accuracy {_percent(m['test_accuracy'])} (train {_percent(m['train_accuracy'])}), "
         f"fixed-point network as exported {_percent(m['fixed_point_test_accuracy'])}; saved {args.out}"

@@ -43,6 +43,7 @@ __all__ = [
     "WeightQuantizer",
     "IntegerWeights",
     "quantize_model",
+    "synapse_bits",
     "to_fixed_point",
     "grid_max",
     "weight_exponent",
@@ -184,6 +185,11 @@ def _set_hook(synapse: torch.nn.Module, hook: torch.nn.Module) -> None:
     property setter could run, so the attribute the synapse's forward reads is set directly.
     """
     synapse._pre_hook_fx = hook
+
+
+def synapse_bits(net: torch.nn.Module) -> list[int | None]:
+    """Weight bits of each synapse layer (None: not quantized by lava-qpsnn)."""
+    return [getattr(b.synapse.pre_hook_fx, "bits", None) for b in _synapse_blocks(net)]
 
 
 def quantize_model(net: torch.nn.Module, config: QuantConfig) -> torch.nn.Module:
