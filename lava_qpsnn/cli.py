@@ -96,7 +96,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from netx_export import export_netx
-    from netx_export.writer import SUMMARY_HEADERS, summary_rows
+    from netx_export.writer import SUMMARY_HEADERS, summary_rows, total_bytes
 
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
@@ -110,7 +110,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("[3/3] running the test set as Lava processes (Loihi2SimCfg, fixed_pt)")
     result = evaluate(model_net, samples=args.samples, checkpoint=checkpoint, progress=args.progress)
     print_evaluation(result)
-    packed = sum(r.packed_bytes for r in rows)
+    packed, _ = total_bytes(rows)
     print()
     print(
         format_table(

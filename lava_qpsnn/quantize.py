@@ -142,9 +142,10 @@ class WeightQuantizer(torch.nn.Module):
             value = torch.quantile(w.flatten().float(), self.percentile / 100).to(w.dtype)
         return value.clamp_min(torch.finfo(weight.dtype).tiny)
 
-    def levels(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def levels(self, weight: torch.Tensor, gamma: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Integer levels ``m`` (as floats) and the clipped normalised weight ``W / gamma``."""
-        clipped = (weight / self.gamma(weight)).clamp(-1.0, 1.0)
+        gamma = self.gamma(weight) if gamma is None else gamma
+        clipped = (weight / gamma).clamp(-1.0, 1.0)
         scale = grid_max(self.bits)
         if self.bits == 8:
             levels = torch.round(scale * clipped)
@@ -153,11 +154,12 @@ class WeightQuantizer(torch.nn.Module):
         return levels, clipped
 
     def forward(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
-        levels, clipped = self.levels(weight)
+        gamma = self.gamma(weight)
+        levels, clipped = self.levels(weight, gamma)
         if descale:
             return levels.detach() * (1 << weight_exponent(self.bits))
         quantized = clipped + (levels / grid_max(self.bits) - clipped).detach()  # straight-through
-        return self.gamma(weight) * quantized
+        return gamma * quantized
 
 
 class IntegerWeights(torch.nn.Module):
@@ -219,8 +221,9 @@ def to_fixed_point(net: torch.nn.Module) -> torch.nn.Module:
             raise ExportError(
                 f"synapse layer {i} has NaN or infinite weights (training diverged): retrain with a lower --lr"
             )
-        levels, _ = hook.levels(weight)
-        gain = (1 << weight_exponent(hook.bits)) * grid_max(hook.bits) / float(hook.gamma(weight))
+        gamma = hook.gamma(weight)
+        levels, _ = hook.levels(weight, gamma)
+        gain = (1 << weight_exponent(hook.bits)) * grid_max(hook.bits) / float(gamma)
         vth = round(block.neuron.threshold * gain)
         if not 1 <= vth <= MAX_LOIHI_VTH:
             raise ExportError(

@@ -11,7 +11,7 @@ from lava_qpsnn.cli import ArgumentParser
 from lava_qpsnn.errors import QpsnnError
 from lava_qpsnn.table import format_table
 
-from .writer import SUMMARY_HEADERS, export_netx, summary_rows
+from .writer import SUMMARY_HEADERS, export_netx, summary_rows, total_bytes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"netx_export: error: {exc}", file=sys.stderr)
         return 2
     print(format_table(SUMMARY_HEADERS, summary_rows(rows)))
-    packed = sum(r.packed_bytes for r in rows)
-    dense = sum(r.float32_bytes for r in rows)
+    packed, dense = total_bytes(rows)
     print(
         f"wrote {output} ({output.stat().st_size / 1024:.1f} KB): packed weights "
         f"{packed / 1024:.2f} KB vs {dense / 1024:.2f} KB float32 ({dense / packed:.1f}x smaller)"

@@ -141,8 +141,9 @@ def export_netx(checkpoint: Checkpoint, path: str | os.PathLike, *, force: bool 
     return rows
 
 
-def total_params(rows: list[LayerSummary]) -> int:
-    return sum(r.params for r in rows)
+def total_bytes(rows: list[LayerSummary]) -> tuple[float, float]:
+    """(packed, float32) weight bytes of the whole network."""
+    return sum(r.packed_bytes for r in rows), sum(r.float32_bytes for r in rows)
 
 
 def describe_shape(shape: tuple[int, ...]) -> str:
@@ -166,9 +167,10 @@ def summary_rows(rows: list[LayerSummary]) -> list[list[object]]:
                 f"{r.float32_bytes / 1024:.2f}",
             ]
         )
-    packed = sum(r.packed_bytes for r in rows)
-    dense = sum(r.float32_bytes for r in rows)
-    out.append(["", "total", "", total_params(rows), "", "", "", f"{packed / 1024:.2f}", f"{dense / 1024:.2f}"])
+    packed, dense = total_bytes(rows)
+    out.append(
+        ["", "total", "", sum(r.params for r in rows), "", "", "", f"{packed / 1024:.2f}", f"{dense / 1024:.2f}"]
+    )
     return out
 
 
