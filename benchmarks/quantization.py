@@ -23,7 +23,7 @@ import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
 from lava_qpsnn.experiment import train_checkpoint
 from lava_qpsnn.quantize import QuantConfig, grid_max
-from lava_qpsnn.table import format_table
+from lava_qpsnn.table import format_markdown, format_table
 from lava_qpsnn.train import TrainConfig
 
 
@@ -32,12 +32,6 @@ def weight_bytes(checkpoint, bits: int | None) -> tuple[float, float]:
     net = checkpoint.build()
     params = sum(b.synapse.weight.numel() for b in net.blocks if getattr(b, "synapse", None) is not None)
     return params * (bits or 8) / 8, params * 4.0
-
-
-def markdown(headers, rows) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def main() -> int:
@@ -102,7 +96,9 @@ def main() -> int:
         "every synapse layer at the given bits (first and last included); accuracy of the exported "
         "fixed-point network on all 360 test images (the 'QAT model' column is the float training model).\n"
         "Weights KB counts `bits` per weight (the trained grid); 'Loihi bits' are the signed bits the "
-        "integers take on the chip (the paper's zero-free grid needs b + 1).\n\n" + markdown(headers, rows) + "\n"
+        "integers take on the chip (the paper's zero-free grid needs b + 1).\n\n"
+        + format_markdown(headers, rows)
+        + "\n"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -36,6 +36,14 @@ class Checkpoint:
     state_dict: dict[str, torch.Tensor]
     metrics: dict[str, float] = field(default_factory=dict)
     quant: QuantConfig | None = None
+    pruning: dict | None = None  # how the model was pruned (lava_qpsnn.prune.prune_and_finetune)
+
+    @property
+    def unpruned_model(self) -> ModelConfig:
+        """The architecture before pruning (the model itself when it was not pruned)."""
+        if self.pruning is None:
+            return self.model
+        return ModelConfig(**{**vars(self.model), "hidden": tuple(self.pruning["hidden_before"])})
 
     @classmethod
     def of(
@@ -46,9 +54,10 @@ class Checkpoint:
         encoding: Encoding,
         metrics: dict | None = None,
         quant: QuantConfig | None = None,
+        pruning: dict | None = None,
     ) -> Checkpoint:
         state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-        return cls(net.config, dataset, encoding, state, dict(metrics or {}), quant)
+        return cls(net.config, dataset, encoding, state, dict(metrics or {}), quant, pruning)
 
     def fixed_point(self) -> SpikingNet:
         """The integer network that is exported and runs in Lava (see :mod:`lava_qpsnn.quantize`)."""
@@ -77,6 +86,7 @@ class Checkpoint:
             "encoding": dict(vars(self.encoding)),
             "metrics": dict(self.metrics),
             "quant": None if self.quant is None else self.quant.to_dict(),
+            "pruning": self.pruning,
             "state_dict": self.state_dict,
         }
 
@@ -111,14 +121,17 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             f"reads version {VERSION}: re-train with this version"
         )
     try:
-        return Checkpoint(
+        checkpoint = Checkpoint(
             model=ModelConfig.from_dict(data["model"]),
             dataset=str(data["dataset"]),
             encoding=Encoding(**data["encoding"]),
             state_dict=dict(data["state_dict"]),
             metrics=dict(data.get("metrics", {})),
             quant=None if data.get("quant") is None else QuantConfig(**data["quant"]),
+            pruning=data.get("pruning"),
         )
+        checkpoint.unpruned_model  # noqa: B018  (validates the pruning record)
+        return checkpoint
     except QpsnnError as exc:
         raise CheckpointError(f"{path} holds invalid settings: {exc}") from None
     except (KeyError, TypeError, ValueError) as exc:

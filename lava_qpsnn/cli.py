@@ -17,6 +17,7 @@ from .evaluate import BACKENDS, Evaluation, evaluate
 from .experiment import train_checkpoint
 from .files import check_output_path
 from .models import ARCHITECTURES
+from .prune import CRITERIA, PruneConfig
 from .quantize import GAMMAS, QUANTIZERS, QuantConfig, synapse_bits
 from .table import format_table
 from .train import TrainConfig
@@ -44,11 +45,41 @@ def cmd_train(args: argparse.Namespace) -> int:
         bits = synapse_bits(checkpoint.build())
         note = "" if checkpoint.quant.bits in bits else " (all are first/last layers: add --first-last-bits same)"
         print(f"weight bits per synapse layer: {bits}{note}")
+    if checkpoint.pruning is not None:
+        print_pruning(checkpoint)
     print(
         f"test accuracy {_percent(m['test_accuracy'])} (train {_percent(m['train_accuracy'])}), "
         f"fixed-point network as exported {_percent(m['fixed_point_test_accuracy'])}; saved {args.out}"
     )
     return 0
+
+
+def print_pruning(checkpoint: Checkpoint) -> None:
+    record, m = checkpoint.pruning, checkpoint.metrics
+    print(
+        f"pruned ({record['criterion']}, ratios {record['layer_ratios']}): widths {record['hidden_before']} -> "
+        f"{list(checkpoint.model.hidden)}; test accuracy unpruned {_percent(m['unpruned_test_accuracy'])}, "
+        f"masked before fine-tuning {_percent(m['pruned_test_accuracy_before_finetune'])}"
+    )
+    for layer in record["capped_layers"]:
+        print(f"note: the ratio of prunable layer {layer} would remove every channel; kept one")
+
+
+def _prune_from_args(args: argparse.Namespace) -> PruneConfig | None:
+    if args.prune is None:
+        options = ("criterion", "finetune_epochs", "prune_steps", "calibration_samples")
+        given = [f"--{n.replace('_', '-')}" for n in options if getattr(args, n) is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply with --prune: add e.g. --prune 0.5")
+        return None
+    defaults = PruneConfig((0.0,))
+    return PruneConfig(
+        args.prune,
+        criterion=args.criterion or defaults.criterion,
+        finetune_epochs=defaults.finetune_epochs if args.finetune_epochs is None else args.finetune_epochs,
+        steps=args.prune_steps or defaults.steps,
+        calibration_samples=args.calibration_samples or defaults.calibration_samples,
+    )
 
 
 def _train_from_args(args: argparse.Namespace) -> Checkpoint:
@@ -69,6 +100,7 @@ def _train_from_args(args: argparse.Namespace) -> Checkpoint:
         encoding=Encoding(time_steps=args.time_steps, seed=args.seed),
         config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed),
         quant=quant,
+        prune=_prune_from_args(args),
         progress=args.progress,
     )
 
@@ -137,6 +169,13 @@ def _first_last_bits(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"expected 1..8 or 'same', got {text!r}") from None
 
 
+def _ratios(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(r) for r in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ratios like 0.5 or 0.3,0.6, got {text!r}") from None
+
+
 def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> None:
     parser.add_argument("--dataset", default="digits", choices=dataset_names())
     parser.add_argument("--model", default="mlp", choices=ARCHITECTURES)
@@ -155,6 +194,17 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
         help="bits of the first and last layers (default 8, as in the paper), or 'same' for --bits",
     )
     q.add_argument("--gamma", choices=GAMMAS, help="ReScaW scale of each layer (default mean |W|)")
+    p = parser.add_argument_group("structured pruning (QP-SNN): score once, prune, fine-tune, compact")
+    p.add_argument(
+        "--prune",
+        type=_ratios,
+        metavar="R[,R...]",
+        help="fraction of channels to remove in [0, 1): one for every prunable layer, or one per layer",
+    )
+    p.add_argument("--criterion", choices=CRITERIA, help="channel score (default svs; sca = QP-SNN baseline)")
+    p.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs after pruning (default 10)")
+    p.add_argument("--prune-steps", type=int, help="prune in N equal increments (default 1: one-shot, the paper's)")
+    p.add_argument("--calibration-samples", type=int, help="training samples the scores use (default 640)")
 
 
 def build_parser() -> argparse.ArgumentParser:

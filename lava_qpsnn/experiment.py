@@ -5,6 +5,7 @@ from __future__ import annotations
 from .checkpoint import Checkpoint
 from .data import Encoding, load_dataset
 from .models import ModelConfig, build_model
+from .prune import PruneConfig, prune_and_finetune
 from .quantize import QuantConfig, quantize_model, to_fixed_point
 from .train import TrainConfig, accuracy, train
 
@@ -19,12 +20,14 @@ def train_checkpoint(
     encoding: Encoding | None = None,
     config: TrainConfig | None = None,
     quant: QuantConfig | None = None,
+    prune: PruneConfig | None = None,
     progress: bool = True,
 ) -> Checkpoint:
-    """Build, (quantize,) train and package a model.
+    """Build, (quantize,) train, (prune, fine-tune, compact,) and package a model.
 
-    Metrics recorded: ``train_accuracy``, ``test_accuracy`` (the trained model) and
-    ``fixed_point_test_accuracy`` (the integer network that is exported and runs in Lava).
+    Metrics recorded: ``train_accuracy``, ``test_accuracy`` (the final model) and
+    ``fixed_point_test_accuracy`` (the integer network that is exported and runs in Lava);
+    with pruning also ``unpruned_test_accuracy`` and ``pruned_test_accuracy_before_finetune``.
     """
     import torch
 
@@ -36,5 +39,12 @@ def train_checkpoint(
     if quant is not None:
         quantize_model(model, quant)
     metrics = train(model, train_set, test_set, encoding, config, progress=progress)
+    record = None
+    if prune is not None:
+        metrics["unpruned_test_accuracy"] = metrics["test_accuracy"]
+        model, record, prune_metrics = prune_and_finetune(
+            model, prune, train_set, test_set, encoding, config, progress=progress
+        )
+        metrics.update(prune_metrics)
     metrics["fixed_point_test_accuracy"] = accuracy(to_fixed_point(model), test_set, encoding)
-    return Checkpoint.of(model, dataset=dataset, encoding=encoding, metrics=metrics, quant=quant)
+    return Checkpoint.of(model, dataset=dataset, encoding=encoding, metrics=metrics, quant=quant, pruning=record)

@@ -125,13 +125,23 @@ class WeightQuantizer(torch.nn.Module):
         super().__init__()
         _check_bits(bits)
         self.bits, self.quantizer, self.gamma_kind, self.percentile = bits, quantizer, gamma, percentile
+        # Structured-pruning mask (bool, weight-shaped; see lava_qpsnn.prune): pruned weights
+        # become 0 (off the zero-free grid, as Loihi sees no synapse at all) and gamma is taken
+        # over kept weights only, so the masked layer quantizes exactly like its compacted twin.
+        self.register_buffer("keep", None)
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, quantizer={self.quantizer}, gamma={self.gamma_kind}"
 
     def gamma(self, weight: torch.Tensor) -> torch.Tensor:
-        """The layer's scale (detached; 1 for the baseline quantizer)."""
+        """The layer's scale over its kept weights (detached; 1 for the baseline quantizer).
+
+        The reduction runs over a 1-D tensor in C order either way (``w[keep]`` of a masked
+        layer holds the same values in the same order as its compacted weight), so both give
+        bit-identical gammas.
+        """
         w = weight.detach().abs()
+        w = w.reshape(-1) if self.keep is None else w[self.keep]
         if self.quantizer == "baseline":
             return torch.ones((), dtype=weight.dtype, device=weight.device)
         if self.gamma_kind == "mean":
@@ -139,7 +149,7 @@ class WeightQuantizer(torch.nn.Module):
         elif self.gamma_kind == "max":
             value = w.max()
         else:
-            value = torch.quantile(w.flatten().float(), self.percentile / 100).to(w.dtype)
+            value = torch.quantile(w.float(), self.percentile / 100).to(w.dtype)
         return value.clamp_min(torch.finfo(weight.dtype).tiny)
 
     def levels(self, weight: torch.Tensor, gamma: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,6 +161,8 @@ class WeightQuantizer(torch.nn.Module):
             levels = torch.round(scale * clipped)
         else:  # Eq 4: W_int = round(S/2 (W + 1)), level m = 2 W_int - S (odd)
             levels = 2 * torch.round(scale / 2 * (clipped + 1)) - scale
+        if self.keep is not None:
+            levels = levels * self.keep
         return levels, clipped
 
     def forward(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
@@ -159,6 +171,8 @@ class WeightQuantizer(torch.nn.Module):
         if descale:
             return levels.detach() * (1 << weight_exponent(self.bits))
         quantized = clipped + (levels / grid_max(self.bits) - clipped).detach()  # straight-through
+        if self.keep is not None:
+            quantized = quantized * self.keep  # no gradient into pruned weights
         return gamma * quantized
 
 

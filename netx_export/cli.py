@@ -36,8 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(format_table(SUMMARY_HEADERS, summary_rows(rows)))
     packed, dense = total_bytes(rows)
+    unpruned = sum(r.float32_bytes_before for r in rows)
+    before = "" if unpruned == dense else f"; {unpruned / packed:.1f}x smaller than float32 before pruning"
     print(
         f"wrote {output} ({output.stat().st_size / 1024:.1f} KB): packed weights "
-        f"{packed / 1024:.2f} KB vs {dense / 1024:.2f} KB float32 ({dense / packed:.1f}x smaller)"
+        f"{packed / 1024:.2f} KB vs {dense / 1024:.2f} KB float32 ({dense / packed:.1f}x smaller{before})"
     )
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import h5py
@@ -23,6 +23,7 @@ import torch
 from lava_qpsnn.checkpoint import Checkpoint
 from lava_qpsnn.errors import ExportError
 from lava_qpsnn.files import atomic_output
+from lava_qpsnn.models import build_model
 from lava_qpsnn.netx_file import write_metadata
 from lava_qpsnn.quantize import IntegerWeights, check_on_grid
 
@@ -40,6 +41,8 @@ class LayerSummary:
     weight_bits: int | None = None
     loihi_bits: int | None = None
     threshold: int | None = None
+    shape_before: tuple[int, ...] | None = None  # before pruning (None: not pruned)
+    params_before: int | None = None
 
     @property
     def packed_bytes(self) -> float:
@@ -49,6 +52,11 @@ class LayerSummary:
     @property
     def float32_bytes(self) -> int:
         return self.params * 4
+
+    @property
+    def float32_bytes_before(self) -> int:
+        """float32 weight memory of the layer before pruning."""
+        return (self.params if self.params_before is None else self.params_before) * 4
 
 
 def signed_weight_bits(weights: np.ndarray) -> int:
@@ -138,7 +146,17 @@ def export_netx(checkpoint: Checkpoint, path: str | os.PathLike, *, force: bool 
             encoding=checkpoint.encoding,
             num_classes=checkpoint.model.num_classes,
         )
-    return rows
+    return _with_unpruned_sizes(rows, checkpoint)
+
+
+def _with_unpruned_sizes(rows: list[LayerSummary], checkpoint: Checkpoint) -> list[LayerSummary]:
+    """Add each layer's shape and weight count before pruning (when the checkpoint was pruned)."""
+    if checkpoint.pruning is None:
+        return rows
+    unpruned = build_model(checkpoint.unpruned_model)
+    before = [tuple(checkpoint.model.input_shape)] + [tuple(int(s) for s in b.shape) for b in unpruned.blocks]
+    params = [0] + [b.synapse.weight.numel() if getattr(b, "synapse", None) is not None else 0 for b in unpruned.blocks]
+    return [replace(r, shape_before=s, params_before=p) for r, s, p in zip(rows, before, params, strict=True)]
 
 
 def total_bytes(rows: list[LayerSummary]) -> tuple[float, float]:
@@ -150,6 +168,10 @@ def describe_shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape)) if shape else "-"
 
 
+def _before_after(before: object, after: object, text: Callable[[object], str] = str) -> str:
+    return text(after) if before is None or before == after else f"{text(before)} -> {text(after)}"
+
+
 def summary_rows(rows: list[LayerSummary]) -> list[list[object]]:
     """Rows for :func:`lava_qpsnn.table.format_table` with a total line."""
     out: list[list[object]] = []
@@ -158,8 +180,8 @@ def summary_rows(rows: list[LayerSummary]) -> list[list[object]]:
             [
                 r.index,
                 r.kind,
-                describe_shape(r.shape),
-                r.params,
+                _before_after(r.shape_before, r.shape, describe_shape),
+                _before_after(r.params_before, r.params),
                 _dash(r.weight_bits),
                 _dash(r.loihi_bits),
                 _dash(r.threshold),
@@ -168,9 +190,8 @@ def summary_rows(rows: list[LayerSummary]) -> list[list[object]]:
             ]
         )
     packed, dense = total_bytes(rows)
-    out.append(
-        ["", "total", "", sum(r.params for r in rows), "", "", "", f"{packed / 1024:.2f}", f"{dense / 1024:.2f}"]
-    )
+    params = _before_after(sum(r.params_before or 0 for r in rows) or None, sum(r.params for r in rows))
+    out.append(["", "total", "", params, "", "", "", f"{packed / 1024:.2f}", f"{dense / 1024:.2f}"])
     return out
 
 
