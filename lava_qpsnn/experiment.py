@@ -5,7 +5,7 @@ from __future__ import annotations
 from .checkpoint import Checkpoint
 from .data import Encoding, load_dataset
 from .models import ModelConfig, build_model
-from .prune import PruneConfig, prune_and_finetune
+from .prune import PruneConfig, prunable_blocks, prune_and_finetune
 from .quantize import QuantConfig, quantize_model, to_fixed_point
 from .train import TrainConfig, accuracy, train
 
@@ -36,6 +36,8 @@ def train_checkpoint(
     train_set, test_set = load_dataset(dataset)
     torch.manual_seed(config.seed)
     model = build_model(ModelConfig(arch, train_set.images.shape[1:], train_set.num_classes, tuple(hidden)))
+    if prune is not None:
+        prune.layer_ratios(len(prunable_blocks(model)))  # fail before training, not after
     if quant is not None:
         quantize_model(model, quant)
     metrics = train(model, train_set, test_set, encoding, config, progress=progress)

@@ -1,0 +1,270 @@
+"""Structured pruning: criteria on hand-made tensors, masks, compaction, export, Lava, bad input."""
+
+import copy
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from lava_qpsnn.checkpoint import load_checkpoint, save_checkpoint
+from lava_qpsnn.cli import main as qpsnn_main
+from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
+from lava_qpsnn.errors import CheckpointError, ConfigError
+from lava_qpsnn.models import ModelConfig, build_model
+from lava_qpsnn.prune import (
+    LayerScores,
+    PruneConfig,
+    apply_masks,
+    channel_scores,
+    compact,
+    kept_channels,
+    sca_scores,
+    score_stability,
+    select_channels,
+    svs_scores,
+)
+from lava_qpsnn.quantize import QuantConfig, quantize_model, to_fixed_point
+from lava_qpsnn.train import output_spikes
+from netx_export import export_netx
+
+
+def test_svs_counts_the_rank_of_each_time_averaged_spike_map():
+    rank1 = torch.outer(torch.tensor([1.0, 0, 1, 0]), torch.tensor([1.0, 1, 0, 0]))
+    maps = torch.stack([rank1, torch.eye(4), torch.zeros(4, 4), torch.eye(4)[:, [0, 1, 2, 2]]])  # ranks 1, 4, 0, 3
+    spikes = maps[None, ..., None].repeat(2, 1, 1, 1, 3)  # N=2, C=4, 4x4, T=3: same map every step
+    np.testing.assert_array_equal(svs_scores(spikes), [[1, 4, 0, 3]] * 2)
+    # averaging over time first: a diagonal spread over two steps is still rank 4
+    split = torch.stack([torch.diag(torch.tensor([1.0, 0, 1, 0])), torch.diag(torch.tensor([0.0, 1, 0, 1]))], -1)
+    assert svs_scores(split[None, None]).item() == 4
+
+
+def test_svs_on_dense_layers_is_whether_the_neuron_spiked():
+    spikes = torch.tensor([[[0, 1, 0], [0, 0, 0], [1, 1, 1]]], dtype=torch.float32)  # N=1, 3 neurons, T=3
+    np.testing.assert_array_equal(svs_scores(spikes), [[1, 0, 1]])
+
+
+def test_sca_is_the_time_averaged_l1_norm_of_each_membrane_map():
+    voltage = torch.zeros(1, 2, 2, 2, 2)
+    voltage[0, 0, :, :, 0] = torch.tensor([[1.0, -2], [0, 3]])  # |.| sums to 6 at t=0, 0 at t=1
+    voltage[0, 1] = -0.5  # 4 pixels x 0.5 = 2 at both steps
+    np.testing.assert_allclose(sca_scores(voltage), [[3.0, 2.0]])
+    np.testing.assert_allclose(sca_scores(torch.tensor([[[1.0, -3], [0, 0]]])), [[2.0, 0.0]])
+
+
+def test_select_channels_rounds_keeps_one_and_breaks_ties_by_rate():
+    scores = LayerScores(np.array([3.0, 1.0, 2.0, 2.0]), np.array([0.0, 0.0, 0.1, 0.3]))
+    np.testing.assert_array_equal(scores.ranking(), [0, 3, 2, 1])
+    keep, capped = select_channels(scores, 0.5)
+    np.testing.assert_array_equal(keep, [True, False, False, True])
+    assert not capped
+    keep, capped = select_channels(scores, 0.9)  # round(3.6) = 4 of 4: keep the best one
+    np.testing.assert_array_equal(keep, [True, False, False, False])
+    assert capped
+    keep, _ = select_channels(scores, 0.5, keep=np.array([False, True, True, True]))  # 0 stays pruned
+    np.testing.assert_array_equal(keep, [False, False, True, True])
+    assert select_channels(scores, 0.0)[0].all()
+
+
+@pytest.fixture(scope="module")
+def data():
+    train_set, test_set = load_dataset("digits")
+    encoding = Encoding(time_steps=8, seed=1)
+    return train_set, encode_test_split(test_set, encoding)[:64]
+
+
+def _trained_like(arch, hidden, quant):
+    """A network with random weights scaled so that every layer spikes."""
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(arch, (1, 8, 8), 10, hidden))
+    if quant is not None:
+        quantize_model(net, quant)
+    with torch.no_grad():
+        for block in net.blocks:
+            if getattr(block, "synapse", None) is not None:
+                block.synapse.weight.mul_(3)
+    return net
+
+
+@pytest.mark.parametrize("quant", [None, QuantConfig(4), QuantConfig(1, "baseline", None)], ids=["slayer8", "4", "1"])
+@pytest.mark.parametrize("arch,hidden", [("conv", (6, 8)), ("mlp", (40, 24))])
+@pytest.mark.parametrize("criterion", ["svs", "sca", "l1", "random"])
+def test_masked_and_compacted_networks_spike_identically(arch, hidden, quant, criterion, data):
+    net = _trained_like(arch, hidden, quant)
+    spikes = data[1]
+    keeps = [select_channels(s, 0.5)[0] for s in channel_scores(net, spikes, criterion)]
+    apply_masks(net, keeps)
+    small = compact(net)
+    assert list(small.config.hidden) == [h - round(h / 2) for h in hidden]
+    masked_out = output_spikes(net, spikes)
+    assert masked_out.any()
+    np.testing.assert_array_equal(output_spikes(small, spikes), masked_out)
+    if quant is not None:
+        np.testing.assert_array_equal(
+            output_spikes(to_fixed_point(small), spikes), output_spikes(to_fixed_point(net), spikes)
+        )
+
+
+def test_compaction_copies_the_kept_rows_and_matching_inputs_across_flatten():
+    net = _trained_like("conv", (4, 6), None)
+    keeps = [np.array([True, False, True, False]), np.array([False, True, True, False, False, True])]
+    apply_masks(net, keeps)
+    assert [k.tolist() for k in kept_channels(net)] == [k.tolist() for k in keeps]
+    small = compact(net)
+    old = [b.synapse.weight for b in net.blocks if getattr(b, "synapse", None) is not None]
+    new = [b.synapse.weight for b in small.blocks if getattr(b, "synapse", None) is not None]
+    torch.testing.assert_close(new[0], old[0][[0, 2]])
+    torch.testing.assert_close(new[1], old[1][[1, 2, 5]][:, [0, 2]])
+    features = old[2].reshape(10, 6, 16)[:, [1, 2, 5]].reshape(10, 48, 1, 1, 1)  # 16 = 4x4 per channel
+    torch.testing.assert_close(new[2], features)
+
+
+def test_masked_weights_get_no_gradient():
+    net = _trained_like("mlp", (8,), QuantConfig(4))
+    apply_masks(net, [np.array([True] * 4 + [False] * 4)])
+    net(torch.ones(2, 1, 8, 8, 4)).sum().backward()
+    grad = net.blocks[0].synapse.weight.grad.flatten(1)
+    assert grad[4:].abs().sum() == 0 and grad[:4].abs().sum() > 0
+
+
+def test_score_stability_is_one_for_identical_batches_and_below_for_different(data):
+    net = _trained_like("conv", (6, 8), QuantConfig(4))
+    spikes = data[1]
+    assert score_stability(net, [spikes[:32], spikes[:32]], "svs") == pytest.approx(1.0)
+    value = score_stability(net, [spikes[:32], spikes[32:]], "sca")
+    assert 0.5 < value < 1.0
+
+
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda: PruneConfig((1.0,)), r"in \[0, 1\)"),
+        (lambda: PruneConfig((-0.1,)), r"in \[0, 1\)"),
+        (lambda: PruneConfig((0.5,), "taylor"), "unknown criterion 'taylor'"),
+        (lambda: PruneConfig((0.5,), steps=0), "--prune-steps >= 1"),
+        (lambda: PruneConfig((0.5, 0.5, 0.5)).layer_ratios(2), "3 ratios but the model has 2 prunable layers"),
+    ],
+)
+def test_bad_pruning_settings(make, message):
+    with pytest.raises(ConfigError, match=message):
+        make()
+
+
+@pytest.fixture(scope="module")
+def pruned_conv(tmp_path_factory):
+    """A 4-bit conv net, 50% of the channels of both convs pruned with SVS, and its .net."""
+    from lava_qpsnn.experiment import train_checkpoint
+    from lava_qpsnn.train import TrainConfig
+
+    checkpoint = train_checkpoint(
+        arch="conv",
+        hidden=(4, 8),
+        encoding=Encoding(time_steps=10, seed=2),
+        config=TrainConfig(epochs=2),
+        quant=QuantConfig(4),
+        prune=PruneConfig((0.5,), "svs", finetune_epochs=1, calibration_samples=128),
+        progress=False,
+    )
+    folder = tmp_path_factory.mktemp("pruned")
+    export_netx(checkpoint, folder / "model.net")
+    return checkpoint, folder / "model.net", save_checkpoint(checkpoint, folder / "model.pt")
+
+
+def test_pruned_checkpoint_records_the_pruning(pruned_conv):
+    checkpoint, _, pt = pruned_conv
+    assert checkpoint.model.hidden == (2, 4) and checkpoint.unpruned_model.hidden == (4, 8)
+    record = load_checkpoint(pt).pruning
+    assert record["criterion"] == "svs" and record["layer_ratios"] == [0.5, 0.5]
+    assert [len(k) for k in record["kept_channels"]] == [2, 4]
+    assert {"unpruned_test_accuracy", "pruned_test_accuracy_before_finetune"} <= set(checkpoint.metrics)
+
+
+def test_pruned_channels_are_absent_from_the_exported_file(pruned_conv, conv_net):
+    _, pruned, _ = pruned_conv
+    with h5py.File(pruned) as small, h5py.File(conv_net) as full:  # conv_net: the same model unpruned
+        for layer in ("1", "2", "4"):
+            full_shape, small_shape = full[f"layer/{layer}/weight"].shape, small[f"layer/{layer}/weight"].shape
+            assert small_shape[0] == (full_shape[0] // 2 if layer != "4" else 10)
+        assert small["layer/2/weight"].shape[1] == full["layer/2/weight"].shape[1] // 2
+        assert small["layer/4/weight"].shape[1] == full["layer/4/weight"].shape[1] // 2
+        assert small["layer/3/shape"][()].prod() == full["layer/3/shape"][()].prod() // 2
+
+
+def test_pruned_4bit_conv_runs_spike_exact_in_lava(pruned_conv):
+    from lava.lib.dl import netx
+
+    checkpoint, net, _ = pruned_conv
+    assert [layer.out.shape for layer in netx.hdf5.Network(net_config=str(net)).layers] == [
+        (8, 8, 2),
+        (4, 4, 4),
+        (10,),
+    ]
+    from lava_qpsnn.evaluate import evaluate
+
+    result = evaluate(net, samples=12, checkpoint=checkpoint, progress=False)
+    assert result.spike_agreement == 1.0
+
+
+def test_exporter_table_shows_before_and_after(pruned_conv, tmp_path, capsys):
+    from netx_export.cli import main as export_main
+
+    _, _, pt = pruned_conv
+    assert export_main([str(pt), "-o", str(tmp_path / "m.net")]) == 0
+    out = capsys.readouterr().out
+    assert "4x8x8 -> 2x8x8" in out and "288 -> 72" in out and "smaller than float32 before pruning" in out
+
+
+def test_damaged_pruning_record_is_a_one_line_error(pruned_conv, tmp_path):
+    _, _, pt = pruned_conv
+    data = torch.load(pt, weights_only=True)
+    del data["pruning"]["hidden_before"]
+    torch.save(data, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+def test_iterative_schedule_reaches_the_ratio(data):
+    from lava_qpsnn.prune import prune_and_finetune
+    from lava_qpsnn.train import TrainConfig
+
+    train_set, _ = data
+    _, test_set = load_dataset("digits")
+    net = _trained_like("mlp", (20,), QuantConfig(2))
+    config = PruneConfig((0.6,), "sca", finetune_epochs=2, steps=2, calibration_samples=64)
+    small, record, metrics = prune_and_finetune(
+        copy.deepcopy(net), config, train_set, test_set, Encoding(time_steps=6), TrainConfig(), progress=False
+    )
+    assert small.config.hidden == (8,) and record["steps"] == 2 and "test_accuracy" in metrics
+
+
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        (["--prune", "1.0"], r"in [0, 1)"),
+        (["--prune", "half"], "expected ratios like 0.5"),
+        (["--prune", "0.5", "--criterion", "taylor"], "invalid choice: 'taylor'"),
+        (["--prune", "0.5,0.5"], "2 ratios but the model has 1 prunable layers"),
+        (["--criterion", "svs"], "--criterion only apply with --prune"),
+    ],
+)
+def test_bad_pruning_options_are_one_line_errors(options, message, tmp_path, capsys):
+    out = tmp_path / "m.pt"
+    try:
+        status = qpsnn_main(
+            ["--no-progress", "train", "--epochs", "0", "--time-steps", "4", "--out", str(out), *options]
+        )
+    except SystemExit as exc:
+        status = exc.code
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err, err
+    assert not out.exists()
+
+
+def test_cli_prunes_and_says_when_a_layer_keeps_one_channel(tmp_path, capsys):
+    pt = tmp_path / "m.pt"
+    args = ["--no-progress", "train", "--epochs", "1", "--hidden", "1", "--time-steps", "4", "--out", str(pt)]
+    assert qpsnn_main([*args, "--prune", "0.9", "--finetune-epochs", "0", "--calibration-samples", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "pruned (svs, ratios [0.9]): widths [1] -> [1]" in out
+    assert "note: the ratio of prunable layer 0 would remove every channel; kept one" in out
