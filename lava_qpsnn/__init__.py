@@ -16,6 +16,8 @@ from .data import Encoding, encode_test_split, load_dataset  # noqa: E402
 from .evaluate import Evaluation, evaluate  # noqa: E402
 from .lava_run import run_lava  # noqa: E402
 from .models import ModelConfig, NeuronConfig, SpikingNet, build_model  # noqa: E402
+from .prune import PruneConfig, compact  # noqa: E402
+from .sim import read_netx, simulate  # noqa: E402
 from .train import TrainConfig, classify, output_spikes, train  # noqa: E402
 
 __version__ = _version("lava-qpsnn")
@@ -26,16 +28,20 @@ __all__ = [
     "Evaluation",
     "ModelConfig",
     "NeuronConfig",
+    "PruneConfig",
     "SpikingNet",
     "TrainConfig",
     "build_model",
     "classify",
+    "compact",
     "encode_test_split",
     "evaluate",
     "load_checkpoint",
     "load_dataset",
     "output_spikes",
+    "read_netx",
     "run_lava",
     "save_checkpoint",
+    "simulate",
     "train",
 ]

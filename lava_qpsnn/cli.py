@@ -140,8 +140,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     rows = export_netx(checkpoint, model_net, force=True)
     print(format_table(SUMMARY_HEADERS, summary_rows(rows)))
     print("[3/3] running the test set as Lava processes (Loihi2SimCfg, fixed_pt)")
-    result = evaluate(model_net, samples=args.samples, checkpoint=checkpoint, progress=args.progress)
+    result = evaluate(model_net, backend="lava", samples=args.samples, checkpoint=checkpoint, progress=args.progress)
     print_evaluation(result)
+    sim = evaluate(model_net, backend="sim", samples=args.samples, checkpoint=checkpoint)
+    print_evaluation(sim)
     packed, _ = total_bytes(rows)
     print()
     print(
@@ -152,12 +154,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 [f"Lava fixed_pt accuracy ({result.samples} samples)", _percent(result.accuracy)],
                 ["prediction agreement Lava vs PyTorch", _percent(result.prediction_agreement)],
                 ["identical output spikes Lava vs PyTorch", _percent(result.spike_agreement)],
+                [f"simulator accuracy, time ({sim.samples} samples)", f"{_percent(sim.accuracy)}, {sim.seconds:.2f} s"],
+                [f"Lava time ({result.samples} samples)", f"{result.seconds:.1f} s"],
                 ["model.net file size", f"{model_net.stat().st_size / 1024:.1f} KB"],
                 ["packed weight memory", f"{packed / 1024:.2f} KB"],
             ],
         )
     )
-    return 0 if result.spike_agreement == 1.0 else 1
+    return 0 if result.spike_agreement == sim.spike_agreement == 1.0 else 1
 
 
 def _first_last_bits(text: str) -> int | str:
@@ -220,7 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate an exported .net on its test set")
     p.add_argument("net", type=Path, help=".net written by 'python -m netx_export'")
-    p.add_argument("--backend", default="lava", choices=BACKENDS, help="lava: Lava processes, Loihi2SimCfg fixed_pt")
+    p.add_argument(
+        "--backend",
+        default="sim",
+        choices=BACKENDS,
+        help="sim: our bit-exact simulator (fast); lava: Lava processes, Loihi2SimCfg fixed_pt (the reference)",
+    )
     p.add_argument("--samples", type=int, help="evaluate only the first N test samples")
     p.add_argument("--checkpoint", type=Path, help="model.pt to compare spikes and predictions with")
     p.set_defaults(func=cmd_eval)

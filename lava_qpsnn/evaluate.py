@@ -14,11 +14,12 @@ from .data import encode_test_split, load_dataset
 from .errors import ConfigError
 from .lava_run import run_lava
 from .netx_file import read_net_info
+from .sim import simulate
 from .train import classify, output_spikes
 
 __all__ = ["Evaluation", "evaluate"]
 
-BACKENDS = ("lava",)
+BACKENDS = ("sim", "lava")  # sim: lava_qpsnn.sim, bit-exact with lava and far faster
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Evaluation:
 def evaluate(
     net_path: str | os.PathLike,
     *,
-    backend: str = "lava",
+    backend: str = "sim",
     samples: int | None = None,
     checkpoint: Checkpoint | None = None,
     progress: bool = True,
@@ -62,7 +63,7 @@ def evaluate(
     spikes = encode_test_split(test_set, info.encoding)[:samples]
     labels = test_set.labels[: len(spikes)]
     start = time.perf_counter()
-    out = run_lava(net_path, spikes, progress=progress)
+    out = simulate(net_path, spikes) if backend == "sim" else run_lava(net_path, spikes, progress=progress)
     seconds = time.perf_counter() - start
     predictions = classify(out)
     result = dict(backend=backend, samples=len(spikes), accuracy=float((predictions == labels).mean()), seconds=seconds)
