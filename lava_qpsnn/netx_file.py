@@ -7,8 +7,10 @@ the ``.net`` file. netx ignores root attributes, so the file stays a standard Ne
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import numpy as np
 from .data import Encoding
 from .errors import NetxFileError
 
-__all__ = ["NetInfo", "read_net_info", "write_metadata", "METADATA_ATTR"]
+__all__ = ["NetInfo", "open_netx", "read_net_info", "write_metadata", "METADATA_ATTR"]
 
 METADATA_ATTR = "lava_qpsnn"
 METADATA_VERSION = 1
@@ -59,16 +61,24 @@ def write_metadata(handle: h5py.File, *, dataset: str, encoding: Encoding, num_c
     simulation.create_dataset("tSample", data=encoding.time_steps)
 
 
-def read_net_info(path: str | os.PathLike) -> NetInfo:
-    """Read and check a ``.net`` file's layers and lava-qpsnn metadata."""
+@contextlib.contextmanager
+def open_netx(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """Open a ``.net`` for reading, with one-line errors for a missing, non-HDF5 or non-NetX file."""
     path = Path(path)
     if not path.is_file():
         raise NetxFileError(f"no network file at {path}: export one with 'python -m netx_export model.pt'")
     if not h5py.is_hdf5(path):
-        raise NetxFileError(f"{path} is not an HDF5 file: give a .net written by 'python -m netx_export'")
+        raise NetxFileError(f"{path} is not an HDF5 file: give a NetX .net file (e.g. written by netx_export)")
     with h5py.File(path, "r") as handle:
         if "layer" not in handle or "0" not in handle["layer"]:
-            raise NetxFileError(f"{path} has no /layer/0 group: it is not a NetX network file")
+            raise NetxFileError(f"{path.name} has no /layer/0 group: it is not a NetX network file")
+        yield handle
+
+
+def read_net_info(path: str | os.PathLike) -> NetInfo:
+    """Read and check a ``.net`` file's layers and lava-qpsnn metadata."""
+    path = Path(path)
+    with open_netx(path) as handle:
         layers = handle["layer"]
         types = [_layer_type(layers, str(i), path) for i in range(len(layers))]
         if types[0] != "input" or "shape" not in layers["0"]:

@@ -15,6 +15,7 @@ import lava_qpsnn  # noqa: F401  (installs the Lava import hook before any Lava 
 from lava_qpsnn.checkpoint import Checkpoint, save_checkpoint
 from lava_qpsnn.data import Encoding
 from lava_qpsnn.experiment import train_checkpoint
+from lava_qpsnn.prune import PruneConfig
 from lava_qpsnn.quantize import QuantConfig
 from lava_qpsnn.train import TrainConfig
 from netx_export import export_netx
@@ -22,13 +23,16 @@ from netx_export import export_netx
 TIME_STEPS = 12
 
 
-def trained_checkpoint(arch: str, hidden: tuple[int, ...], epochs: int, quant: QuantConfig | None = None) -> Checkpoint:
+def trained_checkpoint(
+    arch: str, hidden: tuple[int, ...], epochs: int, quant: QuantConfig | None = None, prune: PruneConfig | None = None
+) -> Checkpoint:
     return train_checkpoint(
         arch=arch,
         hidden=hidden,
         encoding=Encoding(time_steps=TIME_STEPS, seed=3),
         config=TrainConfig(epochs=epochs),
         quant=quant,
+        prune=prune,
         progress=False,
     )
 
@@ -50,6 +54,14 @@ def quantized_checkpoints() -> dict[int, Checkpoint]:
         bits: trained_checkpoint("mlp", (32,), epochs=2, quant=QuantConfig(bits, first_last_bits=None))
         for bits in (1, 2, 4, 8)
     }
+
+
+@pytest.fixture(scope="session")
+def pruned_conv_checkpoint() -> Checkpoint:
+    """The conv net at 4 bits (baseline quantizer: it learns to spike within 3 epochs), both
+    convs 50% pruned with SVS: widths (4, 8) -> (2, 4)."""
+    prune = PruneConfig((0.5,), "svs", finetune_epochs=1, calibration_samples=128)
+    return trained_checkpoint("conv", (4, 8), epochs=3, quant=QuantConfig(4, "baseline"), prune=prune)
 
 
 @pytest.fixture(scope="session")
@@ -75,5 +87,24 @@ def run_python():
 
     def run(code: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+    return run
+
+
+@pytest.fixture
+def train_error(tmp_path, capsys):
+    """Run ``train`` with bad options: assert exit status 2, a one-line error and no checkpoint; return the line."""
+    from lava_qpsnn.cli import main
+
+    def run(options: list[str]) -> str:
+        out = tmp_path / "m.pt"
+        try:  # argparse's own checks exit; ours return the status
+            status = main(["--no-progress", "train", "--epochs", "0", "--time-steps", "4", "--out", str(out), *options])
+        except SystemExit as exc:
+            status = exc.code
+        err = capsys.readouterr().err.strip()
+        assert status == 2 and err and "\n" not in err, err
+        assert not out.exists()
+        return err
 
     return run

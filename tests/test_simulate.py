@@ -18,10 +18,9 @@ from hypothesis import strategies as st
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import DataError, NetxFileError
 from lava_qpsnn.lava_run import run_lava
-from lava_qpsnn.prune import PruneConfig
 from lava_qpsnn.sim import DenseLayer, InputLayer, NetxNetwork, Neuron, read_netx, simulate, trace
 from lava_qpsnn.sim.netx_reader import lava_dense_weights
-from lava_qpsnn.train import TrainConfig, output_spikes
+from lava_qpsnn.train import output_spikes
 from netx_export import export_netx
 
 SAMPLES = 4
@@ -55,18 +54,9 @@ def test_quantized_networks_equal_lava_and_the_fixed_point_model(bits, quantized
     _assert_matches_lava_and_pytorch(checkpoint, tmp_path / "model.net")
 
 
-def test_pruned_conv_equals_lava_and_the_fixed_point_model(tmp_path):
-    """SVS-pruned to half the channels. slayer's 8-bit grid: a 4-bit conv does not learn to spike in 2 epochs."""
-    from lava_qpsnn.experiment import train_checkpoint
-
-    checkpoint = train_checkpoint(
-        arch="conv",
-        hidden=(4, 8),
-        encoding=Encoding(time_steps=10, seed=2),
-        config=TrainConfig(epochs=2),
-        prune=PruneConfig((0.5,), "svs", finetune_epochs=1, calibration_samples=128),
-        progress=False,
-    )
+def test_pruned_conv_equals_lava_and_the_fixed_point_model(pruned_conv_checkpoint, tmp_path):
+    """4-bit, both convs SVS-pruned to half their channels."""
+    checkpoint = pruned_conv_checkpoint
     export_netx(checkpoint, tmp_path / "model.net")
     assert [layer.shape for layer in read_netx(tmp_path / "model.net").neuron_layers] == [(2, 8, 8), (4, 4, 4), (10,)]
     _assert_matches_lava_and_pytorch(checkpoint, tmp_path / "model.net", samples=16)

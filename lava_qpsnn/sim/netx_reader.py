@@ -30,6 +30,7 @@ import h5py
 import numpy as np
 
 from ..errors import NetxFileError
+from ..netx_file import open_netx
 
 __all__ = [
     "lava_dense_weights",
@@ -170,13 +171,7 @@ class _Group:
 def read_netx(path: str | os.PathLike, *, num_layers: int | None = None) -> NetxNetwork:
     """Read a ``.net`` file; ``num_layers`` reads only the first layer groups, like netx's argument."""
     path = Path(path)
-    if not path.is_file():
-        raise NetxFileError(f"no network file at {path}: give the path of a NetX .net file")
-    if not h5py.is_hdf5(path):
-        raise NetxFileError(f"{path} is not an HDF5 file: give a NetX .net file")
-    with h5py.File(path, "r") as handle:
-        if "layer" not in handle or "0" not in handle["layer"]:
-            raise NetxFileError(f"{path.name} has no /layer/0 group: it is not a NetX network file")
+    with open_netx(path) as handle:
         names = sorted(handle["layer"].keys(), key=lambda k: (len(k), k))  # numeric order for decimal names
         if names != [str(i) for i in range(len(names))]:
             raise NetxFileError(
