@@ -48,7 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if checkpoint.pruning is not None:
         print_pruning(checkpoint)
     print(
-        f"test accuracy {_percent(m['test_accuracy'])} (train {_percent(m['train_accuracy'])}), "
+        f"test accuracy {_percent(m['test_accuracy'])} (train {_percent(m.get('train_accuracy'))}), "
         f"fixed-point network as exported {_percent(m['fixed_point_test_accuracy'])}; saved {args.out}"
     )
     return 0
@@ -77,8 +77,10 @@ def _prune_from_args(args: argparse.Namespace) -> PruneConfig | None:
         args.prune,
         criterion=args.criterion or defaults.criterion,
         finetune_epochs=defaults.finetune_epochs if args.finetune_epochs is None else args.finetune_epochs,
-        steps=args.prune_steps or defaults.steps,
-        calibration_samples=args.calibration_samples or defaults.calibration_samples,
+        steps=defaults.steps if args.prune_steps is None else args.prune_steps,
+        calibration_samples=(
+            defaults.calibration_samples if args.calibration_samples is None else args.calibration_samples
+        ),
     )
 
 

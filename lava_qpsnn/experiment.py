@@ -44,6 +44,7 @@ def train_checkpoint(
     record = None
     if prune is not None:
         metrics["unpruned_test_accuracy"] = metrics["test_accuracy"]
+        del metrics["train_accuracy"]  # of the unpruned network: replaced by fine-tuning's, if any
         model, record, prune_metrics = prune_and_finetune(
             model, prune, train_set, test_set, encoding, config, progress=progress
         )

@@ -370,14 +370,16 @@ def prune_and_finetune(
     Returns ``(compact_net, record, metrics)``: ``record`` describes the pruning for the
     checkpoint (criterion, per-layer ratios, widths before and after, kept channel indices,
     layers whose ratio was capped to keep one channel); ``metrics`` holds the test accuracy
-    right after masking, before fine-tuning, and the fine-tuning's final accuracies.
+    right after masking, before fine-tuning, the final test accuracy, and the last
+    fine-tuning's train accuracy (absent without fine-tuning).
     """
     ratios = config.layer_ratios(len(prunable_blocks(net)))
     calibration = calibration_batch(train_set, encoding, config.calibration_samples, train_config.seed + 2)
     keeps = kept_channels(net)
     capped: set[int] = set()
+    # equal shares, the remainder to the last steps: the final increment is always fine-tuned if any is
     epochs = [
-        config.finetune_epochs // config.steps + (i < config.finetune_epochs % config.steps)
+        config.finetune_epochs // config.steps + (i >= config.steps - config.finetune_epochs % config.steps)
         for i in range(config.steps)
     ]
     metrics: dict[str, float] = {}
@@ -399,7 +401,9 @@ def prune_and_finetune(
                 "seed": train_config.seed + 100 * step,
             }
         )
-        metrics.update(train(net, train_set, test_set, encoding, finetune, progress=progress))
+        if step_epochs:
+            metrics.update(train(net, train_set, test_set, encoding, finetune, progress=progress))
+    metrics["test_accuracy"] = accuracy(net, test_set, encoding)
     record = {
         **config.to_dict(),
         "layer_ratios": list(ratios),

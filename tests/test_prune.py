@@ -25,7 +25,7 @@ from lava_qpsnn.prune import (
     svs_scores,
 )
 from lava_qpsnn.quantize import QuantConfig, quantize_model, to_fixed_point
-from lava_qpsnn.train import output_spikes
+from lava_qpsnn.train import accuracy, output_spikes
 from netx_export import export_netx
 
 
@@ -223,7 +223,8 @@ def test_iterative_schedule_reaches_the_ratio(data):
     small, record, metrics = prune_and_finetune(
         copy.deepcopy(net), config, train_set, test_set, Encoding(time_steps=6), TrainConfig(), progress=False
     )
-    assert small.config.hidden == (8,) and record["steps"] == 2 and "test_accuracy" in metrics
+    assert small.config.hidden == (8,) and record["steps"] == 2 and "train_accuracy" in metrics
+    assert metrics["test_accuracy"] == accuracy(small, test_set, Encoding(time_steps=6))
 
 
 @pytest.mark.parametrize(
@@ -234,6 +235,8 @@ def test_iterative_schedule_reaches_the_ratio(data):
         (["--prune", "0.5", "--criterion", "taylor"], "invalid choice: 'taylor'"),
         (["--prune", "0.5,0.5"], "2 ratios but the model has 1 prunable layers"),
         (["--criterion", "svs"], "--criterion only apply with --prune"),
+        (["--prune", "0.5", "--prune-steps", "0"], "--prune-steps >= 1"),
+        (["--prune", "0.5", "--calibration-samples", "0"], "--calibration-samples >= 1"),
     ],
 )
 def test_bad_pruning_options_are_one_line_errors(options, message, train_error):
@@ -246,4 +249,5 @@ def test_cli_prunes_and_says_when_a_layer_keeps_one_channel(tmp_path, capsys):
     assert qpsnn_main([*args, "--prune", "0.9", "--finetune-epochs", "0", "--calibration-samples", "16"]) == 0
     out = capsys.readouterr().out
     assert "pruned (svs, ratios [0.9]): widths [1] -> [1]" in out
+    assert "(train -)" in out  # no fine-tuning: no train accuracy to report
     assert "note: the ratio of prunable layer 0 would remove every channel; kept one" in out
