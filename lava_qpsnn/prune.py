@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -229,14 +230,14 @@ def channel_scores(
 
 
 def select_channels(scores: LayerScores, ratio: float, keep: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
-    """Boolean keep-mask removing ``round(ratio * C)`` channels, and whether it was capped.
+    """Boolean keep-mask removing ``ratio * C`` channels rounded half up, and whether it was capped.
 
     Channels already pruned (``keep`` False) stay pruned and count toward the ratio. At least
     one channel is always kept; the flag says when the ratio asked for none.
     """
     count = len(scores.score)
     keep = np.ones(count, bool) if keep is None else np.asarray(keep, bool)
-    target = count - round(ratio * count)
+    target = count - math.floor(ratio * count + 0.5)  # half up: 0.5 of 5 and of 7 both round up
     capped = target < 1
     ranking = [c for c in scores.ranking() if keep[c]]
     new = np.zeros(count, bool)

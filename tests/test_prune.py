@@ -64,6 +64,9 @@ def test_select_channels_rounds_keeps_one_and_breaks_ties_by_rate():
     keep, _ = select_channels(scores, 0.5, keep=np.array([False, True, True, True]))  # 0 stays pruned
     np.testing.assert_array_equal(keep, [False, False, True, True])
     assert select_channels(scores, 0.0)[0].all()
+    odd = LayerScores(np.arange(5.0), np.zeros(5))
+    assert select_channels(odd, 0.5)[0].sum() == 2  # 2.5 channels removed rounds half up to 3
+    assert select_channels(odd, 0.3)[0].sum() == 3
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +98,7 @@ def test_masked_and_compacted_networks_spike_identically(arch, hidden, quant, cr
     keeps = [select_channels(s, 0.5)[0] for s in channel_scores(net, spikes, criterion)]
     apply_masks(net, keeps)
     small = compact(net)
-    assert list(small.config.hidden) == [h - round(h / 2) for h in hidden]
+    assert list(small.config.hidden) == [h // 2 for h in hidden]
     masked_out = output_spikes(net, spikes)
     assert masked_out.any()
     np.testing.assert_array_equal(output_spikes(small, spikes), masked_out)
