@@ -65,12 +65,16 @@ def print_pruning(checkpoint: Checkpoint) -> None:
         print(f"note: the ratio of prunable layer {layer} would remove every channel; kept one")
 
 
+def _reject_options(args: argparse.Namespace, options: tuple[str, ...], needed: str) -> None:
+    """One-line error for options given without the option they refine (``needed``, e.g. ``--bits 4``)."""
+    given = [f"--{n.replace('_', '-')}" for n in options if getattr(args, n) is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)} only apply with {needed.split()[0]}: add e.g. {needed}")
+
+
 def _prune_from_args(args: argparse.Namespace) -> PruneConfig | None:
     if args.prune is None:
-        options = ("criterion", "finetune_epochs", "prune_steps", "calibration_samples")
-        given = [f"--{n.replace('_', '-')}" for n in options if getattr(args, n) is not None]
-        if given:
-            raise ConfigError(f"{', '.join(given)} only apply with --prune: add e.g. --prune 0.5")
+        _reject_options(args, ("criterion", "finetune_epochs", "prune_steps", "calibration_samples"), "--prune 0.5")
         return None
     defaults = PruneConfig((0.0,))
     return PruneConfig(
@@ -91,10 +95,7 @@ def _train_from_args(args: argparse.Namespace) -> Checkpoint:
         first_last = {None: defaults.first_last_bits, "same": None}.get(args.first_last_bits, args.first_last_bits)
         quant = QuantConfig(args.bits, args.quantizer or defaults.quantizer, first_last, args.gamma or defaults.gamma)
     else:
-        options = ("quantizer", "first_last_bits", "gamma")
-        given = [f"--{n.replace('_', '-')}" for n in options if getattr(args, n) is not None]
-        if given:
-            raise ConfigError(f"{', '.join(given)} only apply with --bits: add e.g. --bits 4")
+        _reject_options(args, ("quantizer", "first_last_bits", "gamma"), "--bits 4")
     return train_checkpoint(
         dataset=args.dataset,
         arch=args.model,
