@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from .errors import LavaRuntimeError, NetxFileError
 from .netx_file import NetInfo, read_net_info
 
-__all__ = ["run_lava", "to_lava_layout", "RESET_OFFSET"]
+__all__ = ["run_lava", "build_network", "to_lava_layout", "RESET_OFFSET"]
 
 RESET_OFFSET = 1
 
@@ -40,7 +40,8 @@ def to_lava_layout(spikes: np.ndarray) -> np.ndarray:
     return stacked.reshape(*stacked.shape[:-2], n * t)
 
 
-def _build_network(info: NetInfo):
+def build_network(info: NetInfo):
+    """netx network of the file, reset at the start of every sample window (see module docstring)."""
     from lava.lib.dl import netx
 
     try:
@@ -93,7 +94,7 @@ def run_lava(
     except ImportError as exc:
         raise LavaRuntimeError(f"Lava is not importable ({exc}): run 'make install'") from None
 
-    net = _build_network(info)
+    net = build_network(info)
     source = io.source.RingBuffer(data=data)
     sink = io.sink.RingBuffer(shape=net.out.shape, buffer=count * steps)
     source.s_out.connect(net.inp)

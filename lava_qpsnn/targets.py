@@ -1,0 +1,41 @@
+"""Where a Lava run executes: ``sim`` (CPU, Lava's bit-accurate fixed-point models) or ``loihi2``.
+
+The one place a target name becomes a Lava run configuration, so the process graph, the
+input injection and the readout are the same code for both targets.
+"""
+
+from __future__ import annotations
+
+from .errors import ConfigError, LavaRuntimeError
+
+__all__ = ["TARGETS", "check_target", "run_config"]
+
+TARGETS = ("sim", "loihi2")
+
+LOIHI_ACCESS = (
+    "lava-loihi is not installed: Loihi 2 runs need Intel's Lava extension for Loihi, which Intel gives to members "
+    "of its Neuromorphic Research Community (INRC); install it into this environment, or use --target sim"
+)
+
+
+def check_target(target: str) -> None:
+    """Fail at once, before any work, for an unknown target or a missing Loihi runtime."""
+    if target not in TARGETS:
+        raise ConfigError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
+    if target == "loihi2":
+        from lava.utils import loihi
+
+        if not loihi.is_installed():
+            raise LavaRuntimeError(LOIHI_ACCESS)
+
+
+def run_config(target: str):
+    """Lava run configuration of ``target``.
+
+    ``sim`` must select the ``fixed_pt`` models: netx layers have no floating-point models
+    and an untagged config would pick other models of Lava's own processes.
+    """
+    check_target(target)
+    from lava.magma.core.run_configs import Loihi2HwCfg, Loihi2SimCfg
+
+    return Loihi2SimCfg(select_tag="fixed_pt") if target == "sim" else Loihi2HwCfg()
