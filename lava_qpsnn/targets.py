@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .errors import ConfigError, LavaRuntimeError
 
-__all__ = ["TARGETS", "check_target", "run_config"]
+__all__ = ["TARGETS", "check_target", "describe_target", "run_config"]
 
 TARGETS = ("sim", "loihi2")
 
@@ -27,6 +27,11 @@ def check_target(target: str) -> None:
 
         if not loihi.is_installed():
             raise LavaRuntimeError(LOIHI_ACCESS)
+
+
+def describe_target(target: str) -> str:
+    """The run configuration of ``target`` in words, for messages."""
+    return {"sim": "Loihi2SimCfg, fixed_pt", "loihi2": "Loihi2HwCfg"}[target]
 
 
 def run_config(target: str):
