@@ -17,6 +17,7 @@ from .evaluate import Evaluation, evaluate  # noqa: E402
 from .lava_run import run_lava  # noqa: E402
 from .models import ModelConfig, NeuronConfig, SpikingNet, build_model  # noqa: E402
 from .prune import PruneConfig, compact  # noqa: E402
+from .report import LayerReport, NetworkReport, report_network  # noqa: E402
 from .sim import read_netx, simulate  # noqa: E402
 from .train import TrainConfig, classify, output_spikes, train  # noqa: E402
 
@@ -26,7 +27,9 @@ __all__ = [
     "Checkpoint",
     "Encoding",
     "Evaluation",
+    "LayerReport",
     "ModelConfig",
+    "NetworkReport",
     "NeuronConfig",
     "PruneConfig",
     "SpikingNet",
@@ -40,6 +43,7 @@ __all__ = [
     "load_dataset",
     "output_spikes",
     "read_netx",
+    "report_network",
     "run_lava",
     "save_checkpoint",
     "simulate",

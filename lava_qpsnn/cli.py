@@ -1,4 +1,4 @@
-"""``python -m lava_qpsnn {train,eval,demo}``: the command line.
+"""``python -m lava_qpsnn {train,eval,run,report,demo}``: the command line.
 
 Every subcommand returns an exit status; user errors (:class:`QpsnnError`) print one
 line and return 2.
@@ -20,6 +20,7 @@ from .models import ARCHITECTURES
 from .prune import CRITERIA, PruneConfig
 from .quantize import GAMMAS, QUANTIZERS, QuantConfig, synapse_bits
 from .table import format_table
+from .targets import TARGETS, describe_target
 from .train import TrainConfig
 
 __all__ = ["main", "ArgumentParser"]
@@ -129,6 +130,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0 if result.spike_agreement in (None, 1.0) else 1
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from .deploy import deploy
+
+    result = deploy(args.net, target=args.target, samples=args.samples, progress=args.progress)
+    print(
+        f"lava {args.target} ({describe_target(args.target)}): {result.samples} test samples in one Classifier run, "
+        f"accuracy {_percent(result.accuracy)} ({result.seconds:.1f} s)"
+    )
+    if args.checkpoint is None:
+        return 0
+    from .data import encode_test_split, load_dataset
+    from .train import classify, output_spikes
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    spikes = encode_test_split(load_dataset(checkpoint.dataset)[1], checkpoint.encoding)[: result.samples]
+    agreement = float((classify(output_spikes(checkpoint.fixed_point(), spikes)) == result.predictions).mean())
+    print(f"predictions agree with the PyTorch fixed-point model on {_percent(agreement)}")
+    return 0 if agreement == 1.0 else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from netx_export import export_netx
     from netx_export.writer import SUMMARY_HEADERS, summary_rows, total_bytes
@@ -165,6 +186,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     )
     return 0 if result.spike_agreement == sim.spike_agreement == 1.0 else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    from .plots import check_plot_folder, write_plots
+    from .report import format_report, report_network
+
+    if args.plot is not None:
+        check_plot_folder(args.plot)  # before any work
+    checkpoint = load_checkpoint(args.checkpoint) if args.checkpoint else None
+    report = report_network(args.net, checkpoint=checkpoint, samples=args.samples)
+    written = write_plots(report, args.plot) if args.plot is not None else []
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    if written and not args.json:
+        print(f"wrote {', '.join(map(str, written))}")
+    return 0
 
 
 def _first_last_bits(text: str) -> int | str:
@@ -237,11 +275,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, help="model.pt to compare spikes and predictions with")
     p.set_defaults(func=cmd_eval)
 
+    p = sub.add_parser("run", help="classify test samples with the .net as one Lava Classifier process on a target")
+    p.add_argument("net", type=Path, help=".net written by 'python -m netx_export'")
+    p.add_argument(
+        "--target",
+        default="sim",
+        choices=TARGETS,
+        help="sim: Lava's bit-accurate fixed-point CPU models; loihi2: Loihi 2 through lava-loihi",
+    )
+    p.add_argument("--samples", type=int, help="run only the first N test samples")
+    p.add_argument("--checkpoint", type=Path, help="model.pt whose fixed-point predictions must be reproduced")
+    p.set_defaults(func=cmd_run)
+
     p = sub.add_parser("demo", help="train, export, run in Lava and print a summary")
     _add_training_options(p, epochs=20)
     p.add_argument("--workdir", type=Path, default=Path("build/demo"), help="where model.pt and model.net go")
     p.add_argument("--samples", type=int, help="test samples to run in Lava (default: all)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "report", help="per-layer memory, spikes and SynOps of a .net, and a Loihi 2 core and energy ESTIMATE"
+    )
+    p.add_argument("net", type=Path, help=".net written by 'python -m netx_export'")
+    p.add_argument("--checkpoint", type=Path, help="its model.pt: trained bits and sizes before pruning")
+    p.add_argument("--samples", type=int, default=32, help="test samples whose spikes and SynOps are measured")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
+    p.add_argument("--plot", type=Path, metavar="DIR", help="write memory, SynOps and output spike raster PNGs here")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

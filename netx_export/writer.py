@@ -27,7 +27,7 @@ from lava_qpsnn.models import build_model
 from lava_qpsnn.netx_file import write_metadata
 from lava_qpsnn.quantize import IntegerWeights, check_on_grid
 
-__all__ = ["LayerSummary", "export_netx", "signed_weight_bits"]
+__all__ = ["LayerSummary", "export_netx", "signed_weight_bits", "with_unpruned_sizes"]
 
 
 @dataclass(frozen=True)
@@ -146,10 +146,10 @@ def export_netx(checkpoint: Checkpoint, path: str | os.PathLike, *, force: bool 
             encoding=checkpoint.encoding,
             num_classes=checkpoint.model.num_classes,
         )
-    return _with_unpruned_sizes(rows, checkpoint)
+    return with_unpruned_sizes(rows, checkpoint)
 
 
-def _with_unpruned_sizes(rows: list[LayerSummary], checkpoint: Checkpoint) -> list[LayerSummary]:
+def with_unpruned_sizes(rows: list[LayerSummary], checkpoint: Checkpoint) -> list[LayerSummary]:
     """Add each layer's shape and weight count before pruning (when the checkpoint was pruned)."""
     if checkpoint.pruning is None:
         return rows

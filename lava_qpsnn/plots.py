@@ -1,0 +1,122 @@
+"""PNG figures of a :class:`~lava_qpsnn.report.NetworkReport` (``report --plot DIR``).
+
+matplotlib is imported when a figure is drawn, with the Agg backend (files only, no
+display), so importing lava-qpsnn never loads it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import OutputPathError
+from .files import atomic_output
+from .report import NetworkReport
+
+__all__ = ["check_plot_folder", "write_plots", "PLOT_NAMES"]
+
+PLOT_NAMES = ("memory.png", "synops.png", "raster.png")
+
+
+def check_plot_folder(folder: str | os.PathLike) -> Path:
+    """Fail early, before any work, unless ``folder`` is (or can be created as) a writable folder."""
+    folder = Path(folder)
+    existing = folder if folder.exists() else folder.parent
+    if not existing.is_dir():
+        problem = "is not a folder" if folder.exists() else f"cannot be created: {existing} is not an existing folder"
+        raise OutputPathError(f"plot folder {folder} {problem}: give a folder for the PNG files")
+    if not os.access(existing, os.W_OK):
+        raise OutputPathError(f"folder {existing} is not writable: choose another plot folder")
+    return folder
+
+
+def write_plots(report: NetworkReport, folder: str | os.PathLike) -> list[Path]:
+    """Draw :data:`PLOT_NAMES` into ``folder`` (created if missing; the report's PNGs there are replaced).
+
+    Each file is written whole or not at all (:func:`~lava_qpsnn.files.atomic_output`).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = check_plot_folder(folder)
+    figures = [_memory(report, plt), _synops(report, plt), _raster(report, plt)]
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for name, figure in zip(PLOT_NAMES, figures, strict=True):
+        with atomic_output(folder / name, force=True) as tmp:
+            figure.savefig(tmp, format="png", dpi=120)
+        plt.close(figure)
+        paths.append(folder / name)
+    return paths
+
+
+def _synapse_layers(report: NetworkReport) -> tuple[list, list[str]]:
+    layers = [layer for layer in report.layers if layer.cores is not None]
+    return layers, [f"{layer.summary.index}: {layer.summary.kind}" for layer in layers]
+
+
+def _memory(report: NetworkReport, plt):
+    layers, names = _synapse_layers(report)
+    x = np.arange(len(layers))
+    bars = [("packed", [layer.summary.packed_bytes for layer in layers])]
+    bars.append(("float32", [layer.summary.float32_bytes for layer in layers]))
+    if report.pruned:
+        bars.append(("float32 before pruning", [layer.summary.float32_bytes_before for layer in layers]))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / len(bars)
+    for i, (label, values) in enumerate(bars):
+        ax.bar(x + (i - (len(bars) - 1) / 2) * width, np.array(values) / 1024, width, label=label)
+    packed_x = x - (len(bars) - 1) / 2 * width
+    for xi, layer in zip(packed_x, layers, strict=True):  # compression over the packed bar
+        ax.annotate(f"{layer.compression:.1f}x", (xi, layer.summary.packed_bytes / 1024), ha="center", va="bottom")
+    ax.set(xticks=x, xticklabels=names, ylabel="weight memory (KB, log scale)", yscale="log")
+    ax.set_title(
+        f"{report.net.name}: packed {report.packed_bytes / 1024:.2f} KB, {report.compression:.1f}x smaller "
+        f"than float32{' before pruning' if report.pruned else ''}",
+        fontsize=10,
+    )
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def _synops(report: NetworkReport, plt):
+    layers, names = _synapse_layers(report)
+    values = [layer.synops_per_sample for layer in layers]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar(names, values, color="tab:orange")
+    for name, value in zip(names, values, strict=True):
+        ax.annotate(f"{value:,.0f}", (name, value), ha="center", va="bottom")
+    ax.set(ylabel="SynOps per sample")
+    ax.margins(y=0.1)  # room for the labels
+    ax.set_title(
+        f"{report.net.name}: {report.synops_per_sample:,.0f} SynOps per sample "
+        f"(mean of {report.samples} test samples, T = {report.time_steps})",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def _raster(report: NetworkReport, plt):
+    spikes = report.example_output
+    classes, steps = spikes.shape
+    fig, ax = plt.subplots(figsize=(7, 0.3 * classes + 1.5))
+    ax.imshow(spikes, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=1)
+    ax.set_yticks(range(classes), [f"{c} ({n})" for c, n in enumerate(spikes.sum(axis=1))])
+    if steps <= 32:
+        ax.set_xticks(range(steps))
+    ax.set_yticks(np.arange(classes + 1) - 0.5, minor=True)
+    ax.grid(which="minor", axis="y", color="0.85")
+    ax.tick_params(which="minor", left=False)
+    ax.set(xlabel="time step", ylabel="class (spikes)")
+    ax.set_title(
+        f"output spikes of test sample 0: predicted {report.example_prediction}, label {report.example_label}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return fig

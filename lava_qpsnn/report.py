@@ -1,0 +1,417 @@
+"""What an exported network costs on Loihi 2: weight memory, measured activity, and ESTIMATED cores and energy.
+
+:func:`report_network` reads a ``.net``, runs its first test samples through the bit-exact
+simulator (:func:`lava_qpsnn.sim.simulate`) and returns a :class:`NetworkReport`; the
+``report`` command prints it as a table or JSON (``python -m lava_qpsnn report model.net``).
+Shapes, weights, bits and packed sizes are the exporter's own rows
+(:class:`netx_export.LayerSummary`), so both commands agree.
+
+Definitions (per sample = one inference of T time steps, averaged over the samples run):
+
+- **spikes**: output spikes of each neuron layer over the T steps; for the input layer, the
+  input spikes.
+- **SynOps**: for each synapse layer, the sum over time steps and input spikes of the number
+  of synapses each input spike drives: ``out_features`` for a dense layer; for a conv layer,
+  the number of (output position, output channel) pairs the spiking pixel is connected to,
+  counted exactly (a conv2d of the input spike map with an all-ones kernel, summed), so edge
+  pixels and strides count what they really drive. Every stored synapse counts, zero-valued
+  weights included, because Loihi stores and processes them (dense connectivity).
+- **synapses**: the SynOps of one step in which every input spikes once (all connections);
+  **weights**: the values stored (a conv kernel once).
+- **packed**: weights x the trained grid's bits (with a checkpoint; otherwise the Loihi
+  signed bits found in the file); compression is float32 / packed, against the float32
+  network before pruning when the checkpoint records a pruning.
+
+Cores, chips and energy are ESTIMATES from published limits and Loihi 1 per-operation
+energies, not measurements: see :mod:`lava_qpsnn.loihi2` for the model and its sources.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from netx_export.writer import (
+    SUMMARY_HEADERS,
+    LayerSummary,
+    describe_shape,
+    signed_weight_bits,
+    summary_rows,
+    with_unpruned_sizes,
+)
+
+from .checkpoint import Checkpoint
+from .data import encode_test_split, load_dataset
+from .errors import ConfigError
+from .loihi2 import (
+    ENERGIES,
+    LIMITS,
+    SOURCES,
+    CoreEstimate,
+    EnergyEstimate,
+    chips_needed,
+    energy_per_inference,
+    layer_cores,
+)
+from .netx_file import NetInfo, read_net_info
+from .quantize import synapse_bits
+from .sim import simulate
+from .sim.netx_reader import ConvLayer, DenseLayer, FlattenLayer, InputLayer, Layer, NetxNetwork, read_netx
+from .table import format_table
+from .train import classify
+
+__all__ = ["LayerReport", "NetworkReport", "report_network", "report_table", "format_report"]
+
+KINDS = {InputLayer: "input", DenseLayer: "dense", ConvLayer: "conv", FlattenLayer: "flatten"}
+ESTIMATE_NOTE = (
+    "ESTIMATE from published Loihi 2 limits (some assumed from Loihi 1) and Loihi 1 per-operation energies "
+    "(Loihi 2's are not published); not measured on a chip: see lava_qpsnn.loihi2"
+)
+
+
+@dataclass(frozen=True)
+class LayerReport:
+    """One layer of a ``.net`` file (see the module docstring for the definitions).
+
+    ``summary`` is the exporter's row: shape, weights, bits, packed and float32 bytes, before
+    and after pruning. Spikes are None for a flatten layer; ``cores`` is None for layers
+    without synapses.
+    """
+
+    summary: LayerSummary
+    neurons: int = 0
+    synapses: int = 0
+    spikes_per_sample: float | None = None
+    synops_per_sample: float = 0.0
+    cores: CoreEstimate | None = None
+
+    @property
+    def compression(self) -> float | None:
+        """float32 bytes (before pruning, if pruned) / packed bytes; None without weights."""
+        s = self.summary
+        return s.float32_bytes_before / s.packed_bytes if s.packed_bytes else None
+
+    def to_dict(self) -> dict:
+        s = self.summary
+        return {
+            "index": s.index,
+            "type": s.kind,
+            "shape": list(s.shape),
+            "shape_before_pruning": None if s.shape_before is None else list(s.shape_before),
+            "weights": s.params,
+            "weights_before_pruning": s.params_before,
+            "weight_bits": s.weight_bits,
+            "loihi_bits": s.loihi_bits,
+            "vth": s.threshold,
+            "packed_bytes": s.packed_bytes,
+            "float32_bytes": s.float32_bytes,
+            "float32_bytes_before_pruning": s.float32_bytes_before,
+            "compression_vs_float32_before_pruning": self.compression,
+            "neurons": self.neurons,
+            "synapses": self.synapses,
+            "spikes_per_sample": self.spikes_per_sample,
+            "synops_per_sample": self.synops_per_sample,
+            "cores_estimate": None if self.cores is None else self.cores.cores,
+            "cores_limited_by": None if self.cores is None else self.cores.limited_by,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkReport:
+    """A ``.net`` file's per-layer figures, totals, and Loihi 2 resource and energy ESTIMATES.
+
+    ``example_output`` is sample 0's output spikes (``classes x T``), with its label and the
+    predicted class (most spikes), for the spike raster plot.
+    """
+
+    net: Path
+    dataset: str
+    time_steps: int
+    samples: int
+    accuracy: float
+    layers: tuple[LayerReport, ...]
+    example_output: np.ndarray = field(repr=False)
+    example_label: int = 0
+    example_prediction: int = 0
+
+    @property
+    def pruned(self) -> bool:
+        return any(layer.summary.params_before is not None for layer in self.layers)
+
+    @property
+    def packed_bytes(self) -> float:
+        return sum(layer.summary.packed_bytes for layer in self.layers)
+
+    @property
+    def float32_bytes(self) -> int:
+        return sum(layer.summary.float32_bytes for layer in self.layers)
+
+    @property
+    def float32_bytes_before(self) -> int:
+        """float32 weight bytes of the network before pruning (= ``float32_bytes`` if not pruned)."""
+        return sum(layer.summary.float32_bytes_before for layer in self.layers)
+
+    @property
+    def compression(self) -> float:
+        """float32 before pruning / packed: the QP-SNN size reduction."""
+        return self.float32_bytes_before / self.packed_bytes
+
+    @property
+    def neurons(self) -> int:
+        return sum(layer.neurons for layer in self.layers)
+
+    @property
+    def synapses(self) -> int:
+        return sum(layer.synapses for layer in self.layers)
+
+    @property
+    def weights(self) -> int:
+        return sum(layer.summary.params for layer in self.layers)
+
+    @property
+    def spikes_per_sample(self) -> float:
+        """Input spikes plus every neuron layer's output spikes."""
+        return sum(layer.spikes_per_sample or 0.0 for layer in self.layers)
+
+    @property
+    def synops_per_sample(self) -> float:
+        return sum(layer.synops_per_sample for layer in self.layers)
+
+    @property
+    def cores(self) -> int:
+        """ESTIMATE: neuro cores, the sum of each synapse layer's (one layer per core at least)."""
+        return sum(layer.cores.cores for layer in self.layers if layer.cores is not None)
+
+    @property
+    def chips(self) -> int:
+        """ESTIMATE: Loihi 2 chips (:func:`lava_qpsnn.loihi2.chips_needed`)."""
+        return chips_needed(cores=self.cores, neurons=self.neurons, synapses=self.weights)
+
+    @property
+    def energy(self) -> EnergyEstimate:
+        """ESTIMATE of one inference's energy (:func:`lava_qpsnn.loihi2.energy_per_inference`)."""
+        return energy_per_inference(
+            synops=self.synops_per_sample,
+            neurons=self.neurons,
+            time_steps=self.time_steps,
+            spikes=self.spikes_per_sample,
+        )
+
+    def to_dict(self) -> dict:
+        """The same figures as plain JSON-ready data."""
+        energy = self.energy
+        return {
+            "net": str(self.net),
+            "dataset": self.dataset,
+            "time_steps": self.time_steps,
+            "samples": self.samples,
+            "accuracy": self.accuracy,
+            "layers": [layer.to_dict() for layer in self.layers],
+            "totals": {
+                "weights": self.weights,
+                "packed_bytes": self.packed_bytes,
+                "float32_bytes": self.float32_bytes,
+                "float32_bytes_before_pruning": self.float32_bytes_before,
+                "compression_vs_float32": self.float32_bytes / self.packed_bytes,
+                "compression_vs_float32_before_pruning": self.compression,
+                "neurons": self.neurons,
+                "synapses": self.synapses,
+                "spikes_per_sample": self.spikes_per_sample,
+                "synops_per_sample": self.synops_per_sample,
+            },
+            "loihi2_estimate": {
+                "note": ESTIMATE_NOTE,
+                "cores": self.cores,
+                "chips": self.chips,
+                "limits": [vars(limit) for limit in LIMITS],
+            },
+            "energy_estimate_per_inference": {
+                "note": ESTIMATE_NOTE,
+                "joules": energy.joules,
+                "synop_joules": energy.synop_joules,
+                "neuron_update_joules": energy.neuron_joules,
+                "spike_joules": energy.spike_joules,
+                "neuron_updates": energy.neuron_updates,
+                "energies": [vars(e) for e in ENERGIES],
+            },
+            "sources": SOURCES,
+        }
+
+
+def report_network(
+    net_path: str | os.PathLike, *, checkpoint: Checkpoint | None = None, samples: int = 32
+) -> NetworkReport:
+    """Report on ``net_path``, measuring activity on its data set's first ``samples`` test samples.
+
+    With ``checkpoint`` (the one the file was exported from), bits are the trained grid's and
+    sizes are also given before pruning; a checkpoint of another data set, encoding or shape
+    is a :class:`~lava_qpsnn.errors.ConfigError`.
+    """
+    if samples < 1:
+        raise ConfigError(f"--samples must be >= 1, got {samples}")
+    info = read_net_info(net_path)
+    network = read_netx(net_path)
+    rows = _summaries(network, _trained_bits(checkpoint, info, network) if checkpoint else [])
+    if checkpoint is not None and checkpoint.pruning is not None:
+        rows = [replace(r, shape_before=_squeeze(r.shape_before)) for r in with_unpruned_sizes(rows, checkpoint)]
+    _, test_set = load_dataset(info.dataset)
+    spikes = encode_test_split(test_set, info.encoding)[:samples]
+    labels = test_set.labels[: len(spikes)]
+    layer_spikes, synops, output = _activity(network, spikes)
+    predictions = classify(output)
+    inputs = [None, *(layer.shape for layer in network.layers[:-1])]
+    layers = tuple(
+        _layer_report(row, layer, shape, s, ops)
+        for row, layer, shape, s, ops in zip(rows, network.layers, inputs, layer_spikes, synops, strict=True)
+    )
+    return NetworkReport(
+        net=info.path,
+        dataset=info.dataset,
+        time_steps=info.encoding.time_steps,
+        samples=len(spikes),
+        accuracy=float((predictions == labels).mean()),
+        layers=layers,
+        example_output=output[0],
+        example_label=int(labels[0]),
+        example_prediction=int(predictions[0]),
+    )
+
+
+def _squeeze(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Drop trailing 1s (slayer's flatten is ``n x 1 x 1``, the file's ``n``), keeping one dimension."""
+    while len(shape) > 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    return tuple(shape)
+
+
+def _trained_bits(checkpoint: Checkpoint, info: NetInfo, network: NetxNetwork) -> list[int | None]:
+    """The checkpoint's grid bits per synapse layer, after checking it is the file's own checkpoint."""
+    if (checkpoint.dataset, checkpoint.encoding) != (info.dataset, info.encoding):
+        raise ConfigError(
+            f"checkpoint ({checkpoint.dataset}, {checkpoint.encoding}) and {info.path.name} "
+            f"({info.dataset}, {info.encoding}) differ: give the checkpoint the network was exported from"
+        )
+    model = checkpoint.build()
+    expected = [_squeeze(checkpoint.model.input_shape), *(_squeeze(tuple(b.shape)) for b in model.blocks)]
+    found = [_squeeze(layer.shape) for layer in network.layers]
+    if expected != found:
+        raise ConfigError(
+            f"checkpoint layers ({', '.join(map(describe_shape, expected))}) and {info.path.name} layers "
+            f"({', '.join(map(describe_shape, found))}) differ: give the checkpoint the network was exported from"
+        )
+    return synapse_bits(model)
+
+
+def _summaries(network: NetxNetwork, trained_bits: list[int | None]) -> list[LayerSummary]:
+    """The exporter's rows, read back from the file: bits are the trained ones if known, else Loihi's."""
+    bits = iter(trained_bits)
+    rows = []
+    for i, layer in enumerate(network.layers):
+        kind, shape = KINDS[type(layer)], _squeeze(layer.shape)
+        if isinstance(layer, DenseLayer | ConvLayer):
+            loihi = signed_weight_bits(layer.weight)
+            row = LayerSummary(i, kind, shape, layer.weight.size, next(bits, None) or loihi, loihi, layer.neuron.vth)
+        else:
+            row = LayerSummary(i, kind, shape)
+        rows.append(row)
+    return rows
+
+
+def _activity(network: NetxNetwork, spikes: np.ndarray) -> tuple[list[float | None], list[float], np.ndarray]:
+    """Per layer, spikes and SynOps per sample; and the output spikes ``N x classes x T``."""
+    traces = iter(simulate(network, spikes, layers=True))
+    count = len(spikes)
+    current = (np.asarray(spikes) != 0).reshape(count, *network.input_shape, -1)
+    layer_spikes, synops = [], []
+    for layer in network.layers:
+        synops.append(_synops(layer, current) / count if isinstance(layer, DenseLayer | ConvLayer) else 0.0)
+        if getattr(layer, "neuron", None) is not None:
+            current = next(traces)
+        elif isinstance(layer, FlattenLayer):
+            current = current.reshape(count, -1, current.shape[-1])
+        layer_spikes.append(None if isinstance(layer, FlattenLayer) else float(current.sum()) / count)
+    return layer_spikes, synops, current
+
+
+def _synops(layer: DenseLayer | ConvLayer, spikes: np.ndarray) -> int:
+    """SynOps of binary ``spikes`` (``N x input shape x T``) into ``layer``, summed over samples and steps."""
+    if isinstance(layer, DenseLayer):
+        return int(np.count_nonzero(spikes)) * layer.shape[0]
+    frames = torch.from_numpy(np.asarray(spikes, dtype=np.float32)).movedim(-1, 1).flatten(0, 1)
+    ones = torch.ones(layer.weight.shape, dtype=torch.float32)
+    reached = F.conv2d(  # each value counts at most C_in / groups * kH * kW inputs: exact in float32
+        frames, ones, stride=layer.stride, padding=layer.padding, dilation=layer.dilation, groups=layer.groups
+    )
+    return int(reached.sum(dtype=torch.float64))
+
+
+def _layer_report(
+    row: LayerSummary, layer: Layer, input_shape: tuple[int, ...] | None, spikes: float | None, synops: float
+) -> LayerReport:
+    if not isinstance(layer, DenseLayer | ConvLayer):  # an input layer's neurons exist only if the file gives it some
+        neurons = math.prod(layer.shape) if getattr(layer, "neuron", None) is not None else 0
+        return LayerReport(row, neurons=neurons, spikes_per_sample=spikes)
+    neurons = math.prod(layer.shape)
+    cores = layer_cores(
+        neurons=neurons, weight_bytes=row.params * row.loihi_bits / 8, input_axons=math.prod(input_shape)
+    )
+    all_once = np.ones((1, *input_shape, 1), dtype=bool)  # every input spikes once: one SynOp per synapse
+    return LayerReport(row, neurons, _synops(layer, all_once), spikes, synops, cores)
+
+
+def report_table(report: NetworkReport) -> tuple[list[str], list[list[object]]]:
+    """Headers and rows (with a total line): the exporter's table plus compression, activity and core columns."""
+    before = " before pruning" if report.pruned else ""
+    headers = [*SUMMARY_HEADERS, f"x float32{before}", "neurons", "synapses", "spikes", "SynOps", "cores (limit)"]
+    extra = [_extra_columns(layer) for layer in report.layers]
+    extra.append(
+        [
+            f"{report.compression:.1f}",
+            report.neurons,
+            report.synapses,
+            f"{report.spikes_per_sample:.1f}",
+            f"{report.synops_per_sample:.1f}",
+            report.cores,
+        ]
+    )
+    rows = [[*base, *more] for base, more in zip(summary_rows([r.summary for r in report.layers]), extra, strict=True)]
+    return headers, rows
+
+
+def format_report(report: NetworkReport) -> str:
+    """The report as terminal text: :func:`report_table`, then totals, ESTIMATES and the figures they use."""
+    before = " before pruning" if report.pruned else ""
+    energy = report.energy
+    lines = [
+        format_table(*report_table(report)),
+        f"spikes and SynOps per sample: mean over the first {report.samples} test samples of {report.dataset} "
+        f"(T = {report.time_steps}; accuracy on them {100 * report.accuracy:.2f}%). SynOps: synapses driven by "
+        "input spikes, every stored synapse counted (zero weights too); spikes: each layer's output spikes",
+        f"packed weights {report.packed_bytes / 1024:.2f} KB: {report.compression:.1f}x smaller than float32{before} "
+        f"({report.float32_bytes_before / 1024:.2f} KB)"
+        + (f", {report.float32_bytes / report.packed_bytes:.1f}x than float32 after pruning" if report.pruned else ""),
+        f"Loihi 2 ESTIMATE: {report.cores} neuro cores, {report.chips} chip(s)",
+        f"energy ESTIMATE per inference: {energy.joules * 1e9:.2f} nJ = SynOps {energy.synop_joules * 1e9:.2f} nJ "
+        f"+ neuron updates {energy.neuron_joules * 1e9:.2f} nJ + spikes {energy.spike_joules * 1e9:.2f} nJ",
+        f"{ESTIMATE_NOTE}. Figures used:",
+        format_table(
+            ["figure", "value", "source", "assumption"],
+            [[c.name, f"{c.value:,} {c.unit}", c.source, c.assumption or "-"] for c in LIMITS + ENERGIES],
+        ),
+        *(f"[{key}] {reference}" for key, reference in SOURCES.items()),
+    ]
+    return "\n".join(lines)
+
+
+def _extra_columns(layer: LayerReport) -> list[object]:
+    compression = "-" if layer.compression is None else f"{layer.compression:.1f}"
+    spikes = "-" if layer.spikes_per_sample is None else f"{layer.spikes_per_sample:.1f}"
+    synops = f"{layer.synops_per_sample:.1f}" if layer.cores else "-"
+    cores = f"{layer.cores.cores} ({layer.cores.limited_by})" if layer.cores else "-"
+    return [compression, layer.neurons or "-", layer.synapses or "-", spikes, synops, cores]

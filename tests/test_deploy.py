@@ -1,0 +1,65 @@
+"""``run``: a .net deployed as one Lava Classifier process, on the sim target and (missing) Loihi 2."""
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from lava_qpsnn.cli import main
+from lava_qpsnn.data import encode_test_split, load_dataset
+from lava_qpsnn.deploy import deploy
+from lava_qpsnn.errors import ConfigError
+from lava_qpsnn.lava_run import run_lava
+from lava_qpsnn.targets import check_target
+from lava_qpsnn.train import classify
+
+SAMPLES = 20
+
+
+def test_run_sim_reproduces_eval_lava(mlp_checkpoint, mlp_files, capsys):
+    pt, net = mlp_files
+    _, test = load_dataset("digits")
+    spikes = encode_test_split(test, mlp_checkpoint.encoding)[:SAMPLES]
+    result = deploy(net, samples=SAMPLES, samples_per_run=7, progress=False)
+    np.testing.assert_array_equal(result.predictions, classify(run_lava(net, spikes, progress=False)))
+    np.testing.assert_array_equal(result.labels, test.labels[:SAMPLES])
+
+    assert main(["--no-progress", "eval", str(net), "--backend", "lava", "--samples", str(SAMPLES)]) == 0
+    eval_accuracy = capsys.readouterr().out.split("accuracy ")[1].split()[0]
+    assert main(["--no-progress", "run", str(net), "--samples", str(SAMPLES), "--checkpoint", str(pt)]) == 0
+    out = capsys.readouterr().out
+    assert f"{SAMPLES} test samples in one Classifier run, accuracy {eval_accuracy}" in out
+    assert f"{100 * result.accuracy:.2f}%" == eval_accuracy
+    assert "agree with the PyTorch fixed-point model on 100.00%" in out
+
+
+def test_run_loihi2_without_the_extension_stops_at_once(mlp_files):
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "lava_qpsnn", "run", str(mlp_files[1]), "--target", "loihi2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    seconds = time.perf_counter() - start
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1
+    assert "lava-loihi is not installed" in proc.stderr and "--target sim" in proc.stderr
+    assert seconds < 10, f"took {seconds:.1f} s: the check must come before any work"
+
+
+def test_run_bad_input(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "missing.net")]) == 2
+    assert "no network file at" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", str(tmp_path / "x.net"), "--target", "loihi3"])
+    with pytest.raises(ConfigError, match="unknown target"):
+        check_target("gpu")
+
+
+def test_run_with_a_checkpoint_of_another_network_fails(mlp_files, conv_net, capsys):
+    assert main(["--no-progress", "run", str(conv_net), "--samples", "5", "--checkpoint", str(mlp_files[0])]) == 1
+    assert "agree with the PyTorch fixed-point model on" in capsys.readouterr().out
