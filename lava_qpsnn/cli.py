@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import Encoding, dataset_names
 from .errors import ConfigError, QpsnnError
@@ -140,35 +142,45 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if args.checkpoint is None:
         return 0
-    from .data import encode_test_split, load_dataset
-    from .train import classify, output_spikes
-
-    checkpoint = load_checkpoint(args.checkpoint)
-    spikes = encode_test_split(load_dataset(checkpoint.dataset)[1], checkpoint.encoding)[: result.samples]
-    agreement = float((classify(output_spikes(checkpoint.fixed_point(), spikes)) == result.predictions).mean())
+    agreement = _agreement_with_pytorch(load_checkpoint(args.checkpoint), result.predictions)
     print(f"predictions agree with the PyTorch fixed-point model on {_percent(agreement)}")
     return 0 if agreement == 1.0 else 1
 
 
+def _agreement_with_pytorch(checkpoint: Checkpoint, predictions: np.ndarray) -> float:
+    """Fraction of the first test samples on which ``predictions`` equal the checkpoint's fixed-point model's."""
+    from .data import encode_test_split, load_dataset
+    from .train import classify, output_spikes
+
+    spikes = encode_test_split(load_dataset(checkpoint.dataset)[1], checkpoint.encoding)[: len(predictions)]
+    return float((classify(output_spikes(checkpoint.fixed_point(), spikes)) == predictions).mean())
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from netx_export import export_netx
-    from netx_export.writer import SUMMARY_HEADERS, summary_rows, total_bytes
+    from netx_export.writer import SUMMARY_HEADERS, summary_rows
+
+    from .deploy import deploy
+    from .report import report_network
 
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
     model_pt, model_net = workdir / "model.pt", workdir / "model.net"
-    print(f"[1/3] training a spiking MLP on digits ({args.epochs} epochs, {args.time_steps} time steps)")
+    print(f"[1/4] training a spiking MLP on digits ({args.epochs} epochs, {args.time_steps} time steps)")
     checkpoint = _train_from_args(args)
     save_checkpoint(checkpoint, model_pt, force=True)
-    print(f"[2/3] exporting {model_pt} -> {model_net}")
+    print(f"[2/4] exporting {model_pt} -> {model_net}")
     rows = export_netx(checkpoint, model_net, force=True)
     print(format_table(SUMMARY_HEADERS, summary_rows(rows)))
-    print("[3/3] running the test set as Lava processes (Loihi2SimCfg, fixed_pt)")
+    print("[3/4] every output spike in Lava (Loihi2SimCfg, fixed_pt) and in the simulator vs PyTorch")
     result = evaluate(model_net, backend="lava", samples=args.samples, checkpoint=checkpoint, progress=args.progress)
     print_evaluation(result)
     sim = evaluate(model_net, backend="sim", samples=args.samples, checkpoint=checkpoint)
     print_evaluation(sim)
-    packed, _ = total_bytes(rows)
+    print("[4/4] deploying as one Lava Classifier process (encoder -> netx -> readout); measuring its cost")
+    deployed = deploy(model_net, samples=args.samples, progress=args.progress)
+    deployed_agreement = _agreement_with_pytorch(checkpoint, deployed.predictions)
+    report = report_network(model_net, checkpoint=checkpoint, samples=deployed.samples)
     print()
     print(
         format_table(
@@ -180,12 +192,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 ["identical output spikes Lava vs PyTorch", _percent(result.spike_agreement)],
                 [f"simulator accuracy, time ({sim.samples} samples)", f"{_percent(sim.accuracy)}, {sim.seconds:.2f} s"],
                 [f"Lava time ({result.samples} samples)", f"{result.seconds:.1f} s"],
+                [
+                    f"Lava Classifier process accuracy, time ({deployed.samples} samples, one run)",
+                    f"{_percent(deployed.accuracy)}, {deployed.seconds:.1f} s",
+                ],
+                ["prediction agreement Classifier vs PyTorch", _percent(deployed_agreement)],
                 ["model.net file size", f"{model_net.stat().st_size / 1024:.1f} KB"],
-                ["packed weight memory", f"{packed / 1024:.2f} KB"],
+                [
+                    "packed weight memory",
+                    f"{report.packed_bytes / 1024:.2f} KB ({report.compression:.1f}x smaller than float32)",
+                ],
+                [
+                    "SynOps, spikes per sample (measured)",
+                    f"{report.synops_per_sample:,.0f}, {report.spikes_per_sample:,.0f}",
+                ],
+                ["Loihi 2 neuro cores, chips (ESTIMATE)", f"{report.cores}, {report.chips}"],
+                ["energy per inference (ESTIMATE, Loihi 1 figures)", f"{report.energy.joules * 1e9:,.0f} nJ"],
             ],
         )
     )
-    return 0 if result.spike_agreement == sim.spike_agreement == 1.0 else 1
+    return 0 if result.spike_agreement == sim.spike_agreement == deployed_agreement == 1.0 else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -94,3 +94,16 @@ def test_quantized_train_records_its_settings(tmp_path, capsys):
     assert (quant.bits, quant.quantizer, quant.first_last_bits) == (2, "baseline", None)
     assert export_main([str(pt)]) == 0
     assert "16.0x smaller" in capsys.readouterr().out  # 2 bits vs 32
+
+
+def test_demo_trains_exports_checks_deploys_and_reports(tmp_path, capsys):
+    args = ["--no-progress", "demo", "--epochs", "2", "--hidden", "16", "--time-steps", "8", "--samples", "12"]
+    assert qpsnn_main([*args, "--workdir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "model.pt").is_file() and (tmp_path / "model.net").is_file()
+    rows = {line.rsplit("  ", 1)[0].strip(): line.rsplit("  ", 1)[1].strip() for line in out.splitlines() if "  " in line}
+    assert rows["identical output spikes Lava vs PyTorch"] == "100.00%"
+    assert rows["prediction agreement Classifier vs PyTorch"] == "100.00%"
+    assert rows["Lava Classifier process accuracy, time (12 samples, one run)"].endswith(" s")
+    assert rows["Loihi 2 neuro cores, chips (ESTIMATE)"] == "2, 1"  # two synapse layers, one core each
+    assert rows["energy per inference (ESTIMATE, Loihi 1 figures)"].endswith(" nJ")
