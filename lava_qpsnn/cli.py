@@ -278,6 +278,13 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
     p.add_argument("--calibration-samples", type=int, help="training samples the scores use (default 640)")
 
 
+def _net_command(sub, name: str, description: str) -> argparse.ArgumentParser:
+    """A subcommand whose first argument is an exported network."""
+    p = sub.add_parser(name, help=description)
+    p.add_argument("net", type=Path, help=".net written by 'python -m netx_export'")
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="python -m lava_qpsnn", description=__doc__.splitlines()[0])
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
@@ -289,8 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="evaluate an exported .net on its test set")
-    p.add_argument("net", type=Path, help=".net written by 'python -m netx_export'")
+    p = _net_command(sub, "eval", "evaluate an exported .net on its test set")
     p.add_argument(
         "--backend",
         default="sim",
@@ -301,8 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, help="model.pt to compare spikes and predictions with")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("run", help="classify test samples with the .net as one Lava Classifier process on a target")
-    p.add_argument("net", type=Path, help=".net written by 'python -m netx_export'")
+    p = _net_command(sub, "run", "classify test samples with the .net as one Lava Classifier process on a target")
     p.add_argument(
         "--target",
         default="sim",
@@ -313,21 +318,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", type=Path, help="model.pt whose fixed-point predictions must be reproduced")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("demo", help="train, export, run in Lava and print a summary")
-    _add_training_options(p, epochs=20)
-    p.add_argument("--workdir", type=Path, default=Path("build/demo"), help="where model.pt and model.net go")
-    p.add_argument("--samples", type=int, help="test samples to run in Lava (default: all)")
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser(
-        "report", help="per-layer memory, spikes and SynOps of a .net, and a Loihi 2 core and energy ESTIMATE"
-    )
-    p.add_argument("net", type=Path, help=".net written by 'python -m netx_export'")
+    p = _net_command(sub, "report", "per-layer memory, spikes and SynOps of a .net; Loihi 2 core and energy ESTIMATES")
     p.add_argument("--checkpoint", type=Path, help="its model.pt: trained bits and sizes before pruning")
     p.add_argument("--samples", type=int, default=32, help="test samples whose spikes and SynOps are measured")
     p.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
     p.add_argument("--plot", type=Path, metavar="DIR", help="write memory, SynOps and output spike raster PNGs here")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="train, export, run in Lava and print a summary")
+    _add_training_options(p, epochs=20)
+    p.add_argument("--workdir", type=Path, default=Path("build/demo"), help="where model.pt and model.net go")
+    p.add_argument("--samples", type=int, help="test samples to run in Lava (default: all)")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

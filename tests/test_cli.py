@@ -101,7 +101,8 @@ def test_demo_trains_exports_checks_deploys_and_reports(tmp_path, capsys):
     assert qpsnn_main([*args, "--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert (tmp_path / "model.pt").is_file() and (tmp_path / "model.net").is_file()
-    rows = {line.rsplit("  ", 1)[0].strip(): line.rsplit("  ", 1)[1].strip() for line in out.splitlines() if "  " in line}
+    pairs = (line.rsplit("  ", 1) for line in out.splitlines() if "  " in line)
+    rows = {key.strip(): value.strip() for key, value in pairs}
     assert rows["identical output spikes Lava vs PyTorch"] == "100.00%"
     assert rows["prediction agreement Classifier vs PyTorch"] == "100.00%"
     assert rows["Lava Classifier process accuracy, time (12 samples, one run)"].endswith(" s")
