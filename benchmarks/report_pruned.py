@@ -37,6 +37,7 @@ SUMMARY_HEADERS = [
     "float32 KB before pruning",
     "x float32 before pruning",
     "x float32 after pruning",
+    "x float32 before pruning, at Loihi's stored bits",
     "SynOps / sample",
     "spikes / sample",
     "cores (ESTIMATE)",
@@ -52,11 +53,17 @@ def summary_row(name: str, report: NetworkReport, accuracy: float) -> list[objec
         f"{report.float32_bytes_before / 1024:.2f}",
         f"{report.compression:.1f}x",
         f"{report.float32_bytes / report.packed_bytes:.1f}x",
+        f"{report.float32_bytes_before / _loihi_bytes(report):.1f}x",
         f"{report.synops_per_sample:,.0f}",
         f"{report.spikes_per_sample:,.0f}",
         report.cores,
         f"{report.energy.joules * 1e9:.0f}",
     ]
+
+
+def _loihi_bytes(report: NetworkReport) -> float:
+    """Weight bytes at the bits Loihi stores (netx's signed bits: a 4-bit grid's weights take 5)."""
+    return sum(layer.summary.params * (layer.summary.loihi_bits or 0) / 8 for layer in report.layers)
 
 
 def why(reports: dict[str, NetworkReport]) -> str:
@@ -108,7 +115,7 @@ def main() -> int:
             export_netx(checkpoint, net)
             report = report_network(net, checkpoint=checkpoint, samples=args.samples)
             plot_root.mkdir(parents=True, exist_ok=True)
-            plots = write_plots(report, plot_root / slug)
+            plots = write_plots(report, plot_root / slug, force=True)
             reports[name], accuracies[name] = report, checkpoint.metrics["fixed_point_test_accuracy"]
             headers, rows = report_table(report)
             print(f"{name}\n{format_table(headers, rows)}")

@@ -15,12 +15,22 @@ from pathlib import Path
 import torch
 
 from .data import Encoding
-from .errors import CheckpointError, QpsnnError
+from .errors import CheckpointError, ConfigError, QpsnnError
 from .files import atomic_output
 from .models import ModelConfig, SpikingNet, build_model
+from .netx_file import read_net_info
 from .quantize import QuantConfig, quantize_model, to_fixed_point
+from .sim.netx_reader import read_netx
 
-__all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "FORMAT", "VERSION"]
+__all__ = [
+    "Checkpoint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "check_exported_from",
+    "squeeze_shape",
+    "FORMAT",
+    "VERSION",
+]
 
 FORMAT = "lava-qpsnn-checkpoint"
 VERSION = 1
@@ -136,3 +146,37 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{path} holds invalid settings: {exc}") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path} is damaged (bad or missing entry {exc}): re-train it") from None
+
+
+def squeeze_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Drop trailing 1s (slayer's flatten is ``n x 1 x 1``, the file's ``n``), keeping one dimension."""
+    shape = tuple(shape)
+    while len(shape) > 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
+
+
+def check_exported_from(checkpoint: Checkpoint, net_path: str | os.PathLike) -> None:
+    """Refuse (one line) a checkpoint that is not the one ``net_path`` was exported from.
+
+    Compared: data set, encoding, and every layer's shape; weights are not.
+    """
+    info = read_net_info(net_path)
+    if (checkpoint.dataset, checkpoint.encoding) != (info.dataset, info.encoding):
+        raise ConfigError(
+            f"checkpoint ({checkpoint.dataset}, {checkpoint.encoding}) and {info.path.name} "
+            f"({info.dataset}, {info.encoding}) differ: give the checkpoint the network was exported from"
+        )
+    blocks = checkpoint.build().blocks
+    expected = [squeeze_shape(checkpoint.model.input_shape), *(squeeze_shape(b.shape) for b in blocks)]
+    found = [squeeze_shape(layer.shape) for layer in read_netx(net_path).layers]
+    if expected != found:
+        describe = ", ".join
+        raise ConfigError(
+            f"checkpoint layers ({describe(map(_shape_text, expected))}) and {info.path.name} layers "
+            f"({describe(map(_shape_text, found))}) differ: give the checkpoint the network was exported from"
+        )
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import Checkpoint, check_exported_from, load_checkpoint, save_checkpoint
 from .data import Encoding, dataset_names
 from .errors import ConfigError, QpsnnError
 from .evaluate import BACKENDS, Evaluation, evaluate
@@ -22,7 +22,7 @@ from .models import ARCHITECTURES
 from .prune import CRITERIA, PruneConfig
 from .quantize import GAMMAS, QUANTIZERS, QuantConfig, synapse_bits
 from .table import format_table
-from .targets import TARGETS, describe_target
+from .targets import TARGETS, check_target, describe_target
 from .train import TrainConfig
 
 __all__ = ["main", "ArgumentParser"]
@@ -135,14 +135,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from .deploy import deploy
 
+    check_target(args.target)  # before any work, the checkpoint's too
+    checkpoint = None
+    if args.checkpoint is not None:
+        checkpoint = load_checkpoint(args.checkpoint)
+        check_exported_from(checkpoint, args.net)
     result = deploy(args.net, target=args.target, samples=args.samples, progress=args.progress)
     print(
         f"lava {args.target} ({describe_target(args.target)}): {result.samples} test samples in one Classifier run, "
         f"accuracy {_percent(result.accuracy)} ({result.seconds:.1f} s)"
     )
-    if args.checkpoint is None:
+    if checkpoint is None:
         return 0
-    agreement = _agreement_with_pytorch(load_checkpoint(args.checkpoint), result.predictions)
+    agreement = _agreement_with_pytorch(checkpoint, result.predictions)
     print(f"predictions agree with the PyTorch fixed-point model on {_percent(agreement)}")
     return 0 if agreement == 1.0 else 1
 
@@ -221,10 +226,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import format_report, report_network
 
     if args.plot is not None:
-        check_plot_folder(args.plot)  # before any work
+        check_plot_folder(args.plot, force=args.force)  # before any work
     checkpoint = load_checkpoint(args.checkpoint) if args.checkpoint else None
     report = report_network(args.net, checkpoint=checkpoint, samples=args.samples)
-    written = write_plots(report, args.plot) if args.plot is not None else []
+    written = write_plots(report, args.plot, force=args.force) if args.plot is not None else []
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     if written and not args.json:
         print(f"wrote {', '.join(map(str, written))}")
@@ -323,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=32, help="test samples whose spikes and SynOps are measured")
     p.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
     p.add_argument("--plot", type=Path, metavar="DIR", help="write memory, SynOps and output spike raster PNGs here")
+    p.add_argument("--force", action="store_true", help="replace the PNGs of an earlier --plot in DIR")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("demo", help="train, export, run in Lava and print a summary")

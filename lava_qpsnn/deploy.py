@@ -1,21 +1,20 @@
 """Deploying a ``.net`` as one Lava :class:`~lava_qpsnn.processes.Classifier` on a target.
 
-The same code runs on both targets; only the run configuration differs
-(:func:`lava_qpsnn.targets.run_config`).
+The same code runs on both targets. What differs is the run configuration
+(:func:`lava_qpsnn.targets.run_config`) and, for ``loihi2``, the spike adapters between
+the host processes and the chip, which the Classifier inserts itself.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .data import load_dataset
-from .errors import LavaRuntimeError
+from .lava_run import run_windows
 from .targets import check_target, run_config
 
 __all__ = ["Deployment", "deploy"]
@@ -57,20 +56,16 @@ def deploy(
 
     start = time.perf_counter()
     clf = Classifier(net_path, samples=samples, target=target)
-    config = run_config(target)
-    from lava.magma.core.run_conditions import RunSteps
-
-    try:
-        with tqdm(total=clf.num_samples, desc=f"lava {target}", unit="sample", disable=not progress) as bar:
-            for first in range(0, clf.num_samples, samples_per_run):
-                chunk = min(samples_per_run, clf.num_samples - first)
-                clf.run(condition=RunSteps(num_steps=chunk * clf.time_steps), run_cfg=config)
-                bar.update(chunk)
-        predictions = clf.predictions.get().astype(np.int64)
-    except Exception as exc:
-        raise LavaRuntimeError(f"Lava run of {clf.info.path.name} failed ({type(exc).__name__}: {exc})") from exc
-    finally:
-        with contextlib.suppress(Exception):  # stopping a run that never started raises too
-            clf.stop()
+    predictions = run_windows(
+        clf,
+        clf.num_samples,
+        clf.time_steps,
+        run_config(target),
+        read=clf.predictions.get,
+        name=clf.info.path.name,
+        desc=f"lava {target}",
+        samples_per_run=samples_per_run,
+        progress=progress,
+    ).astype(np.int64)
     labels = load_dataset(clf.info.dataset)[1].labels[: clf.num_samples]
     return Deployment(target, predictions, labels, time.perf_counter() - start)

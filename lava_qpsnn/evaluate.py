@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, check_exported_from
 from .data import encode_test_split, load_dataset
 from .errors import ConfigError
 from .lava_run import run_lava
@@ -54,11 +54,8 @@ def evaluate(
     if samples is not None and samples < 1:
         raise ConfigError(f"--samples must be >= 1, got {samples}")
     info = read_net_info(net_path)
-    if checkpoint is not None and (checkpoint.dataset, checkpoint.encoding) != (info.dataset, info.encoding):
-        raise ConfigError(
-            f"checkpoint ({checkpoint.dataset}, {checkpoint.encoding}) and {info.path.name} "
-            f"({info.dataset}, {info.encoding}) differ: re-export the network from this checkpoint"
-        )
+    if checkpoint is not None:
+        check_exported_from(checkpoint, net_path)
     _, test_set = load_dataset(info.dataset)
     spikes = encode_test_split(test_set, info.encoding)[:samples]
     labels = test_set.labels[: len(spikes)]

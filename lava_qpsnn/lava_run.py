@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -26,7 +28,12 @@ from tqdm.auto import tqdm
 from .errors import LavaRuntimeError, NetxFileError
 from .netx_file import NetInfo, read_net_info
 
-__all__ = ["run_lava", "build_network", "to_lava_layout", "RESET_OFFSET"]
+if TYPE_CHECKING:
+    from lava.lib.dl.netx.hdf5 import Network
+    from lava.magma.core.process.process import AbstractProcess
+    from lava.magma.core.run_configs import RunConfig
+
+__all__ = ["run_lava", "run_windows", "build_network", "to_lava_layout", "RESET_OFFSET"]
 
 RESET_OFFSET = 1
 
@@ -40,7 +47,7 @@ def to_lava_layout(spikes: np.ndarray) -> np.ndarray:
     return stacked.reshape(*stacked.shape[:-2], n * t)
 
 
-def build_network(info: NetInfo):
+def build_network(info: NetInfo) -> Network:
     """netx network of the file, reset at the start of every sample window (see module docstring)."""
     from lava.lib.dl import netx
 
@@ -54,6 +61,40 @@ def build_network(info: NetInfo):
         raise NetxFileError(f"{info.path}: netx cannot build this network ({exc})") from None
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise NetxFileError(f"{info.path}: netx failed to read the network ({type(exc).__name__}: {exc})") from None
+
+
+def run_windows(
+    process: AbstractProcess,
+    count: int,
+    steps: int,
+    run_cfg: RunConfig,
+    *,
+    read: Callable[[], np.ndarray],
+    name: str,
+    desc: str = "lava",
+    samples_per_run: int = 50,
+    progress: bool = True,
+) -> np.ndarray:
+    """Run ``count`` sample windows of ``steps`` through ``process``'s graph as ONE Lava run, then stop it.
+
+    The run pauses after every ``samples_per_run`` windows (the progress bar's step) and resumes
+    with its state. Returns ``read()``, taken before the run stops; any failure of Lava's is one
+    :class:`LavaRuntimeError` naming ``name``.
+    """
+    from lava.magma.core.run_conditions import RunSteps
+
+    try:
+        with tqdm(total=count, desc=desc, unit="sample", disable=not progress) as bar:
+            for start in range(0, count, samples_per_run):
+                chunk = min(samples_per_run, count - start)
+                process.run(condition=RunSteps(num_steps=chunk * steps), run_cfg=run_cfg)
+                bar.update(chunk)
+        return read()
+    except Exception as exc:
+        raise LavaRuntimeError(f"Lava run of {name} failed ({type(exc).__name__}: {exc})") from exc
+    finally:
+        with contextlib.suppress(Exception):  # stopping a run that never started raises too
+            process.stop()
 
 
 def run_lava(
@@ -88,7 +129,6 @@ def run_lava(
     count = spikes.shape[0]
     data = to_lava_layout(spikes.reshape(count, *info.input_shape, steps).astype(np.float32))
     try:
-        from lava.magma.core.run_conditions import RunSteps
         from lava.magma.core.run_configs import Loihi2SimCfg
         from lava.proc import io
     except ImportError as exc:
@@ -100,18 +140,16 @@ def run_lava(
     source.s_out.connect(net.inp)
     net.out.connect(sink.a_in)
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
-    try:
-        with tqdm(total=count, desc="lava", unit="sample", disable=not progress) as bar:
-            for start in range(0, count, samples_per_run):
-                chunk = min(samples_per_run, count - start)
-                net.run(condition=RunSteps(num_steps=chunk * steps), run_cfg=run_cfg)
-                bar.update(chunk)
-        out = sink.data.get()
-    except Exception as exc:
-        raise LavaRuntimeError(f"Lava run of {info.path.name} failed ({type(exc).__name__}: {exc})") from exc
-    finally:
-        with contextlib.suppress(Exception):  # stopping a run that never started raises too
-            net.stop()
+    out = run_windows(
+        net,
+        count,
+        steps,
+        run_cfg,
+        read=sink.data.get,
+        name=info.path.name,
+        samples_per_run=samples_per_run,
+        progress=progress,
+    )
     windows = out.reshape(info.num_classes, count, steps).transpose(1, 0, 2).astype(np.int8)
     windows[..., : info.num_spiking_layers] = 0
     return windows

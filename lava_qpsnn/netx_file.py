@@ -69,7 +69,12 @@ def open_netx(path: str | os.PathLike) -> Iterator[h5py.File]:
         raise NetxFileError(f"no network file at {path}: export one with 'python -m netx_export model.pt'")
     if not h5py.is_hdf5(path):
         raise NetxFileError(f"{path} is not an HDF5 file: give a NetX .net file (e.g. written by netx_export)")
-    with h5py.File(path, "r") as handle:
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:  # e.g. a truncated copy
+        reason = str(exc).split(" (")[-1].rstrip(")") if " (" in str(exc) else str(exc)
+        raise NetxFileError(f"{path} cannot be read as HDF5 ({reason}): re-export or re-copy it") from None
+    with handle:
         if "layer" not in handle or "0" not in handle["layer"]:
             raise NetxFileError(f"{path.name} has no /layer/0 group: it is not a NetX network file")
         yield handle

@@ -20,8 +20,9 @@ __all__ = ["check_plot_folder", "write_plots", "PLOT_NAMES"]
 PLOT_NAMES = ("memory.png", "synops.png", "raster.png")
 
 
-def check_plot_folder(folder: str | os.PathLike) -> Path:
-    """Fail early, before any work, unless ``folder`` is (or can be created as) a writable folder."""
+def check_plot_folder(folder: str | os.PathLike, *, force: bool = False) -> Path:
+    """Fail early, before any work, unless ``folder`` is (or can be created as) a writable folder
+    without PNGs of ours in it (``force`` allows replacing them)."""
     folder = Path(folder)
     existing = folder if folder.exists() else folder.parent
     if not existing.is_dir():
@@ -29,11 +30,16 @@ def check_plot_folder(folder: str | os.PathLike) -> Path:
         raise OutputPathError(f"plot folder {folder} {problem}: give a folder for the PNG files")
     if not os.access(existing, os.W_OK):
         raise OutputPathError(f"folder {existing} is not writable: choose another plot folder")
+    present = [name for name in PLOT_NAMES if (folder / name).exists()]
+    if present and not force:
+        raise OutputPathError(
+            f"{folder} already has {', '.join(present)}: pass --force to replace them, or choose another plot folder"
+        )
     return folder
 
 
-def write_plots(report: NetworkReport, folder: str | os.PathLike) -> list[Path]:
-    """Draw :data:`PLOT_NAMES` into ``folder`` (created if missing; the report's PNGs there are replaced).
+def write_plots(report: NetworkReport, folder: str | os.PathLike, *, force: bool = False) -> list[Path]:
+    """Draw :data:`PLOT_NAMES` into ``folder`` (created if missing; with ``force``, ours there are replaced).
 
     Each file is written whole or not at all (:func:`~lava_qpsnn.files.atomic_output`).
     """
@@ -42,15 +48,22 @@ def write_plots(report: NetworkReport, folder: str | os.PathLike) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    folder = check_plot_folder(folder)
+    folder = check_plot_folder(folder, force=force)
     figures = [_memory(report, plt), _synops(report, plt), _raster(report, plt)]
-    folder.mkdir(exist_ok=True)
     paths = []
-    for name, figure in zip(PLOT_NAMES, figures, strict=True):
-        with atomic_output(folder / name, force=True) as tmp:
-            figure.savefig(tmp, format="png", dpi=120)
-        plt.close(figure)
-        paths.append(folder / name)
+    try:
+        folder.mkdir(exist_ok=True)
+        for name, figure in zip(PLOT_NAMES, figures, strict=True):
+            with atomic_output(folder / name, force=force) as tmp:
+                figure.savefig(tmp, format="png", dpi=120)
+            paths.append(folder / name)
+    except OSError as exc:
+        raise OutputPathError(
+            f"cannot write plots into {folder} ({exc.strerror or exc}): choose another folder"
+        ) from None
+    finally:
+        for figure in figures:
+            plt.close(figure)
     return paths
 
 

@@ -40,13 +40,12 @@ from torch.nn import functional as F
 from netx_export.writer import (
     SUMMARY_HEADERS,
     LayerSummary,
-    describe_shape,
     signed_weight_bits,
     summary_rows,
     with_unpruned_sizes,
 )
 
-from .checkpoint import Checkpoint
+from .checkpoint import Checkpoint, check_exported_from, squeeze_shape
 from .data import encode_test_split, load_dataset
 from .errors import ConfigError
 from .loihi2 import (
@@ -59,7 +58,7 @@ from .loihi2 import (
     energy_per_inference,
     layer_cores,
 )
-from .netx_file import NetInfo, read_net_info
+from .netx_file import read_net_info
 from .quantize import synapse_bits
 from .sim import simulate
 from .sim.netx_reader import ConvLayer, DenseLayer, FlattenLayer, InputLayer, Layer, NetxNetwork, read_netx
@@ -257,9 +256,13 @@ def report_network(
         raise ConfigError(f"--samples must be >= 1, got {samples}")
     info = read_net_info(net_path)
     network = read_netx(net_path)
-    rows = _summaries(network, _trained_bits(checkpoint, info, network) if checkpoint else [])
+    trained_bits = []
+    if checkpoint is not None:
+        check_exported_from(checkpoint, net_path)
+        trained_bits = synapse_bits(checkpoint.build())
+    rows = _summaries(network, trained_bits)
     if checkpoint is not None and checkpoint.pruning is not None:
-        rows = [replace(r, shape_before=_squeeze(r.shape_before)) for r in with_unpruned_sizes(rows, checkpoint)]
+        rows = [replace(r, shape_before=squeeze_shape(r.shape_before)) for r in with_unpruned_sizes(rows, checkpoint)]
     _, test_set = load_dataset(info.dataset)
     spikes = encode_test_split(test_set, info.encoding)[:samples]
     labels = test_set.labels[: len(spikes)]
@@ -283,37 +286,12 @@ def report_network(
     )
 
 
-def _squeeze(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Drop trailing 1s (slayer's flatten is ``n x 1 x 1``, the file's ``n``), keeping one dimension."""
-    while len(shape) > 1 and shape[-1] == 1:
-        shape = shape[:-1]
-    return tuple(shape)
-
-
-def _trained_bits(checkpoint: Checkpoint, info: NetInfo, network: NetxNetwork) -> list[int | None]:
-    """The checkpoint's grid bits per synapse layer, after checking it is the file's own checkpoint."""
-    if (checkpoint.dataset, checkpoint.encoding) != (info.dataset, info.encoding):
-        raise ConfigError(
-            f"checkpoint ({checkpoint.dataset}, {checkpoint.encoding}) and {info.path.name} "
-            f"({info.dataset}, {info.encoding}) differ: give the checkpoint the network was exported from"
-        )
-    model = checkpoint.build()
-    expected = [_squeeze(checkpoint.model.input_shape), *(_squeeze(tuple(b.shape)) for b in model.blocks)]
-    found = [_squeeze(layer.shape) for layer in network.layers]
-    if expected != found:
-        raise ConfigError(
-            f"checkpoint layers ({', '.join(map(describe_shape, expected))}) and {info.path.name} layers "
-            f"({', '.join(map(describe_shape, found))}) differ: give the checkpoint the network was exported from"
-        )
-    return synapse_bits(model)
-
-
 def _summaries(network: NetxNetwork, trained_bits: list[int | None]) -> list[LayerSummary]:
     """The exporter's rows, read back from the file: bits are the trained ones if known, else Loihi's."""
     bits = iter(trained_bits)
     rows = []
     for i, layer in enumerate(network.layers):
-        kind, shape = KINDS[type(layer)], _squeeze(layer.shape)
+        kind, shape = KINDS[type(layer)], squeeze_shape(layer.shape)
         if isinstance(layer, DenseLayer | ConvLayer):
             loihi = signed_weight_bits(layer.weight)
             row = LayerSummary(i, kind, shape, layer.weight.size, next(bits, None) or loihi, loihi, layer.neuron.vth)

@@ -1,12 +1,18 @@
 """Where a Lava run executes: ``sim`` (CPU, Lava's bit-accurate fixed-point models) or ``loihi2``.
 
-The one place a target name becomes a Lava run configuration, so the process graph, the
-input injection and the readout are the same code for both targets.
+The one place a target name becomes a Lava run configuration. The process graph, the input
+injection and the readout are the same code for both targets; on ``loihi2`` the Classifier
+also puts lava-loihi's spike adapters between its host processes and the chip.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .errors import ConfigError, LavaRuntimeError
+
+if TYPE_CHECKING:
+    from lava.magma.core.run_configs import RunConfig
 
 __all__ = ["TARGETS", "check_target", "describe_target", "run_config"]
 
@@ -34,7 +40,7 @@ def describe_target(target: str) -> str:
     return {"sim": "Loihi2SimCfg, fixed_pt", "loihi2": "Loihi2HwCfg"}[target]
 
 
-def run_config(target: str):
+def run_config(target: str) -> RunConfig:
     """Lava run configuration of ``target``.
 
     ``sim`` must select the ``fixed_pt`` models: netx layers have no floating-point models

@@ -60,6 +60,17 @@ def test_run_bad_input(tmp_path, capsys):
         check_target("gpu")
 
 
-def test_run_with_a_checkpoint_of_another_network_fails(mlp_files, conv_net, capsys):
-    assert main(["--no-progress", "run", str(conv_net), "--samples", "5", "--checkpoint", str(mlp_files[0])]) == 1
-    assert "agree with the PyTorch fixed-point model on" in capsys.readouterr().out
+def test_run_refuses_a_checkpoint_of_another_network_before_running(mlp_files, conv_net, tmp_path, capsys):
+    assert main(["--no-progress", "run", str(conv_net), "--samples", "5", "--checkpoint", str(mlp_files[0])]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "differ: give the checkpoint the network was exported from" in err
+    assert main(["--no-progress", "run", str(conv_net), "--checkpoint", str(tmp_path / "missing.pt")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "missing.pt" in err
+
+
+def test_eval_refuses_a_checkpoint_of_another_network(mlp_checkpoint, conv_net):
+    from lava_qpsnn.evaluate import evaluate
+
+    with pytest.raises(ConfigError, match=r"checkpoint layers \(64, 32, 10\) and model.net layers"):
+        evaluate(conv_net, checkpoint=mlp_checkpoint)

@@ -51,6 +51,13 @@ def test_not_an_hdf5_file(tmp_path):
         run_lava(bad, np.zeros((1, 64, 12)), progress=False)
 
 
+def test_truncated_network_file(mlp_files, tmp_path):
+    truncated = tmp_path / "model.net"
+    truncated.write_bytes(mlp_files[1].read_bytes()[:3000])
+    with pytest.raises(NetxFileError, match=r"cannot be read as HDF5 \(truncated file.*\): re-export or re-copy it"):
+        run_lava(truncated, np.zeros((1, 64, 12)), progress=False)
+
+
 def test_foreign_netx_file_without_metadata(mlp_files, tmp_path):
     import h5py
 

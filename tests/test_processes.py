@@ -45,20 +45,23 @@ def test_encoder_sends_the_training_encoding_and_repeats_after_the_buffer(shape)
     assert got[..., steps : 2 * steps].sum() == 0 < got.sum()
 
 
-def test_encoder_equals_the_test_split_encoding():
-    """Sample by sample, the encoder draws the same random stream as encoding the whole split at once."""
-    _, test = load_dataset("digits")
+def test_drawing_sample_by_sample_equals_encoding_the_whole_test_split():
+    """What the encoder does (one draw per sample window) gives the training encoding of the split."""
     from lava_qpsnn.data import Encoding
 
-    encoding = Encoding(time_steps=4, seed=5)
-    whole = encode_test_split(test, encoding)[:3]
-    per_sample = rate_encode(test.images[:3], 4, np.random.default_rng(5))
-    np.testing.assert_array_equal(whole, per_sample)
+    _, test = load_dataset("digits")
+    rng = np.random.default_rng(5)
+    per_sample = np.concatenate([rate_encode(test.images[i : i + 1], 3, rng) for i in range(5)])
+    np.testing.assert_array_equal(per_sample, encode_test_split(test, Encoding(time_steps=3, seed=5))[:5])
 
 
-def test_encoder_rejects_images_of_the_wrong_size():
+def test_encoder_rejects_images_of_the_wrong_size_or_range():
     with pytest.raises(ConfigError, match="do not fit the input"):
         Encoder(images=np.zeros((2, 1, 8, 8)), time_steps=4, seed=0, shape=(63,))
+    with pytest.raises(ConfigError, match=r"found 255.0..255.0: scale them as in training \(e.g. images / 255\)"):
+        Encoder(images=np.full((2, 64), 255, np.uint8), time_steps=4, seed=0, shape=(64,))
+    with pytest.raises(ConfigError, match="spike probabilities in"):
+        Encoder(images=np.full((1, 64), np.nan), time_steps=4, seed=0, shape=(64,))
 
 
 def test_readout_counts_after_the_latency_emits_at_window_ends_and_resets():
@@ -157,3 +160,36 @@ def test_classifier_bad_input(mlp_files, tmp_path):
         Classifier(mlp_files[1], np.zeros((2, 3, 8, 8)))
     with pytest.raises(LavaRuntimeError, match="lava-loihi is not installed"):
         Classifier(mlp_files[1], target="loihi2")
+
+
+@pytest.mark.parametrize("which", ["mlp", "conv"])
+def test_classifier_for_loihi2_puts_lava_loihi_adapters_between_host_and_chip(which, mlp_files, conv_net, monkeypatch):
+    """lava-loihi is not installed here: stand-ins with its adapters' names and ports check the wiring."""
+    import sys
+    import types
+
+    from lava.magma.core.process.ports.ports import InPort, OutPort
+    from lava.magma.core.process.process import AbstractProcess
+    from lava.utils import loihi
+
+    from lava_qpsnn.processes import ClassifierModel
+
+    class Adapter(AbstractProcess):
+        def __init__(self, *, shape, **kwargs):
+            super().__init__(shape=shape, **kwargs)
+            self.inp, self.out = InPort(shape=shape), OutPort(shape=shape)
+
+    spike = types.SimpleNamespace(
+        **{name: type(name, (Adapter,), {}) for name in ("PyToNxAdapter", "PyToN3ConvAdapter", "NxToPyAdapter")}
+    )
+    monkeypatch.setitem(sys.modules, "lava.proc.embedded_io", types.SimpleNamespace(spike=spike))
+    monkeypatch.setattr(loihi, "is_installed", lambda *args: True)
+    model = ClassifierModel(Classifier(mlp_files[1] if which == "mlp" else conv_net, samples=2, target="loihi2"))
+    expected = spike.PyToNxAdapter if which == "mlp" else spike.PyToN3ConvAdapter
+    assert type(model.to_chip) is expected and type(model.from_chip) is spike.NxToPyAdapter
+    assert model.from_chip.proc_params["num_message_bits"] == 0
+    assert model.encoder.s_out.out_connections == [model.to_chip.inp]
+    assert model.to_chip.out.out_connections == [model.network.inp]
+    assert model.network.out.out_connections == [model.from_chip.inp]
+    assert model.from_chip.out.out_connections == [model.readout.a_in]
+    assert {"to_chip", "from_chip", "encoder", "readout"} <= set(model.find_sub_procs())

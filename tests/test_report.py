@@ -180,6 +180,13 @@ def test_cli_table_and_plots(conv_net, tmp_path, capsys):
         assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in plots.iterdir()) == sorted(PLOT_NAMES)  # no temporary files left
 
+    (plots / "memory.png").write_text("an earlier plot the user keeps")
+    assert main(["report", str(conv_net), "--samples", "3", "--plot", str(plots)]) == 2
+    assert "already has memory.png" in _error(capsys)
+    assert (plots / "memory.png").read_text() == "an earlier plot the user keeps"
+    assert main(["report", str(conv_net), "--samples", "3", "--plot", str(plots), "--force"]) == 0
+    assert (plots / "memory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
 
 def _error(capsys) -> str:
     err = capsys.readouterr().err.strip()

@@ -11,7 +11,7 @@ Three lines::
 
     clf = Classifier("model.net")
     clf.run(condition=RunSteps(num_steps=clf.num_steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-    predictions = clf.predictions.get(); clf.stop()
+    predictions = clf.predictions.get().astype(int); clf.stop()
 
 Importing this package imports Lava (``lava_qpsnn`` itself does not). The process modules
 import absolutely: Lava's compiler finds ProcessModels by executing every module beside a

@@ -30,7 +30,7 @@ class Classifier(AbstractProcess):
 
         clf = Classifier("model.net")   # the file's data set's test split, its encoding and T
         clf.run(condition=RunSteps(num_steps=clf.num_steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        predictions = clf.predictions.get(); clf.stop()
+        predictions = clf.predictions.get().astype(int); clf.stop()
 
     Inside, per sample window of ``T`` steps: :class:`Encoder` (rate coding with the
     file's seed) -> the netx network, every neuron reset at the start of each window ->
@@ -92,20 +92,27 @@ class ClassifierModel(AbstractSubProcessModel):
         self.readout = Readout(
             num_classes=info.num_classes, time_steps=steps, latency=info.num_spiking_layers, num_samples=len(images)
         )
-        if proc.proc_params["target"] == "loihi2":  # host <-> chip spike adapters, as Lava's Loihi tutorials use
-            from lava.proc import embedded_io as eio
-
-            to_chip = eio.spike.PyToNxAdapter(shape=self.network.inp.shape)
-            from_chip = eio.spike.NxToPyAdapter(shape=self.network.out.shape)
-            self.encoder.s_out.connect(to_chip.inp)
-            to_chip.out.connect(self.network.inp)
-            self.network.out.connect(from_chip.inp)
-            from_chip.out.connect(self.readout.a_in)
+        if proc.proc_params["target"] == "loihi2":  # the network on the chip, encoder and readout on the host
+            self.to_chip, self.from_chip = _chip_adapters(self.network)  # attributes: Lava finds sub-processes so
+            self.encoder.s_out.connect(self.to_chip.inp)
+            self.to_chip.out.connect(self.network.inp)
+            self.network.out.connect(self.from_chip.inp)
+            self.from_chip.out.connect(self.readout.a_in)
         else:
             self.encoder.s_out.connect(self.network.inp)
             self.network.out.connect(self.readout.a_in)
         self.readout.label_out.connect(proc.out_ports.label_out)
         proc.vars.predictions.alias(self.readout.predictions)
+
+
+def _chip_adapters(network: AbstractProcess) -> tuple[AbstractProcess, AbstractProcess]:
+    """lava-loihi's spike adapters host -> chip and chip -> host, as lava-dl's Loihi tests use them:
+    ``PyToN3ConvAdapter`` into a conv (3-d) input, ``PyToNxAdapter`` into a dense one, and
+    ``NxToPyAdapter`` with binary (0 message bits) spikes out. Not run here: no Loihi."""
+    from lava.proc import embedded_io as eio
+
+    into = eio.spike.PyToN3ConvAdapter if len(network.inp.shape) == 3 else eio.spike.PyToNxAdapter
+    return into(shape=network.inp.shape), eio.spike.NxToPyAdapter(shape=network.out.shape, num_message_bits=0)
 
 
 def _expose_netx_processes(model: AbstractSubProcessModel, network: AbstractProcess) -> None:

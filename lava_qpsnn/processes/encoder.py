@@ -57,10 +57,16 @@ class Encoder(AbstractProcess):
 
 
 def checked_images(images: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``images`` as float32, if there is at least one and each has the size of one input step."""
+    """``images`` as float32, if there is at least one, each has the size of one input step, and
+    every value is a spike probability in [0, 1]."""
     images = np.asarray(images, dtype=np.float32)
     if images.ndim < 2 or len(images) == 0 or math.prod(images.shape[1:]) != math.prod(shape):
         raise ConfigError(f"images of shape {images.shape} do not fit the input {tuple(shape)}: give N x {shape}")
+    if not (np.isfinite(images).all() and images.min() >= 0 and images.max() <= 1):
+        raise ConfigError(
+            f"image values must be spike probabilities in [0, 1], found {images.min()}..{images.max()}: "
+            "scale them as in training (e.g. images / 255)"
+        )
     return images
 
 
