@@ -18,9 +18,9 @@ from .data import Encoding
 from .errors import CheckpointError, ConfigError, QpsnnError
 from .files import atomic_output
 from .models import ModelConfig, SpikingNet, build_model
-from .netx_file import read_net_info
+from .netx_file import NetInfo
 from .quantize import QuantConfig, quantize_model, to_fixed_point
-from .sim.netx_reader import read_netx
+from .sim.netx_reader import NetxNetwork
 
 __all__ = [
     "Checkpoint",
@@ -156,12 +156,12 @@ def squeeze_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape
 
 
-def check_exported_from(checkpoint: Checkpoint, net_path: str | os.PathLike) -> None:
-    """Refuse (one line) a checkpoint that is not the one ``net_path`` was exported from.
+def check_exported_from(checkpoint: Checkpoint, info: NetInfo, network: NetxNetwork) -> None:
+    """Refuse (one line) a checkpoint that is not the one a ``.net`` was exported from.
 
+    ``info`` and ``network`` are the file as read by ``read_net_info`` and ``read_netx``.
     Compared: data set, encoding, and every layer's shape; weights are not.
     """
-    info = read_net_info(net_path)
     if (checkpoint.dataset, checkpoint.encoding) != (info.dataset, info.encoding):
         raise ConfigError(
             f"checkpoint ({checkpoint.dataset}, {checkpoint.encoding}) and {info.path.name} "
@@ -169,7 +169,7 @@ def check_exported_from(checkpoint: Checkpoint, net_path: str | os.PathLike) -> 
         )
     blocks = checkpoint.build().blocks
     expected = [squeeze_shape(checkpoint.model.input_shape), *(squeeze_shape(b.shape) for b in blocks)]
-    found = [squeeze_shape(layer.shape) for layer in read_netx(net_path).layers]
+    found = [squeeze_shape(layer.shape) for layer in network.layers]
     if expected != found:
         describe = ", ".join
         raise ConfigError(

@@ -19,8 +19,10 @@ from .evaluate import BACKENDS, Evaluation, evaluate
 from .experiment import train_checkpoint
 from .files import check_output_path
 from .models import ARCHITECTURES
+from .netx_file import read_net_info
 from .prune import CRITERIA, PruneConfig
 from .quantize import GAMMAS, QUANTIZERS, QuantConfig, synapse_bits
+from .sim import read_netx
 from .table import format_table
 from .targets import TARGETS, check_target, describe_target
 from .train import TrainConfig
@@ -139,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     checkpoint = None
     if args.checkpoint is not None:
         checkpoint = load_checkpoint(args.checkpoint)
-        check_exported_from(checkpoint, args.net)
+        check_exported_from(checkpoint, read_net_info(args.net), read_netx(args.net))
     result = deploy(args.net, target=args.target, samples=args.samples, progress=args.progress)
     print(
         f"lava {args.target} ({describe_target(args.target)}): {result.samples} test samples in one Classifier run, "
@@ -283,10 +285,14 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
     p.add_argument("--calibration-samples", type=int, help="training samples the scores use (default 640)")
 
 
-def _net_command(sub, name: str, description: str) -> argparse.ArgumentParser:
-    """A subcommand whose first argument is an exported network."""
+def _net_command(
+    sub, name: str, description: str, *, samples: str, checkpoint: str, default_samples: int | None = None
+) -> argparse.ArgumentParser:
+    """A subcommand on an exported network and the first test samples, optionally with its checkpoint."""
     p = sub.add_parser(name, help=description)
     p.add_argument("net", type=Path, help=".net written by 'python -m netx_export'")
+    p.add_argument("--samples", type=int, default=default_samples, help=samples)
+    p.add_argument("--checkpoint", type=Path, help=checkpoint)
     return p
 
 
@@ -301,31 +307,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
     p.set_defaults(func=cmd_train)
 
-    p = _net_command(sub, "eval", "evaluate an exported .net on its test set")
+    p = _net_command(
+        sub,
+        "eval",
+        "evaluate an exported .net on its test set",
+        samples="evaluate only the first N test samples",
+        checkpoint="model.pt to compare spikes and predictions with",
+    )
     p.add_argument(
         "--backend",
         default="sim",
         choices=BACKENDS,
         help="sim: our bit-exact simulator (fast); lava: Lava processes, Loihi2SimCfg fixed_pt (the reference)",
     )
-    p.add_argument("--samples", type=int, help="evaluate only the first N test samples")
-    p.add_argument("--checkpoint", type=Path, help="model.pt to compare spikes and predictions with")
     p.set_defaults(func=cmd_eval)
 
-    p = _net_command(sub, "run", "classify test samples with the .net as one Lava Classifier process on a target")
+    p = _net_command(
+        sub,
+        "run",
+        "classify test samples with the .net as one Lava Classifier process on a target",
+        samples="run only the first N test samples",
+        checkpoint="model.pt whose fixed-point predictions must be reproduced",
+    )
     p.add_argument(
         "--target",
         default="sim",
         choices=TARGETS,
         help="sim: Lava's bit-accurate fixed-point CPU models; loihi2: Loihi 2 through lava-loihi",
     )
-    p.add_argument("--samples", type=int, help="run only the first N test samples")
-    p.add_argument("--checkpoint", type=Path, help="model.pt whose fixed-point predictions must be reproduced")
     p.set_defaults(func=cmd_run)
 
-    p = _net_command(sub, "report", "per-layer memory, spikes and SynOps of a .net; Loihi 2 core and energy ESTIMATES")
-    p.add_argument("--checkpoint", type=Path, help="its model.pt: trained bits and sizes before pruning")
-    p.add_argument("--samples", type=int, default=32, help="test samples whose spikes and SynOps are measured")
+    p = _net_command(
+        sub,
+        "report",
+        "per-layer memory, spikes and SynOps of a .net; Loihi 2 core and energy ESTIMATES",
+        samples="test samples whose spikes and SynOps are measured",
+        checkpoint="its model.pt: trained bits and sizes before pruning",
+        default_samples=32,
+    )
     p.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
     p.add_argument("--plot", type=Path, metavar="DIR", help="write memory, SynOps and output spike raster PNGs here")
     p.add_argument("--force", action="store_true", help="replace the PNGs of an earlier --plot in DIR")

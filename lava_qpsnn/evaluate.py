@@ -14,7 +14,7 @@ from .data import encode_test_split, load_dataset
 from .errors import ConfigError
 from .lava_run import run_lava
 from .netx_file import read_net_info
-from .sim import simulate
+from .sim import read_netx, simulate
 from .train import classify, output_spikes
 
 __all__ = ["Evaluation", "evaluate"]
@@ -54,13 +54,14 @@ def evaluate(
     if samples is not None and samples < 1:
         raise ConfigError(f"--samples must be >= 1, got {samples}")
     info = read_net_info(net_path)
+    network = read_netx(net_path)  # what the simulator runs and a checkpoint is checked against
     if checkpoint is not None:
-        check_exported_from(checkpoint, net_path)
+        check_exported_from(checkpoint, info, network)
     _, test_set = load_dataset(info.dataset)
     spikes = encode_test_split(test_set, info.encoding)[:samples]
     labels = test_set.labels[: len(spikes)]
     start = time.perf_counter()
-    out = simulate(net_path, spikes) if backend == "sim" else run_lava(net_path, spikes, progress=progress)
+    out = simulate(network, spikes) if backend == "sim" else run_lava(net_path, spikes, progress=progress)
     seconds = time.perf_counter() - start
     predictions = classify(out)
     result = dict(backend=backend, samples=len(spikes), accuracy=float((predictions == labels).mean()), seconds=seconds)

@@ -258,7 +258,7 @@ def report_network(
     network = read_netx(net_path)
     trained_bits = []
     if checkpoint is not None:
-        check_exported_from(checkpoint, net_path)
+        check_exported_from(checkpoint, info, network)
         trained_bits = synapse_bits(checkpoint.build())
     rows = _summaries(network, trained_bits)
     if checkpoint is not None and checkpoint.pruning is not None:
