@@ -39,10 +39,9 @@ from lava_qpsnn.train import TrainConfig, classify, output_spikes
 from netx_export import export_netx
 
 NETWORKS = {
-    "MLP 64-128-10 (demo)": dict(arch="mlp", hidden=(128,), config=TrainConfig(epochs=20)),
+    "MLP 64-128-10 (demo)": dict(arch="mlp", config=TrainConfig(epochs=20)),
     "conv 8-16, 4-bit, 50% SVS-pruned": dict(
         arch="conv",
-        hidden=(8, 16),
         config=TrainConfig(epochs=8),
         quant=QuantConfig(4, "baseline"),
         prune=PruneConfig((0.5,), "svs", finetune_epochs=3),

@@ -7,8 +7,10 @@ criterion, fine-tuned and compacted (the library's ``prune_and_finetune``). R = 
 fine-tuning without pruning, so every row has had the same training budget. Accuracy is the
 exported fixed-point network's, on all 360 test images.
 
-Score stability is QP-SNN's Eq 15: the mean cosine similarity of the channel-score vectors
-computed on different calibration batches of the trained, unpruned network.
+Score stability across calibration batches of the trained, unpruned network: QP-SNN's Eq 15
+(mean cosine similarity of the channel-score vectors), and two rank measures that can tell
+criteria apart where the cosine of non-negative scores cannot: Kendall's tau of the scores and
+the overlap (Jaccard) of the channel sets each batch would prune at 50%.
 
     .venv/bin/python benchmarks/pruning.py [--epochs 20] [--finetune-epochs 10] [--seeds 3]
 """
@@ -29,24 +31,24 @@ from tqdm import tqdm
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, load_dataset
 from lava_qpsnn.models import ModelConfig, build_model
-from lava_qpsnn.prune import CRITERIA, PruneConfig, calibration_batch, prune_and_finetune, score_stability
+from lava_qpsnn.prune import CRITERIA, PruneConfig, Stability, calibration_batch, prune_and_finetune, score_stability
 from lava_qpsnn.quantize import QuantConfig, quantize_model, to_fixed_point
 from lava_qpsnn.table import format_markdown, format_table
 from lava_qpsnn.train import TrainConfig, accuracy, train
 
 RATIOS = (0.0, 0.25, 0.5, 0.75)
-ARCHS = {"conv": (8, 16), "mlp": (128,)}
+ARCHS = {"conv": "8c3-16c3s2-10", "mlp": "128-10"}
 
 
 def trained_base(arch: str, seed: int, epochs: int, train_set, test_set, encoding):
     torch.manual_seed(seed)
-    net = build_model(ModelConfig(arch, train_set.images.shape[1:], train_set.num_classes, ARCHS[arch]))
+    net = build_model(ModelConfig.from_arch(ARCHS[arch], train_set.images.shape[1:], train_set.num_classes))
     quantize_model(net, QuantConfig(4))
     train(net, train_set, test_set, encoding, TrainConfig(epochs=epochs, seed=seed), progress=False)
     return net
 
 
-def stability(net, train_set, encoding, batches: int, size: int) -> dict[str, float]:
+def stability(net, train_set, encoding, batches: int, size: int) -> dict[str, Stability]:
     data = calibration_batch(train_set, encoding, batches * size, seed=123)
     split = [data[i * size : (i + 1) * size] for i in range(batches)]
     return {c: score_stability(net, split, c) for c in ("sca", "svs")}
@@ -109,7 +111,7 @@ def main() -> int:
                 acc = 100 * accuracy(to_fixed_point(small), test_set, encoding)
                 for c in CRITERIA if ratio == 0 else (criterion,):
                     results.setdefault((arch, c, ratio), []).append(acc)
-                widths[arch, ratio] = list(small.config.hidden)
+                widths[arch, ratio] = list(small.config.widths[:-1])
 
     headers = ["model", "criterion", *[f"R = {r}" for r in RATIOS]]
     rows = []
@@ -117,10 +119,15 @@ def main() -> int:
         for criterion in CRITERIA:
             rows.append([arch, criterion, *[mean_std(results[arch, criterion, r]) for r in RATIOS]])
     header_note = ", ".join(f"{arch}: " + " / ".join(str(widths[arch, r]) for r in RATIOS) for arch in ARCHS)
-    stab_headers = ["model", "SCA cosine (Eq 15)", "SVS cosine (Eq 15)"]
+    stab_headers = ["model", "criterion", "cosine (Eq 15)", "Kendall tau", "overlap of the 50% pruned sets"]
     stab_rows = [
-        [arch, *(f"{statistics.mean(stable[arch, c]):.4f} (min {min(stable[arch, c]):.4f})" for c in ("sca", "svs"))]
+        [
+            arch,
+            c,
+            *(f"{statistics.mean(getattr(s, f) for s in stable[arch, c]):.4f}" for f in Stability.__annotations__),
+        ]
         for arch in ARCHS
+        for c in ("sca", "svs")
     ]
     print(format_table(headers, rows))
     print(format_table(stab_headers, stab_rows))
@@ -138,10 +145,11 @@ def main() -> int:
         f"{args.seeds} seeds. Kept widths per ratio: {header_note}.\n\n"
         + format_markdown(headers, rows)
         + f"\n\n![accuracy vs ratio]({png.name})\n\n"
-        "## Score stability across calibration batches (Eq 15)\n\n"
-        f"Mean pairwise cosine similarity of channel scores from {args.stability_batches} training batches of "
-        f"{args.stability_batch_size} samples, on the trained unpruned network (mean over seeds; min over "
-        "seeds in brackets).\n\n" + format_markdown(stab_headers, stab_rows) + "\n"
+        "## Score stability across calibration batches\n\n"
+        f"Channel scores from {args.stability_batches} training batches of {args.stability_batch_size} samples, "
+        "on the trained unpruned network, compared pairwise: cosine similarity (QP-SNN's Eq 15), Kendall's tau, "
+        "and the Jaccard overlap of the channels each batch would prune at 50% (means over batch pairs, "
+        "layers and seeds).\n\n" + format_markdown(stab_headers, stab_rows) + "\n"
     )
     args.out.write_text(text)
     print(f"wrote {args.out} and {png}")

@@ -45,7 +45,7 @@ def measure(arch: str, steps: int, batch: int, time_steps: int) -> dict[str, flo
 
     train_set, _ = load_dataset("digits")
     rng = np.random.default_rng(0)
-    config = ModelConfig(arch, (1, 8, 8), 10)
+    config = ModelConfig.from_arch(arch, (1, 8, 8), 10)
     torch.manual_seed(0)
     variants = {
         "no hooks": without_hooks(build_model(config)),

@@ -104,7 +104,6 @@ def main() -> int:
         for name, (first_last, slug) in CONFIGS.items():
             checkpoint = train_checkpoint(
                 arch="conv",
-                hidden=(8, 16),
                 encoding=encoding,
                 config=TrainConfig(epochs=args.epochs),
                 quant=QuantConfig(4, "baseline", first_last_bits=first_last),

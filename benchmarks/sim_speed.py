@@ -38,13 +38,13 @@ from netx_export import export_netx
 
 STEPS = 16
 BATCH = 64
-NETWORKS = {"mlp 784-256-128-10": ("mlp", (256, 128)), "conv 8-16-10": ("conv", (8, 16))}
+NETWORKS = {"mlp 784-256-128-10": "256-128-10", "conv 8-16-10": "8c3-16c3s2-10"}
 
 
-def exported(arch: str, hidden: tuple[int, ...], folder: Path) -> tuple[Path, torch.nn.Module]:
+def exported(arch: str, folder: Path) -> tuple[Path, torch.nn.Module]:
     """A random 8-bit network written as .net; returns the file and the slayer model it came from."""
     torch.manual_seed(0)
-    model = build_model(ModelConfig(arch, (1, 28, 28), 10, hidden))
+    model = build_model(ModelConfig.from_arch(arch, (1, 28, 28), 10))
     quantize_model(model, QuantConfig(8))
     with torch.no_grad():
         for block in model.blocks:
@@ -92,8 +92,8 @@ def lava_rate(path: Path, x: np.ndarray, small: int, big: int) -> tuple[float, n
     return (big - small) * STEPS / (t_big - t_small), out
 
 
-def measure(name: str, arch: str, hidden: tuple[int, ...], folder: Path, repeats: int) -> dict:
-    path, model = exported(arch, hidden, folder)
+def measure(name: str, arch: str, folder: Path, repeats: int) -> dict:
+    path, model = exported(arch, folder)
     net = read_netx(path)
     rng = np.random.default_rng(0)
     x = (rng.random((BATCH, 1, 28, 28, STEPS)) < 0.2).astype(np.float32)
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        results = [measure(name, arch, hidden, Path(tmp), args.repeats) for name, (arch, hidden) in NETWORKS.items()]
+        results = [measure(name, arch, Path(tmp), args.repeats) for name, arch in NETWORKS.items()]
     command = " ".join([".venv/bin/python", "benchmarks/sim_speed.py", *(argv if argv is not None else sys.argv[1:])])
     text = report(results, command)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E4
 from .data import Encoding, encode_test_split, load_dataset  # noqa: E402
 from .evaluate import Evaluation, evaluate  # noqa: E402
 from .lava_run import run_lava  # noqa: E402
-from .models import ModelConfig, NeuronConfig, SpikingNet, build_model  # noqa: E402
+from .models import ModelConfig, NeuronConfig, SpikingNet, build_model, prepare_network  # noqa: E402
 from .prune import PruneConfig, compact  # noqa: E402
 from .report import LayerReport, NetworkReport, report_network  # noqa: E402
 from .sim import read_netx, simulate  # noqa: E402
@@ -42,6 +42,7 @@ __all__ = [
     "load_checkpoint",
     "load_dataset",
     "output_spikes",
+    "prepare_network",
     "read_netx",
     "report_network",
     "run_lava",

@@ -1,9 +1,10 @@
 """The self-describing, versioned ``model.pt``.
 
-A checkpoint is plain data: a format tag, a format version, the model, data and
-encoding settings, the training metrics and the state dict. It loads with
-``torch.load(..., weights_only=True)`` (no code runs from the file), and every other
-command rebuilds the network from it alone.
+A checkpoint is plain data: a format tag, a format version, the model (as layer specs),
+data and encoding settings, the training metrics, the quantization settings as the model's
+hooks implement them, the quantizers' scales (so that every machine exports the same
+integers) and the state dict. It loads with ``torch.load(..., weights_only=True)`` (no code
+runs from the file), and every other command rebuilds the network from it alone.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import torch
 from .data import Encoding
 from .errors import CheckpointError, ConfigError, QpsnnError
 from .files import atomic_output
-from .models import ModelConfig, SpikingNet, build_model
+from .models import ModelConfig, SpikingNet, build_model, weight_blocks
 from .netx_file import NetInfo
-from .quantize import QuantConfig, quantize_model, to_fixed_point
+from .quantize import QuantConfig, layer_scales, quant_config_of, quantize_model, to_fixed_point
 from .sim.netx_reader import NetxNetwork
 
 __all__ = [
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 FORMAT = "lava-qpsnn-checkpoint"
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -47,31 +48,50 @@ class Checkpoint:
     metrics: dict[str, float] = field(default_factory=dict)
     quant: QuantConfig | None = None
     pruning: dict | None = None  # how the model was pruned (lava_qpsnn.prune.prune_and_finetune)
+    scales: tuple[float | None, ...] | None = None  # each weight layer's quantizer scale (None: computed)
 
     @property
     def unpruned_model(self) -> ModelConfig:
         """The architecture before pruning (the model itself when it was not pruned)."""
         if self.pruning is None:
             return self.model
-        return ModelConfig(**{**vars(self.model), "hidden": tuple(self.pruning["hidden_before"])})
+        return self.model.with_widths(self.pruning["widths_before"])
 
     @classmethod
     def of(
         cls,
-        net: SpikingNet,
+        net: torch.nn.Module,
         *,
         dataset: str,
         encoding: Encoding,
         metrics: dict | None = None,
         quant: QuantConfig | None = None,
         pruning: dict | None = None,
+        image_shape: tuple[int, int, int] | None = None,
     ) -> Checkpoint:
+        """Package ``net``: a :class:`SpikingNet` or any module whose ``blocks`` are slayer blocks.
+
+        The quantization settings are read from ``net``'s hooks; ``quant``, if given, must agree
+        with them. A network not built by :func:`build_model` needs the data's ``image_shape``.
+        """
+        if isinstance(net, SpikingNet):
+            model = net.config
+        elif image_shape is None:
+            raise ConfigError("a network not built by lava_qpsnn needs image_shape=(C, H, W) of its data")
+        else:
+            model = ModelConfig.from_blocks(net.blocks, image_shape)
+        found = quant_config_of(net)
+        layers = len(weight_blocks(net))
+        if quant is not None and (found is None or quant.differences(found, layers)):
+            detail = "no quantizers" if found is None else "; ".join(quant.differences(found, layers))
+            raise ConfigError(f"the given QuantConfig disagrees with the model's hooks ({detail}): omit it or fix it")
         state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-        return cls(net.config, dataset, encoding, state, dict(metrics or {}), quant, pruning)
+        scales = tuple(layer_scales(net)) if found is not None else None
+        return cls(model, dataset, encoding, state, dict(metrics or {}), found, pruning, scales)
 
     def fixed_point(self) -> SpikingNet:
         """The integer network that is exported and runs in Lava (see :mod:`lava_qpsnn.quantize`)."""
-        return to_fixed_point(self.build())
+        return to_fixed_point(self.build(), None if self.scales is None else list(self.scales))
 
     def build(self) -> SpikingNet:
         """A fresh :class:`SpikingNet` with the stored weights (and quantization hooks)."""
@@ -97,6 +117,7 @@ class Checkpoint:
             "metrics": dict(self.metrics),
             "quant": None if self.quant is None else self.quant.to_dict(),
             "pruning": self.pruning,
+            "scales": None if self.scales is None else list(self.scales),
             "state_dict": self.state_dict,
         }
 
@@ -139,6 +160,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             metrics=dict(data.get("metrics", {})),
             quant=None if data.get("quant") is None else QuantConfig(**data["quant"]),
             pruning=data.get("pruning"),
+            scales=None if data.get("scales") is None else tuple(data["scales"]),
         )
         checkpoint.unpruned_model  # noqa: B018  (validates the pruning record)
         return checkpoint
@@ -167,8 +189,7 @@ def check_exported_from(checkpoint: Checkpoint, info: NetInfo, network: NetxNetw
             f"checkpoint ({checkpoint.dataset}, {checkpoint.encoding}) and {info.path.name} "
             f"({info.dataset}, {info.encoding}) differ: give the checkpoint the network was exported from"
         )
-    blocks = checkpoint.build().blocks
-    expected = [squeeze_shape(checkpoint.model.input_shape), *(squeeze_shape(b.shape) for b in blocks)]
+    expected = [squeeze_shape(checkpoint.model.input_shape), *map(squeeze_shape, checkpoint.model.shapes)]
     found = [squeeze_shape(layer.shape) for layer in network.layers]
     if expected != found:
         describe = ", ".join

@@ -18,7 +18,7 @@ from .errors import ConfigError, QpsnnError
 from .evaluate import BACKENDS, Evaluation, evaluate
 from .experiment import train_checkpoint
 from .files import check_output_path
-from .models import ARCHITECTURES
+from .models import NORMS, PRESETS
 from .netx_file import read_net_info
 from .prune import CRITERIA, PruneConfig
 from .quantize import GAMMAS, QUANTIZERS, QuantConfig, synapse_bits
@@ -62,8 +62,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def print_pruning(checkpoint: Checkpoint) -> None:
     record, m = checkpoint.pruning, checkpoint.metrics
     print(
-        f"pruned ({record['criterion']}, ratios {record['layer_ratios']}): widths {record['hidden_before']} -> "
-        f"{list(checkpoint.model.hidden)}; test accuracy unpruned {_percent(m['unpruned_test_accuracy'])}, "
+        f"pruned ({record['criterion']}, ratios {record['layer_ratios']}): widths {record['widths_before'][:-1]} -> "
+        f"{list(checkpoint.model.widths[:-1])}; test accuracy unpruned {_percent(m['unpruned_test_accuracy'])}, "
         f"masked before fine-tuning {_percent(m['pruned_test_accuracy_before_finetune'])}"
     )
     for layer in record["capped_layers"]:
@@ -103,8 +103,8 @@ def _train_from_args(args: argparse.Namespace) -> Checkpoint:
         _reject_options(args, ("quantizer", "first_last_bits", "gamma"), "--bits 4")
     return train_checkpoint(
         dataset=args.dataset,
-        arch=args.model,
-        hidden=tuple(args.hidden or ()),
+        arch=args.arch,
+        norm=args.norm,
         encoding=Encoding(time_steps=args.time_steps, seed=args.seed),
         config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed),
         quant=quant,
@@ -173,7 +173,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
     model_pt, model_net = workdir / "model.pt", workdir / "model.net"
-    print(f"[1/4] training a spiking MLP on digits ({args.epochs} epochs, {args.time_steps} time steps)")
+    print(
+        f"[1/4] training a spiking network ({args.arch}) on {args.dataset} "
+        f"({args.epochs} epochs, {args.time_steps} time steps)"
+    )
     checkpoint = _train_from_args(args)
     save_checkpoint(checkpoint, model_pt, force=True)
     print(f"[2/4] exporting {model_pt} -> {model_net}")
@@ -256,8 +259,14 @@ def _ratios(text: str) -> tuple[float, ...]:
 
 def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> None:
     parser.add_argument("--dataset", default="digits", choices=dataset_names())
-    parser.add_argument("--model", default="mlp", choices=ARCHITECTURES)
-    parser.add_argument("--hidden", type=int, nargs="+", help="hidden widths (mlp) or 2 channel counts (conv)")
+    parser.add_argument(
+        "--arch",
+        default="mlp",
+        metavar="SPEC",
+        help="layers, e.g. 16c3-p2-32c3-p2-128-10 (NcK[sS] conv, pK pooling, N dense; the last is the classes), "
+        f"or a preset: {', '.join(f'{k} ({v.format(classes=10)})' for k, v in PRESETS.items())}",
+    )
+    parser.add_argument("--norm", default="none", choices=NORMS, help="bn: BatchNorm folded into weights and bias")
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--time-steps", type=int, default=16, help="time steps per sample (T)")
     parser.add_argument("--batch-size", type=int, default=32)

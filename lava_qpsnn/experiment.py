@@ -16,7 +16,7 @@ def train_checkpoint(
     *,
     dataset: str = "digits",
     arch: str = "mlp",
-    hidden: tuple[int, ...] = (),
+    norm: str = "none",
     encoding: Encoding | None = None,
     config: TrainConfig | None = None,
     quant: QuantConfig | None = None,
@@ -24,6 +24,9 @@ def train_checkpoint(
     progress: bool = True,
 ) -> Checkpoint:
     """Build, (quantize,) train, (prune, fine-tune, compact,) and package a model.
+
+    ``arch`` is a layer spec or preset (:func:`~lava_qpsnn.models.parse_arch`), ``norm``
+    ``"bn"`` or ``"none"``.
 
     Metrics recorded: ``train_accuracy``, ``test_accuracy`` (the final model) and
     ``fixed_point_test_accuracy`` (the integer network that is exported and runs in Lava);
@@ -35,7 +38,7 @@ def train_checkpoint(
     config = config or TrainConfig()
     train_set, test_set = load_dataset(dataset)
     torch.manual_seed(config.seed)
-    model = build_model(ModelConfig(arch, train_set.images.shape[1:], train_set.num_classes, tuple(hidden)))
+    model = build_model(ModelConfig.from_arch(arch, train_set.images.shape[1:], train_set.num_classes, norm=norm))
     if prune is not None:
         prune.layer_ratios(len(prunable_blocks(model)))  # fail before training, not after
     if quant is not None:
@@ -50,4 +53,4 @@ def train_checkpoint(
         )
         metrics.update(prune_metrics)
     metrics["fixed_point_test_accuracy"] = accuracy(to_fixed_point(model), test_set, encoding)
-    return Checkpoint.of(model, dataset=dataset, encoding=encoding, metrics=metrics, quant=quant, pruning=record)
+    return Checkpoint.of(model, dataset=dataset, encoding=encoding, metrics=metrics, pruning=record)

@@ -1,25 +1,54 @@
-"""Spiking networks built from lava-dl slayer CUBA blocks.
+"""Spiking networks as layer specs, built from lava-dl slayer CUBA blocks.
 
-A :class:`SpikingNet` is a plain ``torch.nn.Module`` holding a list of slayer blocks, so
-slayer's training machinery and each block's ``export_hdf5`` work unchanged. It is fully
-described by a :class:`ModelConfig`, which the checkpoint stores to rebuild it.
+A :class:`ModelConfig` is a sequence of layers (:class:`Conv`, :class:`Pool`,
+:class:`Dense`, :class:`Flatten`), written in the notation SNN papers use
+(:func:`parse_arch`, e.g. ``16c3-p2-32c3-p2-128-10``), with optional BatchNorm
+(:mod:`lava_qpsnn.norm`) on every spiking layer but the output. :func:`build_model` makes
+a :class:`SpikingNet`, a plain ``torch.nn.Module`` whose ``blocks`` are slayer blocks, so
+slayer's training machinery and each block's ``export_hdf5`` work unchanged.
 
-Layouts: the network takes spikes ``NCHWT`` (as the data encoder makes them) and returns
-output spikes ``N x classes x T``.
+Networks written by hand with slayer blocks (as lava-dl's own examples are) are first-class
+too: :meth:`ModelConfig.from_blocks` reads the spec back from any module's ``blocks``, which
+is how the checkpoint stores and rebuilds them.
+
+Layouts: the network takes spikes ``NCHWT`` and returns output spikes ``N x classes x T``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass, field
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
 from .errors import ConfigError
+from .norm import BatchNorm
 
-__all__ = ["NeuronConfig", "ModelConfig", "SpikingNet", "build_model", "ARCHITECTURES"]
+__all__ = [
+    "NeuronConfig",
+    "Conv",
+    "Pool",
+    "Dense",
+    "Flatten",
+    "LayerSpec",
+    "ModelConfig",
+    "SpikingNet",
+    "build_model",
+    "parse_arch",
+    "prepare_network",
+    "weight_blocks",
+    "PRESETS",
+    "NORMS",
+    "POOL_WEIGHT",
+]
 
-ARCHITECTURES = ("mlp", "conv")
+NORMS = ("none", "bn")
+# A pooling neuron's weight, in units of its threshold: any input spike in the window fires it
+# (Lava compares v > vth, so exactly 1.0 would need two spikes): spike max-pooling.
+POOL_WEIGHT = 1.1
 
 
 @dataclass(frozen=True)
@@ -38,7 +67,7 @@ class NeuronConfig:
     scale_grad: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.threshold <= 0:
+        if not self.threshold > 0:
             raise ConfigError(f"neuron threshold must be > 0, got {self.threshold}")
         for name in ("current_decay", "voltage_decay"):
             value = getattr(self, name)
@@ -47,83 +76,331 @@ class NeuronConfig:
 
     def slayer_params(self) -> dict:
         """Keyword arguments for slayer's ``block.cuba`` constructors."""
-        return {
-            "threshold": self.threshold,
-            "current_decay": self.current_decay,
-            "voltage_decay": self.voltage_decay,
-            "tau_grad": self.tau_grad,
-            "scale_grad": self.scale_grad,
-        }
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
+class Conv:
+    """``NcK[sS][gG]``: a spiking conv layer, ``padding`` default ``kernel // 2`` ("same" at stride 1)."""
+
+    channels: int
+    kernel: int = 3
+    stride: int = 1
+    padding: int | None = None
+    dilation: int = 1
+    groups: int = 1
+
+    def __post_init__(self) -> None:
+        if self.padding is None:
+            object.__setattr__(self, "padding", self.dilation * (self.kernel - 1) // 2)
+        if min(self.channels, self.kernel, self.stride, self.dilation, self.groups) < 1 or self.padding < 0:
+            raise ConfigError(f"conv layer {self} needs positive sizes and padding >= 0")
+
+
+@dataclass(frozen=True)
+class Pool:
+    """``pK``: spike max-pooling over non-overlapping K x K windows (a spiking layer, as in slayer)."""
+
+    kernel: int
+
+    def __post_init__(self) -> None:
+        if self.kernel < 1:
+            raise ConfigError(f"pooling kernel must be >= 1, got {self.kernel}")
+
+
+@dataclass(frozen=True)
+class Dense:
+    """``N``: a spiking dense layer of N neurons (the last one is the output: one neuron per class)."""
+
+    features: int
+
+    def __post_init__(self) -> None:
+        if self.features < 1:
+            raise ConfigError(f"dense layer width must be >= 1, got {self.features}")
+
+
+@dataclass(frozen=True)
+class Flatten:
+    """C x H x W -> C*H*W features (C order); inserted before the first dense layer after a conv or pool."""
+
+
+LayerSpec = Conv | Pool | Dense | Flatten
+_KINDS = {"conv": Conv, "pool": Pool, "dense": Dense, "flatten": Flatten}
+_TOKEN = re.compile(
+    r"(?P<channels>\d+)c(?P<kernel>\d+)(?:s(?P<stride>\d+))?(?:g(?P<groups>\d+))?|p(?P<pool>\d+)|(?P<dense>\d+)"
+)
+
+PRESETS = {
+    "mlp": "128-{classes}",
+    "conv": "8c3-16c3s2-{classes}",
+}
+
+
+def parse_arch(text: str, num_classes: int | None = None) -> tuple[LayerSpec, ...]:
+    """Layers of a spec like ``16c3-p2-32c3s2-128-10`` (or a preset name: ``mlp``, ``conv``).
+
+    ``NcK`` conv (N channels, kernel K; optional ``sS`` stride, ``gG`` groups), ``pK``
+    pooling, a bare number a dense layer. A flatten is inserted before the first dense layer
+    that follows a conv or pooling layer. Presets take ``num_classes`` as their output width.
+    """
+    if text in PRESETS:
+        if num_classes is None:
+            raise ConfigError(f"preset {text!r} needs the number of classes")
+        text = PRESETS[text].format(classes=num_classes)
+    layers: list[LayerSpec] = []
+    for token in text.split("-"):
+        match = _TOKEN.fullmatch(token.strip())
+        if match is None:
+            raise ConfigError(
+                f"bad layer {token!r} in architecture {text!r}: use NcK[sS][gG] (conv), pK (pooling) or N (dense), "
+                f"joined by '-', e.g. 16c3-p2-32c3-p2-128-10, or a preset ({', '.join(PRESETS)})"
+            )
+        g = match.groupdict()
+        if g["dense"] is not None:
+            if layers and isinstance(layers[-1], Conv | Pool):
+                layers.append(Flatten())
+            layers.append(Dense(int(g["dense"])))
+        elif g["pool"] is not None:
+            layers.append(Pool(int(g["pool"])))
+        else:
+            layers.append(
+                Conv(int(g["channels"]), int(g["kernel"]), int(g["stride"] or 1), groups=int(g["groups"] or 1))
+            )
+    return tuple(layers)
+
+
+def format_arch(layers: Sequence[LayerSpec]) -> str:
+    """The spec string of ``layers`` (inverse of :func:`parse_arch` for its notation)."""
+    tokens = []
+    for layer in layers:
+        if isinstance(layer, Conv):
+            extra = (f"s{layer.stride}" if layer.stride > 1 else "") + (f"g{layer.groups}" if layer.groups > 1 else "")
+            tokens.append(f"{layer.channels}c{layer.kernel}{extra}")
+        elif isinstance(layer, Pool):
+            tokens.append(f"p{layer.kernel}")
+        elif isinstance(layer, Dense):
+            tokens.append(str(layer.features))
+    return "-".join(tokens)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of a :class:`SpikingNet`.
+    """A feed-forward spiking network: its layers, input shape, normalization and neuron.
 
     Attributes
     ----------
-    arch : ``"mlp"`` (dense layers) or ``"conv"`` (3x3 convs, the second with stride 2,
-        then a dense classifier; no pooling, which netx cannot build).
-    image_shape : ``(C, H, W)`` of the data.
-    num_classes : number of output neurons.
-    hidden : hidden layer widths (mlp: neurons per layer; conv: channels per conv).
+    layers : the layers in order; the last must be :class:`Dense` (the classes)
+    image_shape : ``(C, H, W)`` of the data
+    norm : ``"bn"`` (BatchNorm on every conv and hidden dense layer) or ``"none"``
+    neuron : the CUBA neuron of every layer
     """
 
-    arch: str
+    layers: tuple[LayerSpec, ...]
     image_shape: tuple[int, int, int]
-    num_classes: int
-    hidden: tuple[int, ...] = ()
+    norm: str = "none"
     neuron: NeuronConfig = field(default_factory=NeuronConfig)
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHITECTURES:
-            raise ConfigError(f"unknown model {self.arch!r}: choose one of {', '.join(ARCHITECTURES)}")
+        object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden) or _DEFAULT_HIDDEN[self.arch])
-        if self.arch == "conv" and len(self.hidden) != 2:
-            raise ConfigError(f"the conv model takes 2 channel counts, got {list(self.hidden)}")
-        if min(self.hidden) < 1 or self.num_classes < 2:
-            raise ConfigError(f"layer widths must be >= 1 and classes >= 2, got {self.hidden}")
+        if self.norm not in NORMS:
+            raise ConfigError(f"unknown normalization {self.norm!r}: choose one of {', '.join(NORMS)}")
+        if not self.layers or not isinstance(self.layers[-1], Dense):
+            raise ConfigError(f"the last layer must be dense (one neuron per class), got {format_arch(self.layers)!r}")
+        self.shapes  # noqa: B018  (validates the geometry)
+
+    @classmethod
+    def from_arch(cls, arch: str, image_shape: Sequence[int], num_classes: int, **kwargs) -> ModelConfig:
+        """Config from a spec or preset (:func:`parse_arch`); the output width must be ``num_classes``."""
+        config = cls(parse_arch(arch, num_classes), tuple(image_shape), **kwargs)
+        if config.num_classes != num_classes:
+            raise ConfigError(
+                f"architecture {arch!r} ends with {config.num_classes} outputs but the data has {num_classes} classes: "
+                f"end it with -{num_classes}"
+            )
+        return config
+
+    @property
+    def num_classes(self) -> int:
+        return self.layers[-1].features
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one time step of the network input (the NetX input layer, C-order)."""
-        return (math.prod(self.image_shape),) if self.arch == "mlp" else self.image_shape
+        return (math.prod(self.image_shape),) if isinstance(self.layers[0], Dense) else self.image_shape
+
+    @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        """Output shape of every layer (C-order); one-line error where the geometry does not fit."""
+        shape, out = self.input_shape, []
+        for i, layer in enumerate(self.layers):
+            shape = _output_shape(i, layer, shape)
+            out.append(shape)
+        return out
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """Output channels / neurons of every conv and dense layer, in order."""
+        return tuple(_width(layer) for layer in self.layers if isinstance(layer, Conv | Dense))
+
+    def with_widths(self, widths: Sequence[int]) -> ModelConfig:
+        """The same network with new conv/dense widths (the output layer's must stay)."""
+        widths = iter(widths)
+        layers = []
+        for layer in self.layers:
+            if isinstance(layer, Conv):
+                layer = replace(layer, channels=next(widths))
+            elif isinstance(layer, Dense):
+                layer = replace(layer, features=next(widths))
+            layers.append(layer)
+        return replace(self, layers=tuple(layers))
 
     def to_dict(self) -> dict:
         return {
-            "arch": self.arch,
+            "layers": [{"kind": type(layer).__name__.lower(), **asdict(layer)} for layer in self.layers],
             "image_shape": list(self.image_shape),
-            "num_classes": self.num_classes,
-            "hidden": list(self.hidden),
+            "norm": self.norm,
             "neuron": dict(vars(self.neuron)),
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        return cls(
-            arch=data["arch"],
-            image_shape=tuple(data["image_shape"]),
-            num_classes=int(data["num_classes"]),
-            hidden=tuple(data["hidden"]),
-            neuron=NeuronConfig(**data["neuron"]),
+        layers = []
+        for entry in data["layers"]:
+            entry = dict(entry)
+            kind = _KINDS.get(entry.pop("kind"))
+            if kind is None:
+                raise ConfigError(f"unknown layer kind in {data['layers']}")
+            layers.append(kind(**entry))
+        return cls(tuple(layers), tuple(data["image_shape"]), data["norm"], NeuronConfig(**data["neuron"]))
+
+    @classmethod
+    def from_blocks(cls, blocks: Sequence[torch.nn.Module], image_shape: Sequence[int]) -> ModelConfig:
+        """Read the spec back from slayer blocks (e.g. a network written by hand).
+
+        Every block must be a supported slayer CUBA block with one-step delay and no
+        axonal delays, all with the same neuron; one-line errors name the block otherwise.
+        """
+        from lava.lib.dl import slayer
+
+        cuba = slayer.block.cuba
+        layers: list[LayerSpec] = []
+        neurons, has_norm = set(), []
+        for i, block in enumerate(blocks):
+            kind = type(block)
+            if kind is cuba.Flatten:
+                layers.append(Flatten())
+                continue
+            if kind not in (cuba.Conv, cuba.Pool, cuba.Dense):
+                raise ConfigError(
+                    f"blocks.{i} is {kind.__module__}.{kind.__name__}: lava-qpsnn supports "
+                    "slayer.block.cuba.Conv, Pool, Dense and Flatten"
+                )
+            if block.delay is not None or not block.delay_shift or block.count_log:
+                raise ConfigError(
+                    f"blocks.{i} ({kind.__name__}) has axonal delays, no delay_shift or count_log: "
+                    "build it with delay=False, delay_shift=True, count_log=False"
+                )
+            synapse = block.synapse
+            _check_square(i, synapse)
+            if kind is cuba.Pool:
+                if synapse.stride[0] != synapse.kernel_size[0] or synapse.padding[0] or synapse.dilation[0] != 1:
+                    raise ConfigError(f"blocks.{i} pools with overlap, padding or dilation: use stride == kernel only")
+                layers.append(Pool(synapse.kernel_size[0]))
+                neurons.add(_neuron_of(block.neuron))
+                continue
+            if kind is cuba.Conv:
+                layers.append(
+                    Conv(
+                        synapse.out_channels,
+                        synapse.kernel_size[0],
+                        synapse.stride[0],
+                        synapse.padding[0],
+                        synapse.dilation[0],
+                        synapse.groups,
+                    )
+                )
+            else:
+                layers.append(Dense(synapse.out_channels))
+            norm = block.neuron.norm
+            if norm is not None and not isinstance(norm, BatchNorm):
+                raise ConfigError(
+                    f"blocks.{i} uses neuron norm {type(norm).__name__}: use lava_qpsnn.norm.BatchNorm "
+                    "(it folds into Loihi's weights and bias)"
+                )
+            has_norm.append(norm is not None)
+            neurons.add(_neuron_of(block.neuron))
+        if len(neurons) > 1:
+            raise ConfigError(f"the blocks have different neuron parameters {sorted(neurons)}: use one for all")
+        if any(has_norm) and has_norm != [True] * (len(has_norm) - 1) + [False]:
+            raise ConfigError(
+                "BatchNorm must be on every conv and dense block but the last (the output), or on none; "
+                f"found it on blocks {[i for i, n in enumerate(has_norm) if n]} of the weight layers"
+            )
+        neuron = NeuronConfig(*next(iter(neurons))) if neurons else NeuronConfig()
+        return cls(tuple(layers), tuple(image_shape), "bn" if any(has_norm) else "none", neuron)
+
+
+def _neuron_of(neuron: torch.nn.Module) -> tuple[float, ...]:
+    return (
+        float(neuron.threshold),
+        float(neuron.current_decay[0]) / neuron.p_scale,
+        float(neuron.voltage_decay[0]) / neuron.p_scale,
+        float(neuron.tau_rho / neuron.threshold),
+        float(neuron.scale_rho),
+    )
+
+
+def _check_square(index: int, synapse: torch.nn.Module) -> None:
+    for name in ("kernel_size", "stride", "padding", "dilation"):
+        value = getattr(synapse, name)
+        if value[0] != value[1]:
+            raise ConfigError(f"blocks.{index} has a non-square {name} {tuple(value[:2])}: use equal height and width")
+
+
+def _width(layer: Conv | Dense) -> int:
+    return layer.channels if isinstance(layer, Conv) else layer.features
+
+
+def _output_shape(index: int, layer: LayerSpec, shape: tuple[int, ...]) -> tuple[int, ...]:
+    where = f"layer {index + 1} ({type(layer).__name__.lower()})"
+    if isinstance(layer, Dense):
+        if len(shape) != 1:
+            raise ConfigError(f"{where} gets a {'x'.join(map(str, shape))} input: flatten it first")
+        return (layer.features,)
+    if isinstance(layer, Flatten):
+        return (math.prod(shape),)
+    if len(shape) != 3:
+        raise ConfigError(
+            f"{where} needs a C x H x W input, got {'x'.join(map(str, shape))}: put it before dense layers"
         )
-
-
-_DEFAULT_HIDDEN = {"mlp": (128,), "conv": (8, 16)}
+    channels, height, width = shape
+    if isinstance(layer, Pool):
+        if height % layer.kernel or width % layer.kernel:
+            raise ConfigError(
+                f"{where}: {height}x{width} is not divisible by the pooling size {layer.kernel}: "
+                "change the size or the layers before it"
+            )
+        return (channels, height // layer.kernel, width // layer.kernel)
+    if channels % layer.groups or layer.channels % layer.groups:
+        raise ConfigError(
+            f"{where}: {channels} -> {layer.channels} channels are not divisible by {layer.groups} groups"
+        )
+    span = layer.dilation * (layer.kernel - 1) + 1
+    sizes = [(n + 2 * layer.padding - span) // layer.stride + 1 for n in (height, width)]
+    if min(sizes) < 1:
+        raise ConfigError(f"{where}: kernel {layer.kernel} does not fit a {height}x{width} input")
+    return (layer.channels, *sizes)
 
 
 class SpikingNet(torch.nn.Module):
-    """A feed-forward stack of slayer CUBA blocks (see :func:`build_model`)."""
+    """A feed-forward stack of slayer CUBA blocks described by a :class:`ModelConfig` (see :func:`build_model`)."""
 
     def __init__(self, config: ModelConfig, blocks: list[torch.nn.Module]) -> None:
         super().__init__()
         self.config = config
         self.blocks = torch.nn.ModuleList(blocks)
-        # slayer learns neuron and flatten shapes on the first forward pass; export
-        # needs them, so run one empty step now.
-        with torch.no_grad():
-            self(torch.zeros(1, *config.image_shape, 1))
+        prepare_network(self, config.image_shape)
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
         """Map input spikes ``NCHWT`` to output spikes ``N x classes x T``."""
@@ -133,29 +410,73 @@ class SpikingNet(torch.nn.Module):
         return x
 
 
+def weight_blocks(net: torch.nn.Module) -> list[torch.nn.Module]:
+    """The conv and dense blocks of ``net`` (the layers with trained weights), in order."""
+    from lava.lib.dl import slayer
+
+    return [b for b in net.blocks if isinstance(b, slayer.block.cuba.Conv | slayer.block.cuba.Dense)]
+
+
+@torch.no_grad()
+def prepare_network(net: torch.nn.Module, image_shape: Sequence[int]) -> torch.nn.Module:
+    """Make a module with slayer ``blocks`` ready for lava-qpsnn (in place; returns it).
+
+    Checks the blocks (:meth:`ModelConfig.from_blocks`), tells each :class:`~lava_qpsnn.norm.BatchNorm`
+    its latency and folds it into its synapse's weights, and runs one empty step so slayer
+    learns the neuron and flatten shapes that export needs.
+    """
+    from .norm import FoldedWeights
+
+    config = ModelConfig.from_blocks(net.blocks, image_shape)
+    latency = 0
+    for block in net.blocks:
+        norm = getattr(getattr(block, "neuron", None), "norm", None)
+        if isinstance(norm, BatchNorm):
+            norm.latency = latency
+            hook = block.synapse.pre_hook_fx
+            if not isinstance(hook, FoldedWeights):
+                block.synapse._pre_hook_fx = FoldedWeights(hook, norm)
+        latency += int(getattr(block, "delay_shift", False))
+    was_training = net.training
+    net.eval()
+    x = torch.zeros(1, *config.input_shape, 1)
+    for block in net.blocks:
+        x = block(x)
+    return net.train(was_training)
+
+
 def build_model(config: ModelConfig) -> SpikingNet:
     """Build the slayer network described by ``config`` (weights freshly initialised)."""
     from lava.lib.dl import slayer
 
+    cuba = slayer.block.cuba
     neuron = config.neuron.slayer_params()
     blocks: list[torch.nn.Module] = []
-    if config.arch == "mlp":
-        widths = [config.input_shape[0], *config.hidden]
-        for n_in, n_out in zip(widths[:-1], widths[1:], strict=True):
-            blocks.append(slayer.block.cuba.Dense(neuron, n_in, n_out, weight_scale=2))
-        blocks.append(slayer.block.cuba.Dense(neuron, widths[-1], config.num_classes, weight_scale=2))
-    else:
-        channels, height, width = config.image_shape
-        c1, c2 = config.hidden
-        blocks += [
-            slayer.block.cuba.Conv(neuron, channels, c1, 3, padding=1, weight_scale=2),
-            slayer.block.cuba.Conv(neuron, c1, c2, 3, stride=2, padding=1, weight_scale=2),
-            slayer.block.cuba.Flatten(),
-            slayer.block.cuba.Dense(
-                neuron,
-                c2 * math.ceil(height / 2) * math.ceil(width / 2),
-                config.num_classes,
-                weight_scale=2,
-            ),
-        ]
+    shape = config.input_shape
+    last = len(config.layers) - 1
+    for i, layer in enumerate(config.layers):
+        params = dict(neuron)
+        if config.norm == "bn" and isinstance(layer, Conv | Dense) and i != last:
+            params["norm"] = functools.partial(BatchNorm, _width(layer))
+        if isinstance(layer, Conv):
+            blocks.append(
+                cuba.Conv(
+                    params,
+                    shape[0],
+                    layer.channels,
+                    layer.kernel,
+                    stride=layer.stride,
+                    padding=layer.padding,
+                    dilation=layer.dilation,
+                    groups=layer.groups,
+                    weight_scale=2,
+                )
+            )
+        elif isinstance(layer, Pool):
+            blocks.append(cuba.Pool(params, layer.kernel, weight_scale=POOL_WEIGHT * config.neuron.threshold))
+        elif isinstance(layer, Dense):
+            blocks.append(cuba.Dense(params, shape[0], layer.features, weight_scale=2))
+        else:
+            blocks.append(cuba.Flatten())
+        shape = _output_shape(i, layer, shape)
     return SpikingNet(config, blocks)

@@ -1,7 +1,9 @@
 """Structured pruning of slayer networks: channel scores, masks as weight hooks, compaction.
 
-A *prunable layer* is every synapse layer but the last (its outputs are the classes): the
-output channels of conv layers (kernels) and the output neurons of dense layers. Pruning
+A *prunable layer* is every conv and dense layer but the last (its outputs are the classes):
+the output channels of conv layers (kernels) and the output neurons of dense layers. Pooling
+layers pass channel masks through; a flatten repeats each channel's mask per position. All of
+it works on any module whose ``blocks`` are slayer blocks, not only on :class:`SpikingNet`. Pruning
 follows QP-SNN's schedule: the network is (quantized and) trained, each prunable layer's
 channels are scored once on a calibration batch of training data, the lowest-scoring
 ``ratio`` of them are masked at once, and the masked network is fine-tuned
@@ -9,7 +11,9 @@ channels are scored once on a calibration batch of training data, the lowest-sco
 between instead). :func:`compact` then builds the smaller network with the pruned channels,
 and the matching inputs of the next layer, physically removed.
 
-Criteria (higher score = keep), computed on a calibration batch (:func:`channel_scores`):
+Criteria (higher score = keep) are :class:`Criterion` objects in a registry
+(:func:`register_criterion`): a scorer of recorded activity (per sample) or of the weights.
+The built-ins, computed on a calibration batch (:func:`channel_scores`):
 
 - ``sca`` (QP-SNN baseline, Eq 7): mean over samples and time steps of the L1 norm of the
   channel's membrane-potential map.
@@ -21,17 +25,19 @@ Criteria (higher score = keep), computed on a calibration batch (:func:`channel_
 - ``random``: seeded random scores, the control.
 
 Masks are part of the weight hook (:class:`~lava_qpsnn.quantize.WeightQuantizer` ``keep``,
-or :class:`MaskedWeights` around slayer's default hook), so they compose with quantization
-and with slayer's export: a masked channel has all-zero weights, never spikes, and feeds
-nothing, which is why the compact network's spikes equal the masked network's.
+or :class:`MaskedWeights` around slayer's default hook) and of the BatchNorm (its bias), so they
+compose with quantization and with slayer's export: a masked channel has all-zero weights and
+bias, never spikes, and feeds nothing, which is why the compact network's spikes equal the
+masked network's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,12 +45,18 @@ import torch
 
 from .data import Dataset, Encoding, rate_encode
 from .errors import ConfigError
-from .models import ModelConfig, SpikingNet, build_model
-from .quantize import WeightQuantizer, _set_hook, _synapse_blocks
+from .models import weight_blocks
+from .norm import FoldedWeights
+from .quantize import WeightQuantizer, core_hook, set_core_hook
 from .train import TrainConfig, accuracy, train
 
 __all__ = [
     "CRITERIA",
+    "Criterion",
+    "LayerActivity",
+    "Stability",
+    "register_criterion",
+    "record_activity",
     "PruneConfig",
     "MaskedWeights",
     "prunable_blocks",
@@ -58,7 +70,6 @@ __all__ = [
     "sca_scores",
 ]
 
-CRITERIA = ("sca", "svs", "l1", "random")
 SVS_EPS = 1e-6  # QP-SNN's threshold on singular values
 
 
@@ -88,8 +99,7 @@ class PruneConfig:
         object.__setattr__(self, "ratios", tuple(float(r) for r in self.ratios))
         if not self.ratios or any(not 0.0 <= r < 1.0 for r in self.ratios):
             raise ConfigError(f"--prune ratios must be in [0, 1), got {list(self.ratios)}: e.g. --prune 0.5")
-        if self.criterion not in CRITERIA:
-            raise ConfigError(f"unknown criterion {self.criterion!r}: choose one of {', '.join(CRITERIA)}")
+        criterion_named(self.criterion)
         if self.finetune_epochs < 0 or self.steps < 1 or self.calibration_samples < 1 or self.finetune_lr <= 0:
             raise ConfigError(
                 "need --finetune-epochs >= 0, --prune-steps >= 1, --calibration-samples >= 1 and a positive lr; "
@@ -124,9 +134,13 @@ class MaskedWeights(torch.nn.Module):
         return weight if self.inner is None else self.inner(weight, descale=descale)
 
 
-def prunable_blocks(net: SpikingNet) -> list[torch.nn.Module]:
-    """Synapse blocks whose output channels may be pruned: all but the last (the classes)."""
-    return _synapse_blocks(net)[:-1]
+def prunable_blocks(net: torch.nn.Module) -> list[torch.nn.Module]:
+    """Conv and dense blocks whose output channels may be pruned: all but the last (the classes)."""
+    blocks = weight_blocks(net)
+    grouped = [i for i, b in enumerate(blocks) if getattr(b.synapse, "groups", 1) > 1]
+    if grouped:
+        raise ConfigError(f"weight layers {grouped} are grouped convolutions, which channel pruning does not support")
+    return blocks[:-1]
 
 
 def _effective_weight(block: torch.nn.Module) -> torch.Tensor:
@@ -155,29 +169,83 @@ def svs_scores(spikes: torch.Tensor) -> torch.Tensor:
     return (torch.linalg.svdvals(maps) > SVS_EPS).sum(-1).float()
 
 
-class _ActivityRecorder:
-    """Forward hooks on the neurons of prunable blocks, summing per-channel activity scores."""
+class LayerActivity:
+    """One prunable layer's response to a calibration batch: what an activity criterion scores.
 
-    def __init__(self, blocks: Sequence[torch.nn.Module], criterion: str) -> None:
-        self.criterion = criterion
-        self.totals: list[torch.Tensor | float] = [0.0] * len(blocks)
-        self.rates: list[torch.Tensor | float] = [0.0] * len(blocks)
-        self.handles = [b.neuron.register_forward_hook(self._hook(i)) for i, b in enumerate(blocks)]
+    ``spikes`` is ``N x C x ... x T``; :meth:`voltage` recomputes the membrane potential
+    (only criteria that ask for it pay for it).
+    """
 
-    def _hook(self, index: int) -> Callable:
+    def __init__(self, neuron: torch.nn.Module, current: torch.Tensor, spikes: torch.Tensor) -> None:
+        self.neuron, self.current, self.spikes = neuron, current, spikes
+
+    def voltage(self) -> torch.Tensor:
+        """``N x C x ... x T`` membrane potential (slayer's neuron dynamics are stateless per call)."""
+        return self.neuron.dynamics(self.current)[1]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """A channel scorer (higher = keep). Give exactly one of:
+
+    ``activity(LayerActivity) -> N x C`` per-sample scores (averaged over the calibration
+    samples), or ``weights(effective_weight, rng) -> C`` scores of the layer's weights.
+    """
+
+    activity: Callable[[LayerActivity], torch.Tensor] | None = None
+    weights: Callable[[torch.Tensor, np.random.Generator], np.ndarray] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.activity is None) == (self.weights is None):
+            raise ConfigError("a pruning criterion scores either activity or weights: give exactly one")
+
+
+_CRITERIA: dict[str, Criterion] = {
+    "sca": Criterion(activity=lambda layer: sca_scores(layer.voltage())),
+    "svs": Criterion(activity=lambda layer: svs_scores(layer.spikes)),
+    "l1": Criterion(weights=lambda weight, rng: weight.abs().flatten(1).sum(1).numpy()),
+    "random": Criterion(weights=lambda weight, rng: rng.random(weight.shape[0])),
+}
+CRITERIA = ("sca", "svs", "l1", "random")  # the built-ins, in the order tables show them
+
+
+def register_criterion(name: str, criterion: Criterion) -> None:
+    """Make ``criterion`` available by ``name`` (``PruneConfig(criterion=name)``, ``--criterion`` in scripts)."""
+    if not isinstance(criterion, Criterion):
+        raise ConfigError(f"register a lava_qpsnn.prune.Criterion, got {type(criterion).__name__}")
+    _CRITERIA[name] = criterion
+
+
+def criterion_named(name: str) -> Criterion:
+    """The registered criterion ``name``; one-line error listing the registered ones otherwise."""
+    if name not in _CRITERIA:
+        raise ConfigError(f"unknown criterion {name!r}: choose one of {', '.join(_CRITERIA)}")
+    return _CRITERIA[name]
+
+
+@contextlib.contextmanager
+def record_activity(blocks: Sequence[torch.nn.Module], criterion: Criterion) -> Iterator[list[list]]:
+    """While open, forward hooks on ``blocks``' neurons sum each layer's per-channel scores and firing rates.
+
+    Yields ``[[score_sum, rate_sum, samples], ...]`` per block; the hooks are removed on exit.
+    """
+    totals: list[list] = [[0.0, 0.0, 0] for _ in blocks]
+
+    def hook(index: int) -> Callable:
         def record(neuron: torch.nn.Module, inputs: tuple, spikes: torch.Tensor) -> None:
-            if self.criterion == "sca":
-                _, voltage = neuron.dynamics(inputs[0])  # stateless: recomputing changes nothing
-                score = sca_scores(voltage)
-            else:
-                score = svs_scores(spikes)
-            self.totals[index] = self.totals[index] + score.sum(0)
-            self.rates[index] = self.rates[index] + spikes.flatten(2).mean(-1).sum(0)
+            score = criterion.activity(LayerActivity(neuron, inputs[0], spikes))
+            entry = totals[index]
+            entry[0] = entry[0] + score.sum(0)
+            entry[1] = entry[1] + spikes.flatten(2).mean(-1).sum(0)
+            entry[2] += spikes.shape[0]
 
         return record
 
-    def remove(self) -> None:
-        for handle in self.handles:
+    handles = [b.neuron.register_forward_hook(hook(i)) for i, b in enumerate(blocks)]
+    try:
+        yield totals
+    finally:
+        for handle in handles:
             handle.remove()
 
 
@@ -195,38 +263,34 @@ class LayerScores:
 
 @torch.no_grad()
 def channel_scores(
-    net: SpikingNet, spikes: np.ndarray | torch.Tensor, criterion: str, *, seed: int = 0, batch_size: int = 128
+    net: torch.nn.Module,
+    spikes: np.ndarray | torch.Tensor,
+    criterion: str | Criterion,
+    *,
+    seed: int = 0,
+    batch_size: int = 128,
 ) -> list[LayerScores]:
     """Score every output channel of every prunable layer of ``net`` (higher = keep).
 
-    ``spikes`` is a calibration batch in the network's input layout (``NCHWT``); the
-    activity criteria (``sca``, ``svs``) run it through ``net`` with forward hooks on the
-    blocks' neurons, ``l1`` and ``random`` do not need it.
+    ``criterion`` is a registered name or a :class:`Criterion`. ``spikes`` is a calibration
+    batch in the network's input layout (``NCHWT``); activity criteria run it through ``net``
+    in batches of ``batch_size`` (scores are averages over samples, so batching does not
+    change them), weight criteria do not need it.
     """
     blocks = prunable_blocks(net)
-    if criterion not in CRITERIA:
-        raise ConfigError(f"unknown criterion {criterion!r}: choose one of {', '.join(CRITERIA)}")
-    if criterion in ("l1", "random"):
+    scorer = criterion_named(criterion) if isinstance(criterion, str) else criterion
+    if scorer.weights is not None:
         rng = np.random.default_rng(seed)
-        scores = [
-            _effective_weight(b).abs().flatten(1).sum(1).numpy()
-            if criterion == "l1"
-            else rng.random(b.synapse.weight.shape[0])
-            for b in blocks
-        ]
+        scores = [np.asarray(scorer.weights(_effective_weight(b), rng), dtype=np.float64) for b in blocks]
         return [LayerScores(s, np.zeros_like(s)) for s in scores]
-    recorder = _ActivityRecorder(blocks, criterion)
+    was_training = net.training
     net.eval()
     spikes = torch.as_tensor(spikes)
-    try:
+    with record_activity(blocks, scorer) as totals:
         for start in range(0, len(spikes), batch_size):
             net(spikes[start : start + batch_size])
-    finally:
-        recorder.remove()
-    return [
-        LayerScores(np.asarray(total / len(spikes)), np.asarray(rate / len(spikes)))
-        for total, rate in zip(recorder.totals, recorder.rates, strict=True)
-    ]
+    net.train(was_training)
+    return [LayerScores(np.asarray(score / n), np.asarray(rate / n)) for score, rate, n in totals]
 
 
 def select_channels(scores: LayerScores, ratio: float, keep: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
@@ -245,20 +309,21 @@ def select_channels(scores: LayerScores, ratio: float, keep: np.ndarray | None =
     return new, capped
 
 
-def kept_channels(net: SpikingNet) -> list[np.ndarray]:
+def kept_channels(net: torch.nn.Module) -> list[np.ndarray]:
     """Keep-mask of each prunable layer's output channels (all True when unmasked)."""
     out = []
     for block in prunable_blocks(net):
-        keep = getattr(block.synapse.pre_hook_fx, "keep", None)
+        keep = getattr(core_hook(block.synapse), "keep", None)
         channels = block.synapse.weight.shape[0]
-        out.append(np.ones(channels, bool) if keep is None else keep.flatten(1).any(1).numpy())
+        out.append(np.ones(channels, bool) if keep is None else keep.flatten(1).any(1).cpu().numpy())
     return out
 
 
 def _input_keep(block: torch.nn.Module, previous: np.ndarray | None) -> np.ndarray | None:
-    """Keep-mask over ``block``'s input features, given the previous layer's channel mask.
+    """Keep-mask over ``block``'s input features, given the previous weight layer's channel mask.
 
-    Across a flatten each channel owns ``in_features / channels`` consecutive features.
+    Pooling keeps channels; across a flatten each channel owns ``in_features / channels``
+    consecutive features (C order).
     """
     if previous is None:
         return None
@@ -266,34 +331,39 @@ def _input_keep(block: torch.nn.Module, previous: np.ndarray | None) -> np.ndarr
     return np.repeat(previous, repeat)
 
 
-def _weight_masks(net: SpikingNet, channel_keeps: Sequence[np.ndarray]) -> list[torch.Tensor]:
-    """Weight-shaped masks of every synapse layer for the given output-channel masks."""
+def _weight_masks(net: torch.nn.Module, channel_keeps: Sequence[np.ndarray]) -> list[torch.Tensor]:
+    """Weight-shaped masks of every conv/dense layer for the given output-channel masks."""
     masks, previous = [], None
-    blocks = _synapse_blocks(net)
-    for block, out_keep in itertools.zip_longest(blocks, channel_keeps):
-        shape = block.synapse.weight.shape
+    for block, out_keep in itertools.zip_longest(weight_blocks(net), channel_keeps):
+        weight = block.synapse.weight
+        shape = weight.shape
         rows = torch.ones(shape[0], dtype=torch.bool) if out_keep is None else torch.from_numpy(out_keep)
         in_keep = _input_keep(block, previous)
         cols = torch.ones(shape[1], dtype=torch.bool) if in_keep is None else torch.from_numpy(in_keep)
         mask = (rows[:, None] & cols[None, :]).reshape(shape[0], shape[1], *[1] * (len(shape) - 2))
-        masks.append(mask.expand(shape).clone())
+        masks.append(mask.expand(shape).clone().to(weight.device))
         previous = out_keep
     return masks
 
 
-def apply_masks(net: SpikingNet, channel_keeps: Sequence[np.ndarray]) -> SpikingNet:
+def apply_masks(net: torch.nn.Module, channel_keeps: Sequence[np.ndarray]) -> torch.nn.Module:
     """Mask ``net`` in place: one keep-mask per prunable layer (see :func:`kept_channels`)."""
     blocks = prunable_blocks(net)
     if len(channel_keeps) != len(blocks):
         raise ConfigError(f"got {len(channel_keeps)} channel masks for {len(blocks)} prunable layers")
-    for block, mask in zip(_synapse_blocks(net), _weight_masks(net, channel_keeps), strict=True):
-        hook = block.synapse.pre_hook_fx
+    for block, mask, out_keep in itertools.zip_longest(
+        weight_blocks(net), _weight_masks(net, channel_keeps), channel_keeps
+    ):
+        hook = core_hook(block.synapse)
         if isinstance(hook, MaskedWeights):
             hook = hook.inner
         if isinstance(hook, WeightQuantizer):
             hook.keep = mask
         else:
-            _set_hook(block.synapse, MaskedWeights(hook, mask))
+            set_core_hook(block.synapse, MaskedWeights(hook, mask))
+        outer = block.synapse.pre_hook_fx
+        if isinstance(outer, FoldedWeights) and out_keep is not None:  # a pruned channel's bias goes too
+            outer.norm.keep = torch.from_numpy(out_keep).to(mask.device)
     return net
 
 
@@ -307,46 +377,101 @@ def _unmasked(hook: Callable | None) -> Callable | None:
     return hook
 
 
-@torch.no_grad()
-def compact(net: SpikingNet) -> SpikingNet:
-    """The smaller network with masked channels physically removed (a new network).
-
-    Kept output channels of each prunable layer, and the matching input channels of the
-    next layer (every spatial position of a channel across a flatten), are copied into a
-    network built with the reduced widths; hooks are rebuilt without masks. Its output
-    spikes equal the masked network's.
-    """
-    channel_keeps = kept_channels(net)
-    hidden = tuple(int(k.sum()) for k in channel_keeps)
-    small = build_model(ModelConfig(**{**vars(net.config), "hidden": hidden}))
-    previous = None
-    for old, new, out_keep in itertools.zip_longest(_synapse_blocks(net), _synapse_blocks(small), channel_keeps):
-        weight = old.synapse.weight
+def _slice_block(block: torch.nn.Module, out_keep: np.ndarray | None, in_keep: np.ndarray | None) -> None:
+    """Remove pruned output channels and inputs from a conv/dense block (in place), masks dropped."""
+    synapse = block.synapse
+    weight = synapse.weight
+    if out_keep is not None:
+        weight = weight[torch.from_numpy(out_keep).to(weight.device)]
+    if in_keep is not None:
+        weight = weight[:, torch.from_numpy(in_keep).to(weight.device)]
+    synapse.weight = torch.nn.Parameter(weight.clone(), requires_grad=synapse.weight.requires_grad)
+    synapse.out_channels, synapse.in_channels = weight.shape[:2]
+    set_core_hook(synapse, _unmasked(core_hook(synapse)))
+    outer = synapse.pre_hook_fx
+    if isinstance(outer, FoldedWeights):
+        norm = outer.norm
         if out_keep is not None:
-            weight = weight[torch.from_numpy(out_keep)]
-        in_keep = _input_keep(old, previous)
-        if in_keep is not None:
-            weight = weight[:, torch.from_numpy(in_keep)]
-        new.synapse.weight.copy_(weight)
-        hook = _unmasked(old.synapse.pre_hook_fx)
-        if isinstance(hook, torch.nn.Module):  # our hooks; slayer's default is already in place
-            _set_hook(new.synapse, hook)
-        new.neuron._threshold = old.neuron._threshold
-        previous = out_keep
+            index = torch.from_numpy(out_keep).to(weight.device)
+            norm.weight = torch.nn.Parameter(norm.weight[index].clone())
+            norm.shift = torch.nn.Parameter(norm.shift[index].clone())
+            norm.running_mean, norm.running_var = norm.running_mean[index].clone(), norm.running_var[index].clone()
+            norm.num_features = int(index.sum())
+        norm.keep = None
+
+
+def _reshape_neuron(neuron: torch.nn.Module, channels: int) -> None:
+    """Tell a slayer neuron its new channel count (it learned its shape on the first forward)."""
+    neuron.shape = torch.Size((channels, *neuron.shape[1:]))
+    neuron.num_neurons = int(np.prod(neuron.shape))
+    neuron.current_state = torch.zeros(1, device=neuron.current_state.device)
+    neuron.voltage_state = torch.zeros(1, device=neuron.voltage_state.device)
+
+
+@torch.no_grad()
+def compact(net: torch.nn.Module) -> torch.nn.Module:
+    """The smaller network with masked channels physically removed (a new network; ``net`` is untouched).
+
+    Works on a copy of ``net`` (any module with slayer ``blocks``): kept output channels of each
+    prunable layer, their BatchNorm entries, and the matching input channels of the next
+    weight layer (every spatial position of a channel across a flatten; pooling in between
+    keeps channels) are kept; hooks lose their masks. Its output spikes equal the masked network's.
+    """
+    channel_keeps = iter(kept_channels(net))
+    small = copy.deepcopy(net)
+    weighted = {id(b) for b in weight_blocks(small)}
+    previous: np.ndarray | None = None
+    shape = None
+    for block in small.blocks:
+        if id(block) in weighted:
+            out_keep = next(channel_keeps, None)
+            _slice_block(block, out_keep, _input_keep(block, previous))
+            if out_keep is not None:
+                _reshape_neuron(block.neuron, int(out_keep.sum()))
+            previous = out_keep
+        elif getattr(block, "neuron", None) is not None and previous is not None:  # pooling keeps channels
+            _reshape_neuron(block.neuron, int(previous.sum()))
+        elif getattr(block, "neuron", None) is None:  # flatten
+            block.shape = [math.prod(shape), 1, 1]
+        shape = getattr(block, "neuron", block).shape
+    if hasattr(small, "config"):
+        small.config = net.config.with_widths([b.synapse.weight.shape[0] for b in weight_blocks(small)])
     return small.train(net.training)
 
 
-def score_stability(net: SpikingNet, batches: Sequence[np.ndarray], criterion: str) -> float:
-    """QP-SNN's score stability (Eq 15): mean cosine similarity of the per-layer score
-    vectors computed on different calibration batches (over all batch pairs and layers).
-    1.0 means the criterion ranks channels the same whatever the batch."""
+@dataclass(frozen=True)
+class Stability:
+    """How much a criterion's channel choice depends on the calibration batch (1 = not at all).
+
+    ``cosine``: QP-SNN's Eq 15, the mean cosine similarity of score vectors (near 1 for any
+    non-negative scores, so it hardly separates criteria); ``kendall_tau``: mean rank
+    correlation of the scores; ``pruned_overlap``: mean Jaccard overlap of the channel sets
+    pruned at ``ratio``. Means over batch pairs and prunable layers.
+    """
+
+    cosine: float
+    kendall_tau: float
+    pruned_overlap: float
+
+
+def score_stability(
+    net: torch.nn.Module, batches: Sequence[np.ndarray], criterion: str | Criterion, *, ratio: float = 0.5
+) -> Stability:
+    """How stable ``criterion``'s scores are across calibration ``batches`` (see :class:`Stability`)."""
+    from scipy.stats import kendalltau
+
     per_batch = [channel_scores(net, batch, criterion) for batch in batches]
-    similarities = []
+    cosine, tau, overlap = [], [], []
     for a, b in itertools.combinations(per_batch, 2):
         for x, y in zip(a, b, strict=True):
             norm = np.linalg.norm(x.score) * np.linalg.norm(y.score)
-            similarities.append(float(x.score @ y.score / norm) if norm > 0 else 1.0)
-    return float(np.mean(similarities))
+            cosine.append(float(x.score @ y.score / norm) if norm > 0 else 1.0)
+            same = np.array_equal(x.score, y.score)
+            tau.append(1.0 if same else float(np.nan_to_num(kendalltau(x.score, y.score).statistic, nan=0.0)))
+            px, py = (~select_channels(s, ratio)[0] for s in (x, y))
+            union = (px | py).sum()
+            overlap.append(float((px & py).sum() / union) if union else 1.0)
+    return Stability(float(np.mean(cosine)), float(np.mean(tau)), float(np.mean(overlap)))
 
 
 def calibration_batch(train_set: Dataset, encoding: Encoding, samples: int, seed: int) -> np.ndarray:
@@ -357,7 +482,7 @@ def calibration_batch(train_set: Dataset, encoding: Encoding, samples: int, seed
 
 
 def prune_and_finetune(
-    net: SpikingNet,
+    net: torch.nn.Module,
     config: PruneConfig,
     train_set: Dataset,
     test_set: Dataset,
@@ -365,7 +490,7 @@ def prune_and_finetune(
     train_config: TrainConfig,
     *,
     progress: bool = True,
-) -> tuple[SpikingNet, dict, dict[str, float]]:
+) -> tuple[torch.nn.Module, dict, dict[str, float]]:
     """Prune a trained ``net`` (in place, with masks), fine-tune it, and return its compaction.
 
     Returns ``(compact_net, record, metrics)``: ``record`` describes the pruning for the
@@ -408,7 +533,7 @@ def prune_and_finetune(
     record = {
         **config.to_dict(),
         "layer_ratios": list(ratios),
-        "hidden_before": list(net.config.hidden),
+        "widths_before": [int(b.synapse.weight.shape[0]) for b in weight_blocks(net)],
         "kept_channels": [np.flatnonzero(k).tolist() for k in keeps],
         "capped_layers": sorted(capped),
     }

@@ -16,15 +16,20 @@ as signed integers on Loihi that takes ``b + 1`` bits. The paper's 8-bit grid wo
 which Loihi's 8-bit synapses cannot hold, so **8 bits uses the symmetric grid with zero**,
 ``m`` in [-127, 127] (``S = 127``), which fits exactly.
 
+With BatchNorm (:mod:`lava_qpsnn.norm`) the quantizer sees the folded weights ``W * s`` and
+the bias is scaled like the weights.
+
 Deployment (:func:`to_fixed_point`): each quantized layer becomes integer weights
 ``n = m * 2^e`` (``e`` per bit width, the largest with ``|n| <= 254``; netx turns ``2^e``
 into Lava's weight exponent) and the scale ``gamma / S`` moves into the threshold:
-``vth = round(theta * 2^e * S / gamma)``. With reset to zero and no bias, scaling weights and
-threshold together leaves spikes unchanged in exact arithmetic, so this is the trained
-network up to the rounding of ``vth`` (relative error at most 1 / (2 vth)) and to slayer's
+``vth = round(theta * 2^e * S / gamma)``, the bias likewise. With reset to zero, scaling weights,
+bias and threshold together leaves spikes unchanged in exact arithmetic, so this is the trained
+network up to the rounding of ``vth`` and the bias (relative error at most 1 / (2 vth)) and to slayer's
 integer truncation of states happening at another scale. Its accuracy is measured and
 reported beside the training model's. The integer network is a slayer network too, and it
-is what runs in Lava, bit for bit.
+is what runs in Lava, bit for bit. The only reduction in the conversion, ReScaW's mean
+``|W|``, is computed once and stored with the checkpoint (:func:`layer_scales`), so the same
+checkpoint converts to the same integers on every machine.
 """
 
 from __future__ import annotations
@@ -37,10 +42,16 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, ExportError
+from .models import weight_blocks
+from .norm import BatchNorm, FoldedWeights, IntegerBias
 
 __all__ = [
     "QuantConfig",
     "WeightQuantizer",
+    "core_hook",
+    "set_core_hook",
+    "quant_config_of",
+    "layer_scales",
     "IntegerWeights",
     "quantize_model",
     "synapse_bits",
@@ -56,6 +67,7 @@ QUANTIZERS = ("baseline", "rescaw")
 GAMMAS = ("mean", "max", "percentile")
 MAX_LOIHI_WEIGHT = 254  # netx keeps mixed-sign weights in [-256, 254]
 MAX_LOIHI_VTH = (1 << 17) - 1  # Lava's LIF vth is an unsigned 17-bit mantissa
+MAX_LOIHI_BIAS = (1 << 12) - 1  # Lava's bias_mant is a signed 13-bit integer
 
 
 def grid_max(bits: int) -> int:
@@ -112,6 +124,21 @@ class QuantConfig:
 
     def to_dict(self) -> dict:
         return dict(vars(self))
+
+    def differences(self, other: QuantConfig, layers: int) -> list[str]:
+        """What differs between two configs in effect on a network of ``layers`` weight layers."""
+        out = []
+        mine, theirs = (
+            [self.layer_bits(i, layers) for i in range(layers)],
+            [other.layer_bits(i, layers) for i in range(layers)],
+        )
+        if mine != theirs:
+            out.append(f"bits per layer {mine} vs {theirs}")
+        if self.quantizer != other.quantizer:
+            out.append(f"quantizer {self.quantizer} vs {other.quantizer}")
+        if self.quantizer == "rescaw" and (self.gamma, self.percentile) != (other.gamma, other.percentile):
+            out.append(f"gamma {self.gamma} vs {other.gamma}")
+        return out
 
 
 class WeightQuantizer(torch.nn.Module):
@@ -179,9 +206,9 @@ class WeightQuantizer(torch.nn.Module):
 class IntegerWeights(torch.nn.Module):
     """``pre_hook_fx`` of a fixed-point network: weights are already ``n / w_scale``, ``n`` integer."""
 
-    def __init__(self, bits: int, w_scale: int) -> None:
+    def __init__(self, bits: int | None, w_scale: int) -> None:
         super().__init__()
-        self.bits, self.w_scale = bits, w_scale
+        self.bits, self.w_scale = bits, w_scale  # bits None: slayer's 8-bit hook made the integers
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, w_scale={self.w_scale}"
@@ -190,63 +217,136 @@ class IntegerWeights(torch.nn.Module):
         return torch.round(weight * self.w_scale) if descale else weight
 
 
-def _synapse_blocks(net: torch.nn.Module) -> list[torch.nn.Module]:
-    return [b for b in net.blocks if getattr(b, "synapse", None) is not None]
+def core_hook(synapse: torch.nn.Module):
+    """The synapse's own weight hook (quantizer or mask), under a BatchNorm fold if there is one."""
+    hook = synapse.pre_hook_fx
+    return hook.inner if isinstance(hook, FoldedWeights) else hook
 
 
-def _set_hook(synapse: torch.nn.Module, hook: torch.nn.Module) -> None:
-    """Install ``hook`` as the synapse's ``pre_hook_fx``.
+def set_core_hook(synapse: torch.nn.Module, hook) -> None:
+    """Install ``hook`` (a module, slayer's bound ``quantize_8bit`` or None) as the synapse's weight hook,
+    keeping a BatchNorm fold around it.
 
     ``nn.Module.__setattr__`` registers a module value before slayer's ``pre_hook_fx``
     property setter could run, so the attribute the synapse's forward reads is set directly.
     """
-    synapse._pre_hook_fx = hook
+    outer = synapse.pre_hook_fx
+    owner, name = (outer, "inner") if isinstance(outer, FoldedWeights) else (synapse, "_pre_hook_fx")
+    owner._modules.pop(name, None)  # a module slot refuses plain callables
+    setattr(owner, name, hook)
 
 
 def synapse_bits(net: torch.nn.Module) -> list[int | None]:
-    """Weight bits of each synapse layer (None: not quantized by lava-qpsnn)."""
-    return [getattr(b.synapse.pre_hook_fx, "bits", None) for b in _synapse_blocks(net)]
+    """Weight bits of each conv and dense layer (None: not quantized by lava-qpsnn)."""
+    return [getattr(core_hook(b.synapse), "bits", None) for b in weight_blocks(net)]
 
 
 def quantize_model(net: torch.nn.Module, config: QuantConfig) -> torch.nn.Module:
-    """Attach a :class:`WeightQuantizer` to every synapse of ``net`` (in place); return ``net``."""
-    blocks = _synapse_blocks(net)
+    """Attach a :class:`WeightQuantizer` to every conv and dense synapse of ``net`` (in place); return ``net``.
+
+    ``net`` is any module whose ``blocks`` are slayer blocks; pooling layers keep their fixed weights.
+    """
+    blocks = weight_blocks(net)
     for i, block in enumerate(blocks):
         bits = config.layer_bits(i, len(blocks))
-        _set_hook(block.synapse, WeightQuantizer(bits, config.quantizer, config.gamma, config.percentile))
+        set_core_hook(block.synapse, WeightQuantizer(bits, config.quantizer, config.gamma, config.percentile))
     return net
 
 
+def quant_config_of(net: torch.nn.Module) -> QuantConfig | None:
+    """The :class:`QuantConfig` that ``net``'s hooks implement (None: not quantized), read from the hooks."""
+    hooks = [core_hook(b.synapse) for b in weight_blocks(net)]
+    quantizers = [h for h in hooks if isinstance(h, WeightQuantizer)]
+    if not quantizers:
+        return None
+    kinds = {(h.quantizer, h.gamma_kind, h.percentile) for h in quantizers}
+    if len(quantizers) != len(hooks) or len(kinds) > 1:
+        raise ConfigError(
+            "quantize every conv and dense layer with one quantize_model() call: found a mix of "
+            f"{len(quantizers)} lava-qpsnn quantizers {sorted(kinds)} among {len(hooks)} layers"
+        )
+    bits = [h.bits for h in quantizers]
+    quantizer, gamma, percentile = kinds.pop()
+    inner = bits[1:-1] or bits[:1]
+    if len(set(inner)) > 1 or bits[0] != bits[-1]:
+        raise ConfigError(f"layer bits {bits} are not one width with equal first and last: use quantize_model()")
+    first_last = None if bits[0] == inner[0] else bits[0]
+    return QuantConfig(inner[0], quantizer, first_last, gamma, percentile)
+
+
 @torch.no_grad()
-def to_fixed_point(net: torch.nn.Module) -> torch.nn.Module:
+def layer_scales(net: torch.nn.Module) -> list[float | None]:
+    """Each conv/dense layer's quantizer scale ``gamma`` now (None where not quantized), to store."""
+    out: list[float | None] = []
+    for block in weight_blocks(net):
+        hook = core_hook(block.synapse)
+        out.append(float(hook.gamma(_folded_weight(block))) if isinstance(hook, WeightQuantizer) else None)
+    return out
+
+
+def _folded_weight(block: torch.nn.Module) -> torch.Tensor:
+    """The weight the core hook sees: the latent weight, times the BatchNorm scale if folded."""
+    outer, weight = block.synapse.pre_hook_fx, block.synapse.weight
+    if isinstance(outer, FoldedWeights):
+        return weight * outer.norm.scale().reshape(-1, *[1] * (weight.dim() - 1))
+    return weight
+
+
+@torch.no_grad()
+def to_fixed_point(net: torch.nn.Module, scales: list[float | None] | None = None) -> torch.nn.Module:
     """The integer network a quantization-aware ``net`` deploys as (a new network).
 
     Each quantized layer gets weights ``m * 2^e / w_scale`` and threshold ``vth / w_scale``
-    (see the module docstring); other layers are copied unchanged. ``net`` is not modified.
+    (see the module docstring); a BatchNorm becomes folded integer weights and an integer
+    bias; other layers are copied unchanged. ``scales`` are the layers' stored ReScaW
+    scales (:func:`layer_scales`; default: computed now). ``net`` is not modified.
     """
     fixed = copy.deepcopy(net).eval()
-    for i, block in enumerate(_synapse_blocks(fixed)):
-        hook = block.synapse.pre_hook_fx
-        if not isinstance(hook, WeightQuantizer):
+    blocks = weight_blocks(fixed)
+    scales = scales if scales is not None else [None] * len(blocks)
+    if len(scales) != len(blocks):
+        raise ConfigError(f"got {len(scales)} stored scales for {len(blocks)} conv/dense layers")
+    for i, (block, scale) in enumerate(zip(blocks, scales, strict=True)):
+        hook, outer = core_hook(block.synapse), block.synapse.pre_hook_fx
+        norm = outer.norm if isinstance(outer, FoldedWeights) else None
+        if norm is None and isinstance(getattr(block.neuron, "norm", None), BatchNorm):
+            raise ConfigError(
+                f"weight layer {i} has a BatchNorm not folded into its synapse: call prepare_network(net)"
+            )
+        if not isinstance(hook, WeightQuantizer) and norm is None:
             continue
         w_scale = block.neuron.w_scale
-        weight = block.synapse.weight
+        weight = _folded_weight(block)
         if not torch.isfinite(weight).all():
             raise ExportError(
-                f"synapse layer {i} has NaN or infinite weights (training diverged): retrain with a lower --lr"
+                f"weight layer {i} has NaN or infinite weights (training diverged): retrain with a lower --lr"
             )
-        gamma = hook.gamma(weight)
-        levels, _ = hook.levels(weight, gamma)
-        gain = (1 << weight_exponent(hook.bits)) * grid_max(hook.bits) / float(gamma)
+        if isinstance(hook, WeightQuantizer):
+            gamma = hook.gamma(weight) if scale is None else torch.tensor(scale, dtype=weight.dtype)
+            levels, _ = hook.levels(weight, gamma)
+            integers = levels * (1 << weight_exponent(hook.bits))
+            gain = (1 << weight_exponent(hook.bits)) * grid_max(hook.bits) / float(gamma)
+            bits = hook.bits
+        else:  # BatchNorm without lava-qpsnn quantization: slayer's own hook makes the integers
+            integers = hook(weight, descale=True) if hook is not None else torch.round(weight * w_scale)
+            gain, bits = float(w_scale), None
         vth = round(block.neuron.threshold * gain)
         if not 1 <= vth <= MAX_LOIHI_VTH:
             raise ExportError(
-                f"synapse layer {i}: threshold {vth} after folding the weight scale is outside Loihi's "
+                f"weight layer {i}: threshold {vth} after folding the weight scale is outside Loihi's "
                 f"1..{MAX_LOIHI_VTH}; its weights are nearly all zero or huge: retrain with another --quantizer"
             )
-        weight.copy_(levels * (1 << weight_exponent(hook.bits)) / w_scale)
-        _set_hook(block.synapse, IntegerWeights(hook.bits, w_scale))
+        block.synapse.weight.copy_(integers / w_scale)
+        block.synapse._pre_hook_fx = IntegerWeights(bits, w_scale)
         block.neuron._threshold = vth / w_scale
+        if norm is not None:
+            bias = torch.round(norm.bias() * gain)
+            if bias.abs().max() > MAX_LOIHI_BIAS:
+                raise ExportError(
+                    f"weight layer {i}: BatchNorm bias reaches {int(bias.abs().max())} after scaling, beyond Loihi's "
+                    f"13-bit {-MAX_LOIHI_BIAS - 1}..{MAX_LOIHI_BIAS}: retrain with fewer bits or without --norm bn"
+                )
+            block.neuron.norm = IntegerBias(bias, w_scale, norm.latency)
     return fixed
 
 

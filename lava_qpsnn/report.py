@@ -58,6 +58,7 @@ from .loihi2 import (
     energy_per_inference,
     layer_cores,
 )
+from .models import weight_blocks
 from .netx_file import read_net_info
 from .quantize import synapse_bits
 from .sim import simulate
@@ -259,7 +260,9 @@ def report_network(
     trained_bits = []
     if checkpoint is not None:
         check_exported_from(checkpoint, info, network)
-        trained_bits = synapse_bits(checkpoint.build())
+        net = checkpoint.build()
+        bits = dict(zip(map(id, weight_blocks(net)), synapse_bits(net), strict=True))
+        trained_bits = [bits.get(id(block)) for block in net.blocks]  # None: pooling, flatten
     rows = _summaries(network, trained_bits)
     if checkpoint is not None and checkpoint.pruning is not None:
         rows = [replace(r, shape_before=squeeze_shape(r.shape_before)) for r in with_unpruned_sizes(rows, checkpoint)]
@@ -288,13 +291,14 @@ def report_network(
 
 def _summaries(network: NetxNetwork, trained_bits: list[int | None]) -> list[LayerSummary]:
     """The exporter's rows, read back from the file: bits are the trained ones if known, else Loihi's."""
-    bits = iter(trained_bits)
+    bits = [None, *trained_bits]  # per file layer (the input layer first)
     rows = []
     for i, layer in enumerate(network.layers):
         kind, shape = KINDS[type(layer)], squeeze_shape(layer.shape)
         if isinstance(layer, DenseLayer | ConvLayer):
             loihi = signed_weight_bits(layer.weight)
-            row = LayerSummary(i, kind, shape, layer.weight.size, next(bits, None) or loihi, loihi, layer.neuron.vth)
+            trained = bits[i] if i < len(bits) else None
+            row = LayerSummary(i, kind, shape, layer.weight.size, trained or loihi, loihi, layer.neuron.vth)
         else:
             row = LayerSummary(i, kind, shape)
         rows.append(row)

@@ -2,11 +2,13 @@
 
 What is exported is the checkpoint's fixed-point network (:func:`lava_qpsnn.quantize.to_fixed_point`):
 integer weights on the trained b-bit grid, the weight scale folded into each layer's
-threshold. Each slayer block is written by its own ``export_hdf5`` (lava-dl's format, unchanged);
-this module only chooses the writer per block type (an explicit registry: an unknown
-block is an error, never skipped), adds the input layer and our metadata, checks that
-weights are integers and stores them as such (netx truncates floats toward zero), and
-writes atomically.
+threshold, a BatchNorm folded into the weights and an integer bias. Each slayer block is
+written by its own ``export_hdf5`` (lava-dl's format, unchanged) except pooling, which netx
+cannot build: a spike-pooling layer is written as what it computes, a grouped (depthwise)
+conv with one constant weight and stride = kernel. This module chooses the writer per block
+type (an explicit registry: an unknown block is an error, never skipped), adds the input
+layer and our metadata, checks that weights and biases are integers and stores them as such
+(netx truncates floats toward zero), and writes atomically.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 from lava_qpsnn.checkpoint import Checkpoint
 from lava_qpsnn.errors import ExportError
 from lava_qpsnn.files import atomic_output
-from lava_qpsnn.models import build_model
+from lava_qpsnn.models import build_model, weight_blocks
 from lava_qpsnn.netx_file import write_metadata
 from lava_qpsnn.quantize import IntegerWeights, check_on_grid
 
@@ -89,14 +91,48 @@ def _write_synaptic(index: int, block: torch.nn.Module, group: h5py.Group) -> La
     hook = block.synapse.pre_hook_fx
     loihi_bits = signed_weight_bits(integers)
     bits = loihi_bits
-    if isinstance(hook, IntegerWeights):
+    if isinstance(hook, IntegerWeights) and hook.bits is not None:
         check_on_grid(integers, hook.bits, f"layer {index} ({type(block).__name__})")
         bits = hook.bits
     del group["weight"]
     group.create_dataset("weight", data=integers.astype(np.int16))  # |n| <= 256: 2 bytes
+    if "bias" in group:  # slayer writes the neuron norm's bias as floats; ours are integers
+        bias = group["bias"][()]
+        del group["bias"]
+        group.create_dataset("bias", data=np.rint(bias).astype(np.int16))
     kind = type(block).__name__.lower()
     shape = tuple(int(s) for s in block.shape)
     return LayerSummary(index, kind, shape, weight.size, bits, loihi_bits, int(group["neuron/vThMant"][()]))
+
+
+def _write_pool(index: int, block: torch.nn.Module, group: h5py.Group) -> LayerSummary:
+    """Spike pooling as the grouped conv netx builds: channel c sums its own K x K window."""
+    synapse, neuron = block.synapse, block.neuron
+    shape = tuple(int(s) for s in neuron.shape)
+    channels, kernel = shape[0], int(synapse.kernel_size[0])
+    value = float(synapse.pre_hook_fx(synapse.weight, descale=True).flatten()[0])
+    if value != round(value) or not 0 < value <= 254:
+        raise ExportError(f"layer {index} (pooling) has weight {value}: expected an integer in 1..254")
+    group.create_dataset("type", (1,), "S10", [b"conv"])
+    group.create_dataset("shape", data=np.array(shape))
+    group.create_dataset("inChannels", data=channels)
+    group.create_dataset("outChannels", data=channels)
+    group.create_dataset("kernelSize", data=np.array([kernel, kernel]))
+    group.create_dataset("stride", data=np.array([kernel, kernel]))
+    group.create_dataset("padding", data=np.array([0, 0]))
+    group.create_dataset("dilation", data=np.array([1, 1]))
+    group.create_dataset("groups", data=channels)
+    group.create_dataset("weight", data=np.full((channels, 1, kernel, kernel), round(value), dtype=np.int16))
+    for key, item in neuron.device_params.items():
+        group.create_dataset(f"neuron/{key}", data=item)
+    # the chip stores these synapses (one constant each): counted at their signed bits, like the report does
+    bits = signed_weight_bits(np.array([round(value)]))
+    return LayerSummary(index, "pool", shape, _pool_synapses(block), bits, bits, int(group["neuron/vThMant"][()]))
+
+
+def _pool_synapses(block: torch.nn.Module) -> int:
+    """Weights of a pooling layer as exported: one K x K window per channel."""
+    return int(block.neuron.shape[0]) * int(block.synapse.kernel_size[0]) ** 2
 
 
 def _write_flatten(index: int, block: torch.nn.Module, group: h5py.Group) -> LayerSummary:
@@ -109,7 +145,12 @@ def _writers() -> dict[type, BlockWriter]:
     from lava.lib.dl import slayer
 
     cuba = slayer.block.cuba
-    return {cuba.Dense: _write_synaptic, cuba.Conv: _write_synaptic, cuba.Flatten: _write_flatten}
+    return {
+        cuba.Dense: _write_synaptic,
+        cuba.Conv: _write_synaptic,
+        cuba.Pool: _write_pool,
+        cuba.Flatten: _write_flatten,
+    }
 
 
 def _check_exportable(net: torch.nn.Module) -> None:
@@ -155,7 +196,11 @@ def with_unpruned_sizes(rows: list[LayerSummary], checkpoint: Checkpoint) -> lis
         return rows
     unpruned = build_model(checkpoint.unpruned_model)
     before = [tuple(checkpoint.model.input_shape)] + [tuple(int(s) for s in b.shape) for b in unpruned.blocks]
-    params = [0] + [b.synapse.weight.numel() if getattr(b, "synapse", None) is not None else 0 for b in unpruned.blocks]
+    weighted = {id(b) for b in weight_blocks(unpruned)}
+    params = [0] + [
+        b.synapse.weight.numel() if id(b) in weighted else _pool_synapses(b) if hasattr(b, "neuron") else 0
+        for b in unpruned.blocks
+    ]
     return [replace(r, shape_before=s, params_before=p) for r, s, p in zip(rows, before, params, strict=True)]
 
 

@@ -24,11 +24,15 @@ TIME_STEPS = 12
 
 
 def trained_checkpoint(
-    arch: str, hidden: tuple[int, ...], epochs: int, quant: QuantConfig | None = None, prune: PruneConfig | None = None
+    arch: str,
+    epochs: int,
+    quant: QuantConfig | None = None,
+    prune: PruneConfig | None = None,
+    norm: str = "none",
 ) -> Checkpoint:
     return train_checkpoint(
         arch=arch,
-        hidden=hidden,
+        norm=norm,
         encoding=Encoding(time_steps=TIME_STEPS, seed=3),
         config=TrainConfig(epochs=epochs),
         quant=quant,
@@ -39,19 +43,19 @@ def trained_checkpoint(
 
 @pytest.fixture(scope="session")
 def mlp_checkpoint() -> Checkpoint:
-    return trained_checkpoint("mlp", (32,), epochs=2)
+    return trained_checkpoint("32-10", epochs=2)
 
 
 @pytest.fixture(scope="session")
 def conv_checkpoint() -> Checkpoint:
-    return trained_checkpoint("conv", (4, 8), epochs=2)
+    return trained_checkpoint("4c3-8c3s2-10", epochs=2)
 
 
 @pytest.fixture(scope="session")
 def quantized_checkpoints() -> dict[int, Checkpoint]:
     """Small ReScaW MLPs with every layer at b bits, b in 1, 2, 4, 8."""
     return {
-        bits: trained_checkpoint("mlp", (32,), epochs=2, quant=QuantConfig(bits, first_last_bits=None))
+        bits: trained_checkpoint("32-10", epochs=2, quant=QuantConfig(bits, first_last_bits=None))
         for bits in (1, 2, 4, 8)
     }
 
@@ -61,7 +65,14 @@ def pruned_conv_checkpoint() -> Checkpoint:
     """The conv net at 4 bits (baseline quantizer: it learns to spike within 3 epochs), both
     convs 50% pruned with SVS: widths (4, 8) -> (2, 4)."""
     prune = PruneConfig((0.5,), "svs", finetune_epochs=1, calibration_samples=128)
-    return trained_checkpoint("conv", (4, 8), epochs=3, quant=QuantConfig(4, "baseline"), prune=prune)
+    return trained_checkpoint("4c3-8c3s2-10", epochs=3, quant=QuantConfig(4, "baseline"), prune=prune)
+
+
+@pytest.fixture(scope="session")
+def bn_pool_checkpoint() -> Checkpoint:
+    """A BatchNorm + pooling conv net at 4 bits (ReScaW), both convs 50% pruned with SVS: (8, 16) -> (4, 8)."""
+    prune = PruneConfig((0.5,), "svs", finetune_epochs=1, calibration_samples=128)
+    return trained_checkpoint("8c3-p2-16c3-10", epochs=1, quant=QuantConfig(4), prune=prune, norm="bn")
 
 
 @pytest.fixture(scope="session")

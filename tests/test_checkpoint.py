@@ -73,9 +73,9 @@ def test_damaged_entries(mlp_checkpoint, tmp_path):
     with pytest.raises(CheckpointError, match="damaged"):
         load_checkpoint(path)
     data = mlp_checkpoint.to_dict()
-    data["model"]["arch"] = "transformer"
+    data["model"]["norm"] = "layernorm"
     torch.save(data, path)
-    with pytest.raises(CheckpointError, match="invalid settings.*unknown model"):
+    with pytest.raises(CheckpointError, match="invalid settings.*unknown normalization"):
         load_checkpoint(path)
     data = mlp_checkpoint.to_dict()
     data["state_dict"] = {"blocks.0.synapse.weight": torch.zeros(1)}

@@ -17,7 +17,7 @@ def _one_line_error(capsys, prefix):
 
 def test_train_export_eval(tmp_path, capsys):
     pt, net = tmp_path / "m.pt", tmp_path / "m.net"
-    args = ["--no-progress", "train", "--epochs", "1", "--hidden", "16", "--time-steps", "8", "--out", str(pt)]
+    args = ["--no-progress", "train", "--epochs", "1", "--arch", "16-10", "--time-steps", "8", "--out", str(pt)]
     assert qpsnn_main(args) == 0
     assert "test accuracy" in capsys.readouterr().out
     assert export_main([str(pt)]) == 0
@@ -86,7 +86,7 @@ def test_quantized_train_records_its_settings(tmp_path, capsys):
     from lava_qpsnn.checkpoint import load_checkpoint
 
     pt = tmp_path / "q.pt"
-    args = ["--no-progress", "train", "--epochs", "1", "--hidden", "16", "--time-steps", "8", "--out", str(pt)]
+    args = ["--no-progress", "train", "--epochs", "1", "--arch", "16-10", "--time-steps", "8", "--out", str(pt)]
     assert qpsnn_main([*args, "--bits", "2", "--quantizer", "baseline", "--first-last-bits", "same"]) == 0
     out = capsys.readouterr().out
     assert "fixed-point network as exported" in out and "weight bits per synapse layer: [2, 2]" in out
@@ -97,7 +97,7 @@ def test_quantized_train_records_its_settings(tmp_path, capsys):
 
 
 def test_demo_trains_exports_checks_deploys_and_reports(tmp_path, capsys):
-    args = ["--no-progress", "demo", "--epochs", "2", "--hidden", "16", "--time-steps", "8", "--samples", "12"]
+    args = ["--no-progress", "demo", "--epochs", "2", "--arch", "16-10", "--time-steps", "8", "--samples", "12"]
     assert qpsnn_main([*args, "--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert (tmp_path / "model.pt").is_file() and (tmp_path / "model.net").is_file()

@@ -73,9 +73,9 @@ def test_unsupported_block_is_named(mlp_checkpoint, tmp_path, monkeypatch):
     from lava.lib.dl import slayer
 
     net = mlp_checkpoint.build()
-    net.blocks.append(slayer.block.cuba.Pool({"threshold": 1.0, "current_decay": 1.0, "voltage_decay": 0.5}, 2))
+    net.blocks.append(slayer.block.cuba.Affine({"threshold": 1.0, "current_decay": 1.0, "voltage_decay": 0.5}, 10, 4))
     monkeypatch.setattr(type(mlp_checkpoint), "build", lambda self: net)
-    with pytest.raises(ExportError, match=r"cannot export blocks.2 \(Pool\).*supports"):
+    with pytest.raises(ExportError, match=r"cannot export blocks.2 \(Affine\).*supports"):
         export_netx(mlp_checkpoint, tmp_path / "model.net")
     assert not (tmp_path / "model.net").exists()
 

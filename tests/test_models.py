@@ -2,35 +2,72 @@ import pytest
 import torch
 
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.models import ModelConfig, NeuronConfig, build_model
+from lava_qpsnn.models import (
+    Conv,
+    Dense,
+    Flatten,
+    ModelConfig,
+    NeuronConfig,
+    Pool,
+    build_model,
+    format_arch,
+    parse_arch,
+)
 
 
-@pytest.mark.parametrize("arch", ["mlp", "conv"])
+@pytest.mark.parametrize("arch", ["mlp", "conv", "8c3-p2-16c3-10"])
 def test_models_map_nchwt_to_class_spikes(arch):
-    model = build_model(ModelConfig(arch, (1, 8, 8), 10))
+    model = build_model(ModelConfig.from_arch(arch, (1, 8, 8), 10))
     out = model((torch.rand(3, 1, 8, 8, 7) < 0.5).float())
     assert out.shape == (3, 10, 7)
     assert set(out.unique().tolist()) <= {0.0, 1.0}
 
 
 def test_config_round_trip_and_defaults():
-    config = ModelConfig("conv", (1, 8, 8), 10, neuron=NeuronConfig(threshold=1.5))
-    assert config.hidden == (8, 16)
+    config = ModelConfig.from_arch("conv", (1, 8, 8), 10, neuron=NeuronConfig(threshold=1.5), norm="bn")
+    assert config.widths == (8, 16, 10)
     assert ModelConfig.from_dict(config.to_dict()) == config
-    assert ModelConfig("mlp", (1, 8, 8), 10).input_shape == (64,)
+    assert ModelConfig.from_arch("mlp", (1, 8, 8), 10).input_shape == (64,)
+
+
+def test_spec_notation_parses_to_layers_and_back():
+    layers = parse_arch("16c3-p2-32c5s2g2-p2-128-10")
+    assert layers == (
+        Conv(16, 3, padding=1),
+        Pool(2),
+        Conv(32, 5, stride=2, padding=2, groups=2),
+        Pool(2),
+        Flatten(),
+        Dense(128),
+        Dense(10),
+    )
+    assert format_arch(layers) == "16c3-p2-32c5s2g2-p2-128-10"
+    # shapes by hand: 28 -> same conv 28 -> pool 14 -> 5x5/2 pad 2: (14 + 4 - 5) // 2 + 1 = 7 -> pool fails (7 % 2)
+    config = ModelConfig(parse_arch("16c3-p2-32c5s2-10"), (1, 28, 28))
+    assert config.shapes == [(16, 28, 28), (16, 14, 14), (32, 7, 7), (1568,), (10,)]
+    assert parse_arch("conv", 10) == (Conv(8, 3), Conv(16, 3, 2), Flatten(), Dense(10))
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "arch, shape, message",
     [
-        (dict(arch="resnet"), "unknown model 'resnet'"),
-        (dict(arch="conv", hidden=(4,)), "2 channel counts"),
-        (dict(arch="mlp", hidden=(0,)), "widths must be >= 1"),
+        ("16x3-10", (1, 8, 8), "bad layer '16x3'.*NcK"),
+        ("8c3-p3-10", (1, 8, 8), r"layer 2 \(pool\): 8x8 is not divisible by the pooling size 3"),
+        ("8c3-16c3g3-10", (1, 8, 8), "8 -> 16 channels are not divisible by 3 groups"),
+        ("8c3-16", (1, 8, 8), "ends with 16 outputs but the data has 10 classes"),
+        ("10-8c3", (1, 8, 8), "the last layer must be dense"),
+        ("0-10", (1, 8, 8), "width must be >= 1"),
     ],
 )
-def test_bad_model_configs(kwargs, message):
-    with pytest.raises(ConfigError, match=message):
-        ModelConfig(image_shape=(1, 8, 8), num_classes=10, **kwargs)
+def test_bad_architectures_are_one_line_errors(arch, shape, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        ModelConfig.from_arch(arch, shape, 10)
+    assert "\n" not in str(info.value)
+
+
+def test_bad_normalization():
+    with pytest.raises(ConfigError, match="unknown normalization 'ln'"):
+        ModelConfig.from_arch("mlp", (1, 8, 8), 10, norm="ln")
 
 
 def test_bad_neuron_parameters():

@@ -76,10 +76,10 @@ def data():
     return train_set, encode_test_split(test_set, encoding)[:64]
 
 
-def _trained_like(arch, hidden, quant):
+def _trained_like(arch, quant, norm="none"):
     """A network with random weights scaled so that every layer spikes."""
     torch.manual_seed(0)
-    net = build_model(ModelConfig(arch, (1, 8, 8), 10, hidden))
+    net = build_model(ModelConfig.from_arch(arch, (1, 8, 8), 10, norm=norm))
     if quant is not None:
         quantize_model(net, quant)
     with torch.no_grad():
@@ -90,15 +90,15 @@ def _trained_like(arch, hidden, quant):
 
 
 @pytest.mark.parametrize("quant", [None, QuantConfig(4), QuantConfig(1, "baseline", None)], ids=["slayer8", "4", "1"])
-@pytest.mark.parametrize("arch,hidden", [("conv", (6, 8)), ("mlp", (40, 24))])
+@pytest.mark.parametrize("arch,widths", [("6c3-8c3s2-10", (6, 8)), ("40-24-10", (40, 24))])
 @pytest.mark.parametrize("criterion", ["svs", "sca", "l1", "random"])
-def test_masked_and_compacted_networks_spike_identically(arch, hidden, quant, criterion, data):
-    net = _trained_like(arch, hidden, quant)
+def test_masked_and_compacted_networks_spike_identically(arch, widths, quant, criterion, data):
+    net = _trained_like(arch, quant)
     spikes = data[1]
     keeps = [select_channels(s, 0.5)[0] for s in channel_scores(net, spikes, criterion)]
     apply_masks(net, keeps)
     small = compact(net)
-    assert list(small.config.hidden) == [h // 2 for h in hidden]
+    assert small.config.widths == (*[w // 2 for w in widths], 10)
     masked_out = output_spikes(net, spikes)
     assert masked_out.any()
     np.testing.assert_array_equal(output_spikes(small, spikes), masked_out)
@@ -109,7 +109,7 @@ def test_masked_and_compacted_networks_spike_identically(arch, hidden, quant, cr
 
 
 def test_compaction_copies_the_kept_rows_and_matching_inputs_across_flatten():
-    net = _trained_like("conv", (4, 6), None)
+    net = _trained_like("4c3-6c3s2-10", None)
     keeps = [np.array([True, False, True, False]), np.array([False, True, True, False, False, True])]
     apply_masks(net, keeps)
     assert [k.tolist() for k in kept_channels(net)] == [k.tolist() for k in keeps]
@@ -123,7 +123,7 @@ def test_compaction_copies_the_kept_rows_and_matching_inputs_across_flatten():
 
 
 def test_masked_weights_get_no_gradient():
-    net = _trained_like("mlp", (8,), QuantConfig(4))
+    net = _trained_like("8-10", QuantConfig(4))
     apply_masks(net, [np.array([True] * 4 + [False] * 4)])
     net(torch.ones(2, 1, 8, 8, 4)).sum().backward()
     grad = net.blocks[0].synapse.weight.grad.flatten(1)
@@ -131,11 +131,12 @@ def test_masked_weights_get_no_gradient():
 
 
 def test_score_stability_is_one_for_identical_batches_and_below_for_different(data):
-    net = _trained_like("conv", (6, 8), QuantConfig(4))
+    net = _trained_like("6c3-8c3s2-10", QuantConfig(4))
     spikes = data[1]
-    assert score_stability(net, [spikes[:32], spikes[:32]], "svs") == pytest.approx(1.0)
-    value = score_stability(net, [spikes[:32], spikes[32:]], "sca")
-    assert 0.5 < value < 1.0
+    same = score_stability(net, [spikes[:32], spikes[:32]], "svs")
+    assert (same.cosine, same.kendall_tau, same.pruned_overlap) == pytest.approx((1.0, 1.0, 1.0))
+    other = score_stability(net, [spikes[:32], spikes[32:]], "sca")
+    assert 0.5 < other.cosine < 1.0 and -1.0 <= other.kendall_tau < 1.0 and 0.0 <= other.pruned_overlap <= 1.0
 
 
 @pytest.mark.parametrize(
@@ -163,7 +164,7 @@ def pruned_conv(pruned_conv_checkpoint, tmp_path_factory):
 
 def test_pruned_checkpoint_records_the_pruning(pruned_conv):
     checkpoint, _, pt = pruned_conv
-    assert checkpoint.model.hidden == (2, 4) and checkpoint.unpruned_model.hidden == (4, 8)
+    assert checkpoint.model.widths == (2, 4, 10) and checkpoint.unpruned_model.widths == (4, 8, 10)
     record = load_checkpoint(pt).pruning
     assert record["criterion"] == "svs" and record["layer_ratios"] == [0.5, 0.5]
     assert [len(k) for k in record["kept_channels"]] == [2, 4]
@@ -209,7 +210,7 @@ def test_exporter_table_shows_before_and_after(pruned_conv, tmp_path, capsys):
 def test_damaged_pruning_record_is_a_one_line_error(pruned_conv, tmp_path):
     _, _, pt = pruned_conv
     data = torch.load(pt, weights_only=True)
-    del data["pruning"]["hidden_before"]
+    del data["pruning"]["widths_before"]
     torch.save(data, tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match="damaged"):
         load_checkpoint(tmp_path / "bad.pt")
@@ -221,12 +222,12 @@ def test_iterative_schedule_reaches_the_ratio(data):
 
     train_set, _ = data
     _, test_set = load_dataset("digits")
-    net = _trained_like("mlp", (20,), QuantConfig(2))
+    net = _trained_like("20-10", QuantConfig(2))
     config = PruneConfig((0.6,), "sca", finetune_epochs=2, steps=2, calibration_samples=64)
     small, record, metrics = prune_and_finetune(
         copy.deepcopy(net), config, train_set, test_set, Encoding(time_steps=6), TrainConfig(), progress=False
     )
-    assert small.config.hidden == (8,) and record["steps"] == 2 and "train_accuracy" in metrics
+    assert small.config.widths == (8, 10) and record["steps"] == 2 and "train_accuracy" in metrics
     assert metrics["test_accuracy"] == accuracy(small, test_set, Encoding(time_steps=6))
 
 
@@ -248,7 +249,7 @@ def test_bad_pruning_options_are_one_line_errors(options, message, train_error):
 
 def test_cli_prunes_and_says_when_a_layer_keeps_one_channel(tmp_path, capsys):
     pt = tmp_path / "m.pt"
-    args = ["--no-progress", "train", "--epochs", "1", "--hidden", "1", "--time-steps", "4", "--out", str(pt)]
+    args = ["--no-progress", "train", "--epochs", "1", "--arch", "1-10", "--time-steps", "4", "--out", str(pt)]
     assert qpsnn_main([*args, "--prune", "0.9", "--finetune-epochs", "0", "--calibration-samples", "16"]) == 0
     out = capsys.readouterr().out
     assert "pruned (svs, ratios [0.9]): widths [1] -> [1]" in out

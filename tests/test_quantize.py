@@ -122,7 +122,9 @@ def test_grid_check_rejects_off_grid_weights():
 def test_fixed_point_conversion_folds_the_scale_into_the_threshold():
     from lava_qpsnn.models import ModelConfig, build_model
 
-    net = quantize_model(build_model(ModelConfig("mlp", (1, 8, 8), 10, (16,))), QuantConfig(2, first_last_bits=None))
+    net = quantize_model(
+        build_model(ModelConfig.from_arch("16-10", (1, 8, 8), 10)), QuantConfig(2, first_last_bits=None)
+    )
     before = {k: v.clone() for k, v in net.state_dict().items()}
     fixed = to_fixed_point(net)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # input untouched
@@ -183,7 +185,7 @@ def test_lava_spikes_equal_the_fixed_point_model(bits, quantized_checkpoints, tm
 def test_diverged_weights_give_a_clear_error():
     from lava_qpsnn.models import ModelConfig, build_model
 
-    net = quantize_model(build_model(ModelConfig("mlp", (1, 8, 8), 10, (8,))), QuantConfig(2))
+    net = quantize_model(build_model(ModelConfig.from_arch("8-10", (1, 8, 8), 10)), QuantConfig(2))
     with torch.no_grad():
         net.blocks[0].synapse.weight[0, 0] = float("nan")
     with pytest.raises(ExportError, match="NaN or infinite weights .* lower --lr"):

@@ -1,0 +1,299 @@
+"""Real networks: BatchNorm folding, bias timing, spike pooling, hand-written slayer networks,
+pluggable pruning criteria and the checkpoint as the one source of truth."""
+
+import functools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from lava_qpsnn.checkpoint import Checkpoint, save_checkpoint
+from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
+from lava_qpsnn.errors import ConfigError
+from lava_qpsnn.lava_run import run_lava
+from lava_qpsnn.models import ModelConfig, build_model, prepare_network
+from lava_qpsnn.norm import BatchNorm
+from lava_qpsnn.prune import (
+    Criterion,
+    PruneConfig,
+    apply_masks,
+    channel_scores,
+    compact,
+    prune_and_finetune,
+    register_criterion,
+    select_channels,
+)
+from lava_qpsnn.quantize import QuantConfig, quantize_model, to_fixed_point
+from lava_qpsnn.sim import simulate
+from lava_qpsnn.train import TrainConfig, output_spikes, train
+from netx_export import export_netx
+
+ENCODING = Encoding(time_steps=10, seed=5)
+NEURON = {"threshold": 1.0, "current_decay": 1.0, "voltage_decay": 0.5}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    train_set, test_set = load_dataset("digits")
+    return train_set, test_set, encode_test_split(test_set, ENCODING)[:40]
+
+
+def _spike_exact(checkpoint: Checkpoint, path, spikes: np.ndarray) -> np.ndarray:
+    """Export ``checkpoint``; assert PyTorch fixed point == simulator == Lava; return the spikes."""
+    export_netx(checkpoint, path, force=True)
+    reference = output_spikes(checkpoint.fixed_point(), spikes)
+    np.testing.assert_array_equal(simulate(path, spikes), reference)
+    np.testing.assert_array_equal(run_lava(path, spikes, progress=False), reference)
+    return reference
+
+
+def test_folded_batchnorm_equals_torch_batchnorm_in_both_modes():
+    torch.manual_seed(0)
+    net = build_model(ModelConfig.from_arch("6c3-10", (2, 5, 5), 10, norm="bn"))
+    block = net.blocks[0]
+    norm = block.neuron.norm
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 2.0)
+        norm.shift.uniform_(-1.0, 1.0)
+        norm.running_mean.uniform_(-0.5, 0.5)
+        norm.running_var.uniform_(0.2, 3.0)
+        block.synapse._pre_hook_fx.inner = None  # no quantization: the fold itself is under test
+    x = (torch.rand(3, 2, 5, 5, 4) < 0.5).float()
+    weight = block.synapse.weight
+    plain = torch.stack([F.conv2d(x[..., t], weight[..., 0], padding=1) for t in range(4)], -1)  # W x per step
+
+    norm.eval()
+    current = norm(block.synapse(x))
+    expected = F.batch_norm(plain, norm.running_mean, norm.running_var, norm.weight, norm.shift, eps=norm.eps)
+    torch.testing.assert_close(current, expected, rtol=1e-5, atol=1e-5)
+
+    norm.train()
+    running = norm.running_mean.clone(), norm.running_var.clone()
+    current = norm(block.synapse(x))
+    batch = plain.permute(0, 2, 3, 4, 1).reshape(-1, 6)  # statistics over N, H, W, T per channel
+    expected = (plain - batch.mean(0).view(1, -1, 1, 1, 1)) / torch.sqrt(batch.var(0, unbiased=False) + norm.eps).view(
+        1, -1, 1, 1, 1
+    ) * norm.weight.view(1, -1, 1, 1, 1) + norm.shift.view(1, -1, 1, 1, 1)
+    torch.testing.assert_close(current, expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(norm.running_mean, 0.9 * running[0] + 0.1 * batch.mean(0))
+
+
+def test_bias_acts_from_the_layer_latency_on():
+    net = build_model(ModelConfig.from_arch("4c3-p2-4c3-10", (1, 4, 4), 10, norm="bn"))
+    assert [getattr(b.neuron, "norm", None) and b.neuron.norm.latency for b in net.blocks[::2]] == [0, 2, None]
+    norm = net.blocks[2].neuron.norm.eval()
+    with torch.no_grad():
+        norm.shift.fill_(0.25)
+    out = norm(torch.zeros(1, 4, 2, 2, 5))
+    assert (out[..., :2] == 0).all() and (out[..., 2:] == 0.25).all()
+
+
+@pytest.fixture(scope="module")
+def biased_net():
+    """A 4-bit BatchNorm + pooling net whose first layer has channels biased to fire with no input."""
+    torch.manual_seed(1)
+    net = quantize_model(build_model(ModelConfig.from_arch("4c3-p2-6c3-10", (1, 8, 8), 10, norm="bn")), QuantConfig(4))
+    with torch.no_grad():
+        for block in net.blocks[::2]:
+            if block.neuron.norm is not None:
+                block.synapse.weight.mul_(3)
+        net.blocks[0].neuron.norm.shift[:2] = torch.tensor([1.3, 0.6])  # 1.3 > threshold: fires on silence
+        net.blocks[2].neuron.norm.shift[3] = 2.0
+    return Checkpoint.of(net.eval(), dataset="digits", encoding=ENCODING)
+
+
+def test_biased_neurons_fire_on_silence_and_stay_exact_in_lava_and_the_simulator(biased_net, digits, tmp_path):
+    silence = np.zeros((3, 1, 8, 8, ENCODING.time_steps), np.float32)
+    spikes = np.concatenate([silence, digits[2][:12]])
+    path = tmp_path / "biased.net"
+    reference = _spike_exact(biased_net, path, spikes)
+    layers = simulate(path, spikes, layers=True)
+    assert layers[0][:3].any(), "the biased channel must fire without input for this test to mean anything"
+    assert reference[3:].any()
+    first = layers[0][0, 0]  # layer 1 starts at step 1: nothing before, firing from then on
+    assert not first[..., 0].any() and first[..., 1:].any()
+
+
+def test_pooling_exports_as_a_grouped_conv_that_or_s_each_window(biased_net, digits, tmp_path):
+    import h5py
+
+    path = tmp_path / "pool.net"
+    export_netx(biased_net, path)
+    with h5py.File(path) as f:
+        pool = f["layer/2"]
+        assert pool["type"][0] == b"conv" and int(pool["groups"][()]) == 4
+        assert pool["weight"].shape == (4, 1, 2, 2) and (pool["weight"][()] == 70).all()  # 1.1 x 64, 8-bit even
+    spikes = digits[2][:8]
+    conv, pooled = simulate(path, spikes, layers=True)[:2]
+    # hand arithmetic: a pooled neuron spikes one step after any spike in its 2x2 window (its own latency)
+    window_any = conv.reshape(8, 4, 4, 2, 4, 2, -1).max(axis=(3, 5))
+    np.testing.assert_array_equal(pooled[..., 1:], window_any[..., :-1])
+    assert pooled.any()
+
+
+def test_done_when_bn_pool_4bit_svs_pruned_net_exact_in_a_fresh_netx(bn_pool_checkpoint, digits, tmp_path):
+    checkpoint = bn_pool_checkpoint
+    assert checkpoint.model.norm == "bn" and checkpoint.model.widths == (4, 8, 10)
+    assert checkpoint.unpruned_model.widths == (8, 16, 10)
+    path = tmp_path / "bn_pool.net"
+    reference = _spike_exact(checkpoint, path, encode_test_split(digits[1], checkpoint.encoding)[:24])
+    assert reference.any()
+    code = (
+        "import lava_qpsnn; from lava.lib.dl import netx; "
+        f"n = netx.hdf5.Network(net_config={str(path)!r}); print([l.out.shape for l in n.layers])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[(8, 8, 4), (4, 4, 4), (4, 4, 8), (10,)]"
+
+
+class HandWritten(torch.nn.Module):
+    """A network written with slayer blocks directly, as lava-dl's examples are."""
+
+    def __init__(self) -> None:
+        from lava.lib.dl import slayer
+
+        super().__init__()
+        neuron = NEURON
+        cuba = slayer.block.cuba
+        self.blocks = torch.nn.ModuleList(
+            [
+                cuba.Conv({**neuron, "norm": functools.partial(BatchNorm, 6)}, 1, 6, 3, padding=1, weight_scale=2),
+                cuba.Pool(neuron, 2, weight_scale=1.1),
+                cuba.Conv({**neuron, "norm": functools.partial(BatchNorm, 8)}, 6, 8, 3, padding=0, weight_scale=2),
+                cuba.Flatten(),
+                cuba.Dense(neuron, 8 * 2 * 2, 10, weight_scale=2),
+            ]
+        )
+
+    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            spikes = block(spikes)
+        return spikes
+
+
+def test_a_hand_written_slayer_network_goes_through_the_whole_pipeline(digits, tmp_path):
+    train_set, test_set, spikes = digits
+    torch.manual_seed(0)
+    net = prepare_network(HandWritten(), (1, 8, 8))
+    quantize_model(net, QuantConfig(4, "baseline"))
+    small_train = type(train_set)(train_set.images[:400], train_set.labels[:400], 10)
+    train(net, small_train, test_set, ENCODING, TrainConfig(epochs=2), progress=False)
+    prune = PruneConfig((0.5,), "svs", finetune_epochs=1, calibration_samples=64)
+    small, record, _ = prune_and_finetune(net, prune, small_train, test_set, ENCODING, TrainConfig(), progress=False)
+    assert isinstance(small, HandWritten) and record["widths_before"] == [6, 8, 10]
+    assert [b.neuron.shape[0] for b in small.blocks if hasattr(b, "neuron")] == [3, 3, 4, 10]
+    checkpoint = Checkpoint.of(small, dataset="digits", encoding=ENCODING, pruning=record, image_shape=(1, 8, 8))
+    assert checkpoint.model.widths == (3, 4, 10) and checkpoint.quant == QuantConfig(4, "baseline")
+    np.testing.assert_array_equal(  # the rebuilt network is the hand-written one
+        output_spikes(checkpoint.build(), spikes), output_spikes(small, spikes)
+    )
+    reference = _spike_exact(checkpoint, tmp_path / "hand.net", spikes[:16])
+    assert reference.any()
+
+
+def test_unsupported_blocks_are_named_with_what_is_supported():
+    from lava.lib.dl import slayer
+
+    class WithAffine(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = torch.nn.ModuleList(
+                [slayer.block.cuba.Dense(NEURON, 64, 8), slayer.block.cuba.Affine(NEURON, 8, 10)]
+            )
+
+    with pytest.raises(ConfigError, match=r"blocks.1 is .*Affine: lava-qpsnn supports slayer.block.cuba.Conv, Pool"):
+        prepare_network(WithAffine(), (1, 8, 8))
+    with pytest.raises(ConfigError, match="needs image_shape"):
+        Checkpoint.of(WithAffine(), dataset="digits", encoding=ENCODING)
+
+
+def test_a_user_defined_criterion_prunes_through_the_registry(digits):
+    torch.manual_seed(0)
+    net = build_model(ModelConfig.from_arch("6c3-p2-8c3-10", (1, 8, 8), 10))
+    last_channels = Criterion(weights=lambda weight, rng: np.arange(weight.shape[0], dtype=float))
+    register_criterion("last-channels", last_channels)
+    scores = channel_scores(net, digits[2], "last-channels")
+    keeps = [select_channels(s, 0.5)[0] for s in scores]
+    assert [k.tolist() for k in keeps] == [[False] * 3 + [True] * 3, [False] * 4 + [True] * 4]
+    PruneConfig((0.5,), "last-channels")  # accepted by name once registered
+    small = compact(apply_masks(net, keeps))
+    assert small.config.widths == (3, 4, 10)
+    np.testing.assert_array_equal(output_spikes(small, digits[2]), output_spikes(net, digits[2]))
+    with pytest.raises(ConfigError, match="exactly one"):
+        Criterion()
+
+
+def test_checkpoint_reads_quantization_from_the_hooks_and_refuses_a_disagreeing_config():
+    net = quantize_model(build_model(ModelConfig.from_arch("16-8-10", (1, 8, 8), 10)), QuantConfig(2, "baseline"))
+    checkpoint = Checkpoint.of(net, dataset="digits", encoding=ENCODING)
+    assert checkpoint.quant == QuantConfig(2, "baseline")
+    with pytest.raises(
+        ConfigError, match=r"disagrees with the model's hooks \(bits per layer \[8, 4, 8\] vs \[8, 2, 8\]"
+    ):
+        Checkpoint.of(net, dataset="digits", encoding=ENCODING, quant=QuantConfig(4, "baseline"))
+    with pytest.raises(ConfigError, match="quantizer rescaw vs baseline"):
+        Checkpoint.of(net, dataset="digits", encoding=ENCODING, quant=QuantConfig(2))
+
+
+def test_export_uses_the_stored_scales(tmp_path):
+    import h5py
+
+    torch.manual_seed(0)
+    net = quantize_model(build_model(ModelConfig.from_arch("16-10", (1, 8, 8), 10)), QuantConfig(4))
+    checkpoint = Checkpoint.of(net, dataset="digits", encoding=ENCODING)
+    gamma = float(net.blocks[0].synapse.weight.detach().abs().mean())
+    assert checkpoint.scales[0] == pytest.approx(gamma, rel=1e-6)
+    save_checkpoint(checkpoint, tmp_path / "m.pt")
+    halved = Checkpoint(**{**vars(checkpoint), "scales": (checkpoint.scales[0] / 2, checkpoint.scales[1])})
+    export_netx(checkpoint, tmp_path / "a.net")
+    export_netx(halved, tmp_path / "b.net")
+    with h5py.File(tmp_path / "a.net") as a, h5py.File(tmp_path / "b.net") as b:
+        vth_a, vth_b = a["layer/1/neuron/vThMant"][()], b["layer/1/neuron/vThMant"][()]
+    assert abs(vth_b - 2 * vth_a) <= 1  # vth = round(theta * 2^e * S / gamma)
+
+
+def test_folding_refuses_a_batchnorm_that_was_not_prepared():
+    from lava.lib.dl import slayer
+
+    class Raw(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            params = {**NEURON, "norm": functools.partial(BatchNorm, 8)}
+            self.blocks = torch.nn.ModuleList(
+                [slayer.block.cuba.Dense(params, 64, 8), slayer.block.cuba.Dense(NEURON, 8, 10)]
+            )
+
+    with pytest.raises(ConfigError, match="call prepare_network"):
+        to_fixed_point(Raw())
+
+
+def test_report_and_exporter_table_align_layers_across_pooling(bn_pool_checkpoint, tmp_path):
+    from lava_qpsnn.report import report_network
+
+    path = tmp_path / "bn_pool.net"
+    rows = export_netx(bn_pool_checkpoint, path)
+    assert [(r.kind, r.weight_bits) for r in rows] == [
+        ("input", None),
+        ("conv", 8),
+        ("pool", 7),  # 70 = 35 x 2: 7 signed bits
+        ("conv", 4),
+        ("flatten", None),
+        ("dense", 8),
+    ]
+    assert rows[2].params == 4 * 2 * 2 and rows[2].params_before == 8 * 2 * 2
+    report = report_network(path, checkpoint=bn_pool_checkpoint, samples=4)
+    assert [layer.summary.weight_bits for layer in report.layers] == [r.weight_bits for r in rows]
+
+
+def test_a_bias_beyond_loihis_13_bits_is_refused_at_conversion():
+    from lava_qpsnn.errors import ExportError
+
+    net = quantize_model(build_model(ModelConfig.from_arch("8-10", (1, 8, 8), 10, norm="bn")), QuantConfig(8))
+    with torch.no_grad():
+        net.blocks[0].neuron.norm.shift[0] = 1e4
+    with pytest.raises(ExportError, match=r"weight layer 0: BatchNorm bias reaches \d+ .* 13-bit -4096..4095"):
+        to_fixed_point(net)
