@@ -25,6 +25,8 @@ import torch
 
 __all__ = ["BatchNorm", "FoldedWeights", "IntegerBias", "time_mask"]
 
+MIN_SCALE = 1e-6  # |gamma / sigma| below this is taken as this when un-folding the current in training
+
 
 def time_mask(current: torch.Tensor, latency: int) -> torch.Tensor:
     """1 from step ``latency`` on, 0 before: broadcastable to ``current`` (``N x C x ... x T``)."""
@@ -70,8 +72,9 @@ class BatchNorm(torch.nn.Module):
         mask = time_mask(current, self.latency)
         if not self.training:
             return current + _per_channel(self.bias(), current) * mask
-        scale = self.scale()
-        raw = current / _per_channel(scale, current).clamp_min(torch.finfo(current.dtype).tiny)  # W x
+        scale = self.scale()  # may be negative (gamma < 0 flips a channel); only its size is bounded
+        safe = torch.where(scale.abs() < MIN_SCALE, torch.where(scale < 0, -MIN_SCALE, MIN_SCALE), scale)
+        raw = current / _per_channel(safe, current)  # W x
         active = raw[..., self.latency :].transpose(0, 1).reshape(self.num_features, -1)
         mean, var = active.mean(1), active.var(1, unbiased=False)
         with torch.no_grad():

@@ -297,3 +297,14 @@ def test_a_bias_beyond_loihis_13_bits_is_refused_at_conversion():
         net.blocks[0].neuron.norm.shift[0] = 1e4
     with pytest.raises(ExportError, match=r"weight layer 0: BatchNorm bias reaches \d+ .* 13-bit -4096..4095"):
         to_fixed_point(net)
+
+
+def test_batchnorm_trains_through_a_zero_or_negative_gamma():
+    norm = BatchNorm(3).train()
+    with torch.no_grad():
+        norm.weight.copy_(torch.tensor([-1.0, 0.0, 2.0]))
+    raw = torch.randn(4, 3, 5, 6)
+    out = norm(raw * norm.scale().view(1, -1, 1, 1))  # the current a folded synapse would give
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out[:, 2].std(unbiased=False), torch.tensor(2.0), rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(out[:, 0].mean(), torch.tensor(0.0), rtol=0, atol=1e-5)
