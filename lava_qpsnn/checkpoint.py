@@ -137,7 +137,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             encoding=Encoding(**data["encoding"]),
             state_dict=dict(data["state_dict"]),
             metrics=dict(data.get("metrics", {})),
-            quant=None if data.get("quant") is None else QuantConfig(**data["quant"]),
+            quant=None if data.get("quant") is None else QuantConfig(**{"grid": "zero-free", **data["quant"]}),
             pruning=data.get("pruning"),
         )
         checkpoint.unpruned_model  # noqa: B018  (validates the pruning record)

@@ -24,7 +24,11 @@ TIME_STEPS = 12
 
 
 def trained_checkpoint(
-    arch: str, hidden: tuple[int, ...], epochs: int, quant: QuantConfig | None = None, prune: PruneConfig | None = None
+    arch: str,
+    hidden: tuple[int, ...],
+    epochs: int,
+    quant: QuantConfig | None = None,
+    prune: PruneConfig | None = None,
 ) -> Checkpoint:
     return train_checkpoint(
         arch=arch,
@@ -47,12 +51,15 @@ def conv_checkpoint() -> Checkpoint:
     return trained_checkpoint("conv", (4, 8), epochs=2)
 
 
+QUANTIZED = [(1, "zero-free"), (2, "zero-free"), (4, "zero-free"), (8, "symmetric"), (2, "symmetric"), (4, "symmetric")]
+
+
 @pytest.fixture(scope="session")
-def quantized_checkpoints() -> dict[int, Checkpoint]:
-    """Small ReScaW MLPs with every layer at b bits, b in 1, 2, 4, 8."""
+def quantized_checkpoints() -> dict[tuple[int, str], Checkpoint]:
+    """Small ReScaW MLPs with every layer at b bits on a grid, keyed by ``(bits, grid)`` (see ``QUANTIZED``)."""
     return {
-        bits: trained_checkpoint("mlp", (32,), epochs=2, quant=QuantConfig(bits, first_last_bits=None))
-        for bits in (1, 2, 4, 8)
+        (bits, grid): trained_checkpoint("mlp", (32,), 2, QuantConfig(bits, first_last_bits=None, grid=grid))
+        for bits, grid in QUANTIZED
     }
 
 
