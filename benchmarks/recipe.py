@@ -14,13 +14,13 @@ interrupted run resumes; the table goes to ``benchmarks/results/recipe.md``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+from runcache import cached_run
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
@@ -32,44 +32,57 @@ from lava_qpsnn.train import TrainConfig
 
 OLD = {"loss": "spike-rate", "schedule": "constant"}  # the recipe before these options existed
 NEW = {"loss": "ce-count", "schedule": "cosine"}
+TAU = {"tau_grad": 0.003}
+SLAYER_TAU = {"tau_grad": 1.0}  # slayer's default, and lava-qpsnn's before these options
 
-# name -> (TrainConfig overrides, NeuronConfig overrides, bits or None, grid or None).
+# name -> (TrainConfig, NeuronConfig and QuantConfig overrides; None: float weights).
 # slayer's surrogate gradient is scale_grad * 0.05 / rho * exp(-|v - threshold| / rho) with
 # rho = 100 * tau_grad * threshold: tau_grad = 1 makes it nearly flat over the voltages seen.
-SETTINGS: dict[str, tuple[dict, dict, int | None, str | None]] = {
-    "old recipe, float": (OLD, {}, None, None),
-    "ce-count, float": (NEW, {}, None, None),
-    "ce-rate, float": ({**NEW, "loss": "ce-rate"}, {}, None, None),
-    "spike-rate + cosine, float": ({**NEW, "loss": "spike-rate"}, {}, None, None),
-    "ce-count constant lr, float": ({**NEW, "schedule": "constant"}, {}, None, None),
-    "ce-count tau 0.03, float": (NEW, {"tau_grad": 0.03}, None, None),
-    "ce-count tau 0.01, float": (NEW, {"tau_grad": 0.01}, None, None),
-    "ce-count tau 0.003, float": (NEW, {"tau_grad": 0.003}, None, None),
-    "ce-count init 1, float": ({**NEW, "init_gain": 1.0}, {}, None, None),
-    "ce-count init 2, float": ({**NEW, "init_gain": 2.0}, {}, None, None),
-    "ce-count lr 1e-2, float": ({**NEW, "lr": 1e-2}, {}, None, None),
-    "ce-count wd 1e-2, float": ({**NEW, "weight_decay": 1e-2}, {}, None, None),
+SETTINGS: dict[str, tuple[dict, dict, dict | None]] = {
+    "old recipe, float": (OLD, SLAYER_TAU, None),
+    "ce-count, float": (NEW, SLAYER_TAU, None),
+    "ce-rate, float": ({**NEW, "loss": "ce-rate"}, SLAYER_TAU, None),
+    "spike-rate + cosine, float": ({**NEW, "loss": "spike-rate"}, SLAYER_TAU, None),
+    "ce-count constant lr, float": ({**NEW, "schedule": "constant"}, SLAYER_TAU, None),
+    "ce-count tau 0.03, float": (NEW, {"tau_grad": 0.03}, None),
+    "ce-count tau 0.01, float": (NEW, {"tau_grad": 0.01}, None),
+    "ce-count tau 0.003, float": (NEW, {"tau_grad": 0.003}, None),
+    "ce-count tau 0.001, float": (NEW, {"tau_grad": 0.001}, None),
+    "ce-count init 1, float": ({**NEW, "init_gain": 1.0}, SLAYER_TAU, None),
+    "ce-count init 2, float": ({**NEW, "init_gain": 2.0}, SLAYER_TAU, None),
+    "tau 0.003, 1-bit rescaw": (NEW, TAU, {"bits": 1, "gamma": "mean"}),
+    "tau 0.003, 2-bit rescaw symmetric": (NEW, TAU, {"bits": 2, "grid": "symmetric", "gamma": "mean"}),
+    "tau 0.003, 2-bit rescaw zero-free": (NEW, TAU, {"bits": 2, "grid": "zero-free", "gamma": "mean"}),
+    "tau 0.003, 2-bit rescaw max symmetric": (NEW, TAU, {"bits": 2, "grid": "symmetric", "gamma": "max"}),
+    "tau 0.003, 3-bit rescaw symmetric": (NEW, TAU, {"bits": 3, "grid": "symmetric", "gamma": "mean"}),
+    "tau 0.003, 3-bit rescaw max symmetric": (NEW, TAU, {"bits": 3, "grid": "symmetric", "gamma": "max"}),
+    "tau 0.003, 4-bit rescaw symmetric": (NEW, TAU, {"bits": 4, "grid": "symmetric", "gamma": "mean"}),
+    "tau 0.003, 4-bit rescaw zero-free": (NEW, TAU, {"bits": 4, "grid": "zero-free", "gamma": "mean"}),
+    "tau 0.003, 4-bit rescaw max symmetric": (NEW, TAU, {"bits": 4, "grid": "symmetric", "gamma": "max"}),
+    "tau 0.003, 4-bit rescaw max zero-free": (NEW, TAU, {"bits": 4, "grid": "zero-free", "gamma": "max"}),
+    "tau 0.003, 4-bit baseline symmetric": (NEW, TAU, {"bits": 4, "grid": "symmetric", "quantizer": "baseline"}),
+    "tau 0.003, 8-bit rescaw": (NEW, TAU, {"bits": 8, "gamma": "mean"}),
+    "tau 0.003, 8-bit rescaw max": (NEW, TAU, {"bits": 8, "gamma": "max"}),
+    "tau 0.003, 8-bit baseline": (NEW, TAU, {"bits": 8, "quantizer": "baseline"}),
+    "tau 0.003 init 1, float": ({**NEW, "init_gain": 1.0}, TAU, None),
+    "tau 0.003 scale 3, float": (NEW, {**TAU, "scale_grad": 3.0}, None),
+    "tau 0.003 ce-rate, float": ({**NEW, "loss": "ce-rate"}, TAU, None),
+    "tau 0.003 lr 1e-2, float": ({**NEW, "lr": 1e-2}, TAU, None),
 }
 
 
-def run(name: str, seed: int, cache: Path) -> dict:
-    path = cache / f"{name.replace(' ', '_').replace(',', '')}_seed{seed}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    train, neuron, bits, grid = SETTINGS[name]
-    quant = None if bits is None else QuantConfig(bits, first_last_bits=None, grid=grid)
+def run(name: str, seed: int) -> dict:
+    train, neuron, quant = SETTINGS[name]
     start = time.perf_counter()
     checkpoint = train_checkpoint(
         encoding=Encoding(time_steps=16, seed=seed),
         config=TrainConfig(**{"seed": seed, **train}),
         neuron=NeuronConfig(**neuron),
-        quant=quant,
+        quant=None if quant is None else QuantConfig(**{"first_last_bits": None, **quant}),
         validation=0.2,
         progress=False,
     )
-    result = {**checkpoint.metrics, "seconds": time.perf_counter() - start}
-    path.write_text(json.dumps(result))
-    return result
+    return {**checkpoint.metrics, "seconds": time.perf_counter() - start}
 
 
 def main() -> int:
@@ -80,7 +93,6 @@ def main() -> int:
     args = parser.parse_args()
     torch.set_num_threads(1)
     cache = args.out.with_suffix("")
-    cache.mkdir(parents=True, exist_ok=True)
     unknown = set(args.only or ()) - set(SETTINGS)
     if unknown:
         parser.error(f"unknown settings {sorted(unknown)}")
@@ -88,7 +100,7 @@ def main() -> int:
     for name in SETTINGS:
         if args.only and name not in args.only:
             continue
-        results = [run(name, seed, cache) for seed in range(args.seeds)]
+        results = [cached_run(cache, f"{name} seed{seed}", run, name, seed) for seed in range(args.seeds)]
         accs = [100 * r["fixed_point_validation_accuracy"] for r in results]
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
         rows.append([name, f"{statistics.mean(accs):.2f} ± {std:.2f}", " ".join(f"{a:.1f}" for a in accs)])
@@ -98,8 +110,12 @@ def main() -> int:
         "# Choosing the training defaults on a validation split\n\n"
         f"Made by `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/recipe.py --seeds {args.seeds}`. "
         "MLP 64-128-10 on digits, trained on 80% of the training split, accuracy of the exported fixed-point "
-        "network on the other 20% (288 images; the test split is not read). Unnamed options are the library "
-        "defaults at the time of the run; 'old recipe' is slayer's SpikeRate loss at a constant learning rate.\n\n"
+        "network on the other 20% (288 images; the test split is not read). 'old recipe': slayer's SpikeRate loss "
+        "at a constant learning rate with slayer's tau_grad 1 (lava-qpsnn before these options); 'ce-count': "
+        "cross-entropy of the output spike counts with a cosine learning rate; 'tau': the surrogate's tau_grad "
+        "(1 where not named); 'init g': weights re-drawn with std g * threshold / sqrt(fan_in); quantized "
+        "settings are ReScaW with gamma = mean |W| unless 'max' is named. Not named: Adam(W) at 3e-3, no weight "
+        "decay, slayer's initial weights, scale_grad 1. The settings are in `benchmarks/recipe.py`.\n\n"
         + format_markdown(headers, rows)
         + "\n"
     )

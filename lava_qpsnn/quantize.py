@@ -6,8 +6,9 @@ float weight ``W`` to ``gamma * m / S`` with integer levels ``m`` and a straight
 gradient (zero where ``|W / gamma| > 1``):
 
 - ``baseline`` (QP-SNN Eqs 4-6): ``gamma = 1``, the fixed range [-1, 1].
-- ``rescaw`` (Eqs 9-10): ``gamma`` = mean ``|W|`` of the layer (``max`` or a percentile as
-  options), detached. One gamma per layer, the paper's definition: per-channel scales cannot
+- ``rescaw`` (Eqs 9-10): ``gamma`` = mean ``|W|`` of the layer (the paper's), ``max`` or a
+  percentile, detached; by default mean up to 2 bits and max from 3 bits on (see
+  :func:`default_gamma`). One gamma per layer, the paper's definition: per-channel scales cannot
   be folded into Lava's one threshold per layer.
 
 The grid (``QuantConfig.grid``), chosen per network:
@@ -89,6 +90,16 @@ def default_grid(bits: int) -> str:
     return "symmetric" if bits >= 2 else "zero-free"
 
 
+def default_gamma(bits: int) -> str:
+    """ReScaW's scale when none is given: mean |W| up to 2 bits, max |W| from 3 bits on.
+
+    With few levels, clipping the large weights to mean |W| buys resolution where most
+    weights are; with 7 or more levels per side there is resolution to spare, and clipping
+    costs more than it gains.
+    """
+    return "mean" if bits <= 2 else "max"
+
+
 def _check_grid(bits: int, grid: str) -> None:
     if grid not in GRIDS:
         raise ConfigError(f"unknown grid {grid!r}: choose one of {', '.join(GRIDS)}")
@@ -111,7 +122,8 @@ class QuantConfig:
     quantizer : ``"baseline"`` or ``"rescaw"``
     first_last_bits : bits of the first and last synapse layers (8, as in the paper), or
         None to quantize them with ``bits`` too
-    gamma : ReScaW scale: ``"mean"`` (default, the paper's best), ``"max"``, ``"percentile"``
+    gamma : ReScaW scale: ``"mean"`` (the paper's best), ``"max"``, ``"percentile"``; None
+        picks :func:`default_gamma` of ``bits`` (and is recorded as that name)
     percentile : the percentile of ``|W|`` used when ``gamma="percentile"``
     grid : ``"symmetric"`` or ``"zero-free"`` (see the module docstring), for every layer;
         None picks :func:`default_grid` of ``bits`` (and is recorded as that name)
@@ -120,7 +132,7 @@ class QuantConfig:
     bits: int
     quantizer: str = "rescaw"
     first_last_bits: int | None = 8
-    gamma: str = "mean"
+    gamma: str | None = None
     percentile: float = 99.0
     grid: str | None = None
 
@@ -130,6 +142,8 @@ class QuantConfig:
             _check_bits(self.first_last_bits, "--first-last-bits")
         if self.quantizer not in QUANTIZERS:
             raise ConfigError(f"unknown quantizer {self.quantizer!r}: choose one of {', '.join(QUANTIZERS)}")
+        if self.gamma is None:
+            object.__setattr__(self, "gamma", default_gamma(self.bits))
         if self.gamma not in GAMMAS:
             raise ConfigError(f"unknown gamma {self.gamma!r}: choose one of {', '.join(GAMMAS)}")
         if not 0 < self.percentile <= 100:

@@ -66,8 +66,10 @@ def test_the_two_bit_symmetric_grid_is_ternary():
     torch.testing.assert_close(WeightQuantizer(2, "baseline", grid="symmetric")(w), expected)
 
 
-def test_grid_defaults_and_refusals():
+def test_grid_and_gamma_defaults_and_refusals():
     assert [QuantConfig(b).grid for b in (1, 2, 4, 8)] == ["zero-free", "symmetric", "symmetric", "symmetric"]
+    assert [QuantConfig(b).gamma for b in (1, 2, 3, 8)] == ["mean", "mean", "max", "max"]
+    assert QuantConfig(8, gamma="mean").gamma == "mean"
     assert QuantConfig(4, grid="zero-free").grid == "zero-free"
     with pytest.raises(ConfigError, match="symmetric grid needs >= 2 bits.*--grid zero-free"):
         QuantConfig(1, grid="symmetric")
