@@ -166,6 +166,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--speed-seeds", type=int, default=1, help="seeds of the previous recipe (timing reference)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/peer_snntorch.md"))
+    parser.add_argument(
+        "--peer-only", action="store_true", help="only train (and cache) the peer, which no lava-qpsnn setting affects"
+    )
     args = parser.parse_args()
     try:
         import brevitas  # noqa: F401
@@ -180,9 +183,11 @@ def main() -> int:
             cached(cache, name, bits, seed, args.epochs)
             for seed in range(args.speed_seeds if name == "ours, previous recipe" else args.seeds)
         ]
-        for name in RUNNERS
+        for name in (["peer"] if args.peer_only else RUNNERS)
         for bits in WIDTHS
     }
+    if args.peer_only:
+        return 0
     rows = []
     for bits in WIDTHS:
         accs = {name: [100 * r["test_accuracy"] for r in results[name, bits]] for name in RUNNERS}
