@@ -10,7 +10,7 @@ reference. Accuracy is that of the exported fixed-point network (what runs in La
 all 360 test images. One JSON file per run is kept under ``benchmarks/results/quantization/``
 and reused, so an interrupted run resumes.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quantization.py [--epochs 20] [--seeds 3] [--out ...]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quantization.py [--epochs 20] [--seeds 3] [--models mlp conv] [--out ...]
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--models", nargs="+", choices=("mlp", "conv"), default=["mlp", "conv"])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/quantization.md"))
     args = parser.parse_args()
 
@@ -77,7 +78,7 @@ def main() -> int:
         for quantizer in ("baseline", "rescaw")
         for grid in grids(bits)
     ]
-    jobs = [(arch, quant, name) for arch in ("mlp", "conv") for quant, name in settings]
+    jobs = [(arch, quant, name) for arch in args.models for quant, name in settings]
     cache = args.out.with_suffix("")
     rows, seconds = [], 0.0
     for arch, quant, name in tqdm(jobs, desc="settings"):
@@ -121,7 +122,8 @@ def main() -> int:
     text = (
         "# QP-SNN quantization on digits\n\n"
         f"Made by `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quantization.py --epochs {args.epochs} "
-        f"--seeds {args.seeds}` ({seconds:.0f} s of training runs on one thread). {args.seeds} seeds, "
+        f"--seeds {args.seeds} --models {' '.join(args.models)}` ({seconds:.0f} s of training runs on one thread). "
+        f"{args.seeds} seeds, "
         f"{args.epochs} epochs, T = 16, rate coding, the library's default training recipe (cross-entropy of "
         "the output spike counts, cosine learning rate, tau_grad 0.003; see README); every synapse layer at "
         "the given bits (first and last included); accuracy of the exported fixed-point network on all 360 "

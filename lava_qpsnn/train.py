@@ -43,7 +43,7 @@ SCHEDULES = ("cosine", "constant")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimiser settings.
+    """Optimiser settings; the defaults were chosen on a validation split (``benchmarks/recipe.py``).
 
     Attributes
     ----------
