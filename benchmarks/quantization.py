@@ -1,12 +1,16 @@
-"""Accuracy and size of QP-SNN quantization on digits: bits x quantizer x seeds.
+"""Accuracy and size of QP-SNN quantization on digits: bits x quantizer x grid x seeds.
 
-Trains the MLP (64-128-10) and the conv net (conv 8, conv 16 stride 2, dense) with every
-synapse layer at b bits (``first_last_bits=None``, so the quantizer is measured on every
-layer, the first and last included), b in {8, 4, 2, 1}, for the QP-SNN baseline quantizer
-and ReScaW, 3 seeds each, plus lava-dl's own default 8-bit hook as a reference. Accuracy
-is that of the exported fixed-point network (what runs in Lava), on all 360 test images.
+Trains the MLP (64-128-10) and the conv net (conv 8, conv 16 stride 2, dense) at the
+library's default training recipe with every synapse layer at b bits
+(``first_last_bits=None``, so the quantizer is measured on every layer, the first and last
+included), b in {8, 4, 2, 1}, for the QP-SNN baseline quantizer and ReScaW on each grid the
+bit width has (symmetric with zero, zero-free; at 8 bits they are the same grid, at 1 bit
+only zero-free exists), 3 seeds each, plus lava-dl's own default 8-bit hook as a
+reference. Accuracy is that of the exported fixed-point network (what runs in Lava), on
+all 360 test images. One JSON file per run is kept under ``benchmarks/results/quantization/``
+and reused, so an interrupted run resumes.
 
-    .venv/bin/python benchmarks/quantization.py [--epochs 20] [--seeds 3] [--out benchmarks/results/quantization.md]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quantization.py [--epochs 20] [--seeds 3] [--models mlp conv] [--out ...]
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+from runcache import cached_run
 from tqdm import tqdm
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
 from lava_qpsnn.experiment import train_checkpoint
-from lava_qpsnn.quantize import QuantConfig, grid_max
+from lava_qpsnn.quantize import GRIDS, QuantConfig, grid_max
 from lava_qpsnn.table import format_markdown, format_table
 from lava_qpsnn.train import TrainConfig
 
@@ -34,52 +40,76 @@ def weight_bytes(checkpoint, bits: int | None) -> tuple[float, float]:
     return params * (bits or 8) / 8, params * 4.0
 
 
+def run(arch: str, quant: QuantConfig | None, seed: int, epochs: int) -> dict:
+    start = time.perf_counter()
+    checkpoint = train_checkpoint(
+        arch=arch,
+        encoding=Encoding(time_steps=16, seed=seed),
+        config=TrainConfig(epochs=epochs, seed=seed),
+        quant=quant,
+        progress=False,
+    )
+    packed, dense = weight_bytes(checkpoint, None if quant is None else quant.bits)
+    return {
+        **checkpoint.metrics,
+        "packed_bytes": packed,
+        "float32_bytes": dense,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def grids(bits: int) -> tuple[str, ...]:
+    """The distinct grids of a bit width (8-bit zero-free is the symmetric grid; 1 bit has only zero-free)."""
+    return {8: ("symmetric",), 1: ("zero-free",)}.get(bits, GRIDS)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--models", nargs="+", choices=("mlp", "conv"), default=["mlp", "conv"])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/quantization.md"))
     args = parser.parse_args()
 
+    torch.set_num_threads(1)
     settings = [(None, "lava-dl default hook")] + [
-        (QuantConfig(bits, quantizer, first_last_bits=None), quantizer)
+        (QuantConfig(bits, quantizer, first_last_bits=None, grid=grid), quantizer)
         for bits in (8, 4, 2, 1)
         for quantizer in ("baseline", "rescaw")
+        for grid in grids(bits)
     ]
-    jobs = [(arch, quant, name) for arch in ("mlp", "conv") for quant, name in settings]
-    rows, start = [], time.time()
+    jobs = [(arch, quant, name) for arch in args.models for quant, name in settings]
+    cache = args.out.with_suffix("")
+    rows, seconds = [], 0.0
     for arch, quant, name in tqdm(jobs, desc="settings"):
-        accs, qat_accs = [], []
-        for seed in range(args.seeds):
-            checkpoint = train_checkpoint(
-                arch=arch,
-                encoding=Encoding(time_steps=16, seed=seed),
-                config=TrainConfig(epochs=args.epochs, seed=seed),
-                quant=quant,
-                progress=False,
-            )
-            accs.append(100 * checkpoint.metrics["fixed_point_test_accuracy"])
-            qat_accs.append(100 * checkpoint.metrics["test_accuracy"])
+        tag = "slayer" if quant is None else f"{quant.quantizer} {quant.bits}bit {quant.grid} {quant.gamma}"
+        results = [
+            cached_run(cache, f"{arch} {tag} seed{seed} {args.epochs}ep", run, arch, quant, seed, args.epochs)
+            for seed in range(args.seeds)
+        ]
+        accs = [100 * r["fixed_point_test_accuracy"] for r in results]
+        seconds += sum(r["seconds"] for r in results)
         bits = None if quant is None else quant.bits
-        packed, dense = weight_bytes(checkpoint, bits)
-        loihi_bits = "8 (even ints)" if quant is None else (bits if bits == 8 else bits + 1)
-        levels = "256" if quant is None else (2 * grid_max(bits) + 1 if bits == 8 else grid_max(bits) + 1)
+        scale = None if quant is None else grid_max(bits, quant.grid)
+        zero_free = quant is not None and quant.grid == "zero-free"
         rows.append(
             [
                 arch,
                 name,
+                "-" if quant is None else quant.grid,
                 bits or 8,
-                levels,
-                loihi_bits,
+                "256" if quant is None else (scale + 1 if zero_free else 2 * scale + 1),
+                "8 (even ints)" if quant is None else scale.bit_length() + 1,
                 f"{statistics.mean(accs):.2f} ± {statistics.stdev(accs) if len(accs) > 1 else 0:.2f}",
-                f"{statistics.mean(qat_accs):.2f}",
-                f"{packed / 1024:.2f}",
-                f"{dense / packed:.1f}x",
+                f"{statistics.mean(100 * r['test_accuracy'] for r in results):.2f}",
+                f"{results[0]['packed_bytes'] / 1024:.2f}",
+                f"{results[0]['float32_bytes'] / results[0]['packed_bytes']:.1f}x",
             ]
         )
     headers = [
         "model",
         "quantizer",
+        "grid",
         "bits",
         "levels",
         "Loihi bits",
@@ -91,12 +121,15 @@ def main() -> int:
     print(format_table(headers, rows))
     text = (
         "# QP-SNN quantization on digits\n\n"
-        f"Made by `.venv/bin/python benchmarks/quantization.py --epochs {args.epochs} --seeds {args.seeds}` "
-        f"({time.time() - start:.0f} s on 2 cores). {args.seeds} seeds, {args.epochs} epochs, T = 16, rate coding; "
-        "every synapse layer at the given bits (first and last included); accuracy of the exported "
-        "fixed-point network on all 360 test images (the 'QAT model' column is the float training model).\n"
+        f"Made by `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quantization.py --epochs {args.epochs} "
+        f"--seeds {args.seeds} --models {' '.join(args.models)}` ({seconds:.0f} s of training runs on one thread). "
+        f"{args.seeds} seeds, "
+        f"{args.epochs} epochs, T = 16, rate coding, the library's default training recipe (cross-entropy of "
+        "the output spike counts, cosine learning rate, tau_grad 0.003; see README); every synapse layer at "
+        "the given bits (first and last included); accuracy of the exported fixed-point network on all 360 "
+        "test images (the 'QAT model' column is the float training model).\n"
         "Weights KB counts `bits` per weight (the trained grid); 'Loihi bits' are the signed bits the "
-        "integers take on the chip (the paper's zero-free grid needs b + 1).\n\n"
+        "integers take on the chip (the zero-free grid needs b + 1, the symmetric grid b).\n\n"
         + format_markdown(headers, rows)
         + "\n"
     )

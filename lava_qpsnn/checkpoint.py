@@ -158,7 +158,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             encoding=Encoding(**data["encoding"]),
             state_dict=dict(data["state_dict"]),
             metrics=dict(data.get("metrics", {})),
-            quant=None if data.get("quant") is None else QuantConfig(**data["quant"]),
+            quant=None if data.get("quant") is None else QuantConfig(**{"grid": "zero-free", **data["quant"]}),
             pruning=data.get("pruning"),
             scales=None if data.get("scales") is None else tuple(data["scales"]),
         )

@@ -18,14 +18,14 @@ from .errors import ConfigError, QpsnnError
 from .evaluate import BACKENDS, Evaluation, evaluate
 from .experiment import train_checkpoint
 from .files import check_output_path
-from .models import NORMS, PRESETS
+from .models import NORMS, PRESETS, NeuronConfig
 from .netx_file import read_net_info
 from .prune import CRITERIA, PruneConfig
-from .quantize import GAMMAS, QUANTIZERS, QuantConfig, synapse_bits
+from .quantize import GAMMAS, GRIDS, QUANTIZERS, QuantConfig, synapse_bits
 from .sim import read_netx
 from .table import format_table
 from .targets import TARGETS, check_target, describe_target
-from .train import TrainConfig
+from .train import LOSSES, SCHEDULES, TrainConfig
 
 __all__ = ["main", "ArgumentParser"]
 
@@ -98,15 +98,26 @@ def _train_from_args(args: argparse.Namespace) -> Checkpoint:
     if args.bits is not None:
         defaults = QuantConfig(args.bits)
         first_last = {None: defaults.first_last_bits, "same": None}.get(args.first_last_bits, args.first_last_bits)
-        quant = QuantConfig(args.bits, args.quantizer or defaults.quantizer, first_last, args.gamma or defaults.gamma)
+        quantizer, gamma = args.quantizer or defaults.quantizer, args.gamma or defaults.gamma
+        quant = QuantConfig(args.bits, quantizer, first_last, gamma, grid=args.grid)
     else:
-        _reject_options(args, ("quantizer", "first_last_bits", "gamma"), "--bits 4")
+        _reject_options(args, ("quantizer", "first_last_bits", "gamma", "grid"), "--bits 4")
     return train_checkpoint(
         dataset=args.dataset,
         arch=args.arch,
         norm=args.norm,
         encoding=Encoding(time_steps=args.time_steps, seed=args.seed),
-        config=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed),
+        config=TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            loss=args.loss,
+            schedule=args.schedule,
+            weight_decay=args.weight_decay,
+            init_gain=args.init_gain,
+        ),
+        neuron=NeuronConfig(threshold=args.threshold, tau_grad=args.tau_grad, scale_grad=args.scale_grad),
         quant=quant,
         prune=_prune_from_args(args),
         progress=args.progress,
@@ -272,6 +283,27 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0, help="seeds weights, shuffling and spike encoding")
+    t = parser.add_argument_group("training recipe (defaults chosen on a validation split)")
+    t.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=TrainConfig.loss,
+        help="ce-count: cross-entropy of output spike counts; ce-rate: per-step cross-entropy (snnTorch's "
+        "ce_rate_loss); spike-rate: slayer's SpikeRate (default %(default)s)",
+    )
+    t.add_argument("--schedule", choices=SCHEDULES, default=TrainConfig.schedule, help="learning rate schedule")
+    t.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay, help="AdamW weight decay")
+    t.add_argument(
+        "--init-gain",
+        type=float,
+        default=TrainConfig.init_gain,
+        help="re-draw initial weights with std gain * threshold / sqrt(fan_in) (default: slayer's initialisation)",
+    )
+    t.add_argument("--threshold", type=float, default=NeuronConfig.threshold, help="neuron threshold")
+    t.add_argument("--tau-grad", type=float, default=NeuronConfig.tau_grad, help="width of slayer's surrogate gradient")
+    t.add_argument(
+        "--scale-grad", type=float, default=NeuronConfig.scale_grad, help="height of slayer's surrogate gradient"
+    )
     q = parser.add_argument_group("quantization (QP-SNN); without --bits: slayer's default 8-bit hook")
     q.add_argument("--bits", type=int, help="weight bits of the hidden layers, 1..8")
     q.add_argument("--quantizer", choices=QUANTIZERS, help="QP-SNN baseline (Eqs 4-6) or ReScaW (default)")
@@ -280,7 +312,15 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
         type=_first_last_bits,
         help="bits of the first and last layers (default 8, as in the paper), or 'same' for --bits",
     )
-    q.add_argument("--gamma", choices=GAMMAS, help="ReScaW scale of each layer (default mean |W|)")
+    q.add_argument(
+        "--gamma", choices=GAMMAS, help="ReScaW scale of each layer (default: mean |W| up to 2 bits, max |W| from 3)"
+    )
+    q.add_argument(
+        "--grid",
+        choices=GRIDS,
+        help="levels: symmetric (with zero; b signed bits on Loihi; default from 2 bits) or zero-free "
+        "(the paper's, b + 1 signed bits below 8; the only 1-bit grid)",
+    )
     p = parser.add_argument_group("structured pruning (QP-SNN): score once, prune, fine-tune, compact")
     p.add_argument(
         "--prune",

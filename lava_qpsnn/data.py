@@ -14,7 +14,15 @@ import numpy as np
 
 from .errors import ConfigError, DataError
 
-__all__ = ["Dataset", "Encoding", "load_dataset", "dataset_names", "rate_encode", "encode_test_split"]
+__all__ = [
+    "Dataset",
+    "Encoding",
+    "load_dataset",
+    "dataset_names",
+    "rate_encode",
+    "encode_test_split",
+    "split_validation",
+]
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,22 @@ def _digits() -> tuple[Dataset, Dataset]:
     labels = digits.target.astype(np.int64)
     x_train, x_test, y_train, y_test = train_test_split(images, labels, test_size=0.2, random_state=0, stratify=labels)
     return Dataset(x_train, y_train, 10), Dataset(x_test, y_test, 10)
+
+
+def split_validation(train_set: Dataset, fraction: float) -> tuple[Dataset, Dataset]:
+    """Carve a fixed, stratified validation split off ``train_set``: ``(rest, validation)``.
+
+    Settings are chosen on it so the test split stays unseen.
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < fraction < 1:
+        raise ConfigError(f"the validation fraction must be in (0, 1), got {fraction}")
+    parts = train_test_split(
+        train_set.images, train_set.labels, test_size=fraction, random_state=0, stratify=train_set.labels
+    )
+    x_rest, x_val, y_rest, y_val = parts
+    return Dataset(x_rest, y_rest, train_set.num_classes), Dataset(x_val, y_val, train_set.num_classes)
 
 
 _LOADERS: dict[str, Callable[[], tuple[Dataset, Dataset]]] = {"digits": _digits}

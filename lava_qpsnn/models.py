@@ -57,13 +57,16 @@ class NeuronConfig:
 
     The defaults are the QP-SNN neuron: no current state (``current_decay=1``), membrane
     leak 0.5, threshold 1.0, hard reset to 0. netx maps them to Lava's LIF as
-    ``du=4095, dv=2048, vth=64``.
+    ``du=4095, dv=2048, vth=64``. ``tau_grad`` and ``scale_grad`` shape slayer's surrogate
+    gradient (width ``100 * tau_grad * threshold``): slayer's ``tau_grad=1`` is nearly flat
+    over the voltages seen; 0.003 was chosen on a validation split
+    (``benchmarks/results/recipe.md``). They only affect training.
     """
 
     threshold: float = 1.0
     current_decay: float = 1.0
     voltage_decay: float = 0.5
-    tau_grad: float = 1.0
+    tau_grad: float = 0.003
     scale_grad: float = 1.0
 
     def __post_init__(self) -> None:

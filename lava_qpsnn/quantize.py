@@ -6,15 +6,25 @@ float weight ``W`` to ``gamma * m / S`` with integer levels ``m`` and a straight
 gradient (zero where ``|W / gamma| > 1``):
 
 - ``baseline`` (QP-SNN Eqs 4-6): ``gamma = 1``, the fixed range [-1, 1].
-- ``rescaw`` (Eqs 9-10): ``gamma`` = mean ``|W|`` of the layer (``max`` or a percentile as
-  options), detached. One gamma per layer, the paper's definition: per-channel scales cannot
+- ``rescaw`` (Eqs 9-10): ``gamma`` = mean ``|W|`` of the layer (the paper's), ``max`` or a
+  percentile, detached; by default mean up to 2 bits and max from 3 bits on (see
+  :func:`default_gamma`). One gamma per layer, the paper's definition: per-channel scales cannot
   be folded into Lava's one threshold per layer.
 
-The grid. For ``b <= 7`` bits it is the paper's zero-free grid, ``m`` odd in ``[-S, S]``
-with ``S = 2^b - 1`` (2 bits: -3, -1, 1, 3; 1 bit: -1, 1, a binary net with a scale);
-as signed integers on Loihi that takes ``b + 1`` bits. The paper's 8-bit grid would take 9,
-which Loihi's 8-bit synapses cannot hold, so **8 bits uses the symmetric grid with zero**,
-``m`` in [-127, 127] (``S = 127``), which fits exactly.
+The grid (``QuantConfig.grid``), chosen per network:
+
+- ``"zero-free"``, the paper's: ``m`` odd in ``[-S, S]`` with ``S = 2^b - 1`` (2 bits:
+  -3, -1, 1, 3; 1 bit: -1, 1, a binary net with a scale). As signed integers on Loihi it
+  takes ``b + 1`` bits. At 8 bits it would take 9, which Loihi's 8-bit synapses cannot
+  hold, so **zero-free at 8 bits is the symmetric grid** (the meaning of every 8-bit
+  checkpoint).
+- ``"symmetric"``: ``m`` in ``[-S, S]`` with ``S = 2^(b-1) - 1``, zero included (2 bits:
+  the ternary -1, 0, 1; 8 bits: -127..127). It takes exactly ``b`` signed bits on Loihi,
+  one fewer than the zero-free grid, and needs ``b >= 2``.
+
+The default is the symmetric grid from 2 bits on and zero-free at 1 bit, where it is the
+only grid (chosen by validation accuracy, see ``benchmarks/results/recipe.md``).
+Checkpoints written before the grid was recorded are zero-free.
 
 With BatchNorm (:mod:`lava_qpsnn.norm`) the quantizer sees the folded weights ``W * s`` and
 the bias is scaled like the weights.
@@ -61,23 +71,52 @@ __all__ = [
     "check_on_grid",
     "QUANTIZERS",
     "GAMMAS",
+    "GRIDS",
 ]
 
 QUANTIZERS = ("baseline", "rescaw")
 GAMMAS = ("mean", "max", "percentile")
+GRIDS = ("symmetric", "zero-free")
 MAX_LOIHI_WEIGHT = 254  # netx keeps mixed-sign weights in [-256, 254]
 MAX_LOIHI_VTH = (1 << 17) - 1  # Lava's LIF vth is an unsigned 17-bit mantissa
 MAX_LOIHI_BIAS = (1 << 12) - 1  # Lava's bias_mant is a signed 13-bit integer
 
 
-def grid_max(bits: int) -> int:
-    """``S``: the largest integer level of the ``bits``-bit grid."""
-    return 127 if bits == 8 else (1 << bits) - 1
+def _zero_free(bits: int, grid: str) -> bool:
+    """Whether levels are odd (the zero-free grid below 8 bits)."""
+    return grid == "zero-free" and bits < 8
 
 
-def weight_exponent(bits: int) -> int:
+def grid_max(bits: int, grid: str = "zero-free") -> int:
+    """``S``: the largest integer level of the ``bits``-bit ``grid``."""
+    return (1 << bits) - 1 if _zero_free(bits, grid) else (1 << (bits - 1)) - 1
+
+
+def weight_exponent(bits: int, grid: str = "zero-free") -> int:
     """``e``: levels are stored as ``m * 2^e``, the largest with ``|m * 2^e| <= 254``."""
-    return int(math.floor(math.log2(MAX_LOIHI_WEIGHT / grid_max(bits))))
+    return int(math.floor(math.log2(MAX_LOIHI_WEIGHT / grid_max(bits, grid))))
+
+
+def default_grid(bits: int) -> str:
+    """The grid ``QuantConfig`` uses when none is given: symmetric where it exists."""
+    return "symmetric" if bits >= 2 else "zero-free"
+
+
+def default_gamma(bits: int) -> str:
+    """ReScaW's scale when none is given: mean |W| up to 2 bits, max |W| from 3 bits on.
+
+    With few levels, clipping the large weights to mean |W| buys resolution where most
+    weights are; with 7 or more levels per side there is resolution to spare, and clipping
+    costs more than it gains.
+    """
+    return "mean" if bits <= 2 else "max"
+
+
+def _check_grid(bits: int, grid: str) -> None:
+    if grid not in GRIDS:
+        raise ConfigError(f"unknown grid {grid!r}: choose one of {', '.join(GRIDS)}")
+    if grid == "symmetric" and bits < 2:
+        raise ConfigError("the symmetric grid needs >= 2 bits (1 bit holds only 0): use --grid zero-free at 1 bit")
 
 
 def _check_bits(bits: int, what: str = "--bits") -> None:
@@ -95,15 +134,19 @@ class QuantConfig:
     quantizer : ``"baseline"`` or ``"rescaw"``
     first_last_bits : bits of the first and last synapse layers (8, as in the paper), or
         None to quantize them with ``bits`` too
-    gamma : ReScaW scale: ``"mean"`` (default, the paper's best), ``"max"``, ``"percentile"``
+    gamma : ReScaW scale: ``"mean"`` (the paper's best), ``"max"``, ``"percentile"``; None
+        picks :func:`default_gamma` of ``bits`` (and is recorded as that name)
     percentile : the percentile of ``|W|`` used when ``gamma="percentile"``
+    grid : ``"symmetric"`` or ``"zero-free"`` (see the module docstring), for every layer;
+        None picks :func:`default_grid` of ``bits`` (and is recorded as that name)
     """
 
     bits: int
     quantizer: str = "rescaw"
     first_last_bits: int | None = 8
-    gamma: str = "mean"
+    gamma: str | None = None
     percentile: float = 99.0
+    grid: str | None = None
 
     def __post_init__(self) -> None:
         _check_bits(self.bits)
@@ -111,10 +154,16 @@ class QuantConfig:
             _check_bits(self.first_last_bits, "--first-last-bits")
         if self.quantizer not in QUANTIZERS:
             raise ConfigError(f"unknown quantizer {self.quantizer!r}: choose one of {', '.join(QUANTIZERS)}")
+        if self.gamma is None:
+            object.__setattr__(self, "gamma", default_gamma(self.bits))
         if self.gamma not in GAMMAS:
             raise ConfigError(f"unknown gamma {self.gamma!r}: choose one of {', '.join(GAMMAS)}")
         if not 0 < self.percentile <= 100:
             raise ConfigError(f"percentile must be in (0, 100], got {self.percentile}")
+        if self.grid is None:
+            object.__setattr__(self, "grid", default_grid(self.bits))
+        for bits in {self.bits, self.first_last_bits or self.bits}:
+            _check_grid(bits, self.grid)
 
     def layer_bits(self, index: int, count: int) -> int:
         """Bits of synapse layer ``index`` of ``count``."""
@@ -138,6 +187,8 @@ class QuantConfig:
             out.append(f"quantizer {self.quantizer} vs {other.quantizer}")
         if self.quantizer == "rescaw" and (self.gamma, self.percentile) != (other.gamma, other.percentile):
             out.append(f"gamma {self.gamma} vs {other.gamma}")
+        if self.grid != other.grid:
+            out.append(f"grid {self.grid} vs {other.grid}")
         return out
 
 
@@ -148,17 +199,26 @@ class WeightQuantizer(torch.nn.Module):
     convention); note that these need the threshold of :func:`to_fixed_point` to mean the same.
     """
 
-    def __init__(self, bits: int, quantizer: str = "rescaw", gamma: str = "mean", percentile: float = 99.0) -> None:
+    def __init__(
+        self,
+        bits: int,
+        quantizer: str = "rescaw",
+        gamma: str = "mean",
+        percentile: float = 99.0,
+        grid: str = "zero-free",
+    ) -> None:
         super().__init__()
         _check_bits(bits)
+        _check_grid(bits, grid)
         self.bits, self.quantizer, self.gamma_kind, self.percentile = bits, quantizer, gamma, percentile
+        self.grid = grid
         # Structured-pruning mask (bool, weight-shaped; see lava_qpsnn.prune): pruned weights
-        # become 0 (off the zero-free grid, as Loihi sees no synapse at all) and gamma is taken
+        # become 0 (off the zero-free grid; Loihi sees no synapse at all) and gamma is taken
         # over kept weights only, so the masked layer quantizes exactly like its compacted twin.
         self.register_buffer("keep", None)
 
     def extra_repr(self) -> str:
-        return f"bits={self.bits}, quantizer={self.quantizer}, gamma={self.gamma_kind}"
+        return f"bits={self.bits}, quantizer={self.quantizer}, gamma={self.gamma_kind}, grid={self.grid}"
 
     def gamma(self, weight: torch.Tensor) -> torch.Tensor:
         """The layer's scale over its kept weights (detached; 1 for the baseline quantizer).
@@ -183,11 +243,11 @@ class WeightQuantizer(torch.nn.Module):
         """Integer levels ``m`` (as floats) and the clipped normalised weight ``W / gamma``."""
         gamma = self.gamma(weight) if gamma is None else gamma
         clipped = (weight / gamma).clamp(-1.0, 1.0)
-        scale = grid_max(self.bits)
-        if self.bits == 8:
-            levels = torch.round(scale * clipped)
-        else:  # Eq 4: W_int = round(S/2 (W + 1)), level m = 2 W_int - S (odd)
+        scale = grid_max(self.bits, self.grid)
+        if _zero_free(self.bits, self.grid):  # Eq 4: W_int = round(S/2 (W + 1)), level m = 2 W_int - S (odd)
             levels = 2 * torch.round(scale / 2 * (clipped + 1)) - scale
+        else:
+            levels = torch.round(scale * clipped)
         if self.keep is not None:
             levels = levels * self.keep
         return levels, clipped
@@ -196,8 +256,8 @@ class WeightQuantizer(torch.nn.Module):
         gamma = self.gamma(weight)
         levels, clipped = self.levels(weight, gamma)
         if descale:
-            return levels.detach() * (1 << weight_exponent(self.bits))
-        quantized = clipped + (levels / grid_max(self.bits) - clipped).detach()  # straight-through
+            return levels.detach() * (1 << weight_exponent(self.bits, self.grid))
+        quantized = clipped + (levels / grid_max(self.bits, self.grid) - clipped).detach()  # straight-through
         if self.keep is not None:
             quantized = quantized * self.keep  # no gradient into pruned weights
         return gamma * quantized
@@ -206,12 +266,12 @@ class WeightQuantizer(torch.nn.Module):
 class IntegerWeights(torch.nn.Module):
     """``pre_hook_fx`` of a fixed-point network: weights are already ``n / w_scale``, ``n`` integer."""
 
-    def __init__(self, bits: int | None, w_scale: int) -> None:
+    def __init__(self, bits: int | None, w_scale: int, grid: str = "zero-free") -> None:
         super().__init__()
-        self.bits, self.w_scale = bits, w_scale  # bits None: slayer's 8-bit hook made the integers
+        self.bits, self.w_scale, self.grid = bits, w_scale, grid  # bits None: slayer's 8-bit hook made the integers
 
     def extra_repr(self) -> str:
-        return f"bits={self.bits}, w_scale={self.w_scale}"
+        return f"bits={self.bits}, w_scale={self.w_scale}, grid={self.grid}"
 
     def forward(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
         return torch.round(weight * self.w_scale) if descale else weight
@@ -249,7 +309,8 @@ def quantize_model(net: torch.nn.Module, config: QuantConfig) -> torch.nn.Module
     blocks = weight_blocks(net)
     for i, block in enumerate(blocks):
         bits = config.layer_bits(i, len(blocks))
-        set_core_hook(block.synapse, WeightQuantizer(bits, config.quantizer, config.gamma, config.percentile))
+        hook = WeightQuantizer(bits, config.quantizer, config.gamma, config.percentile, config.grid)
+        set_core_hook(block.synapse, hook)
     return net
 
 
@@ -259,19 +320,19 @@ def quant_config_of(net: torch.nn.Module) -> QuantConfig | None:
     quantizers = [h for h in hooks if isinstance(h, WeightQuantizer)]
     if not quantizers:
         return None
-    kinds = {(h.quantizer, h.gamma_kind, h.percentile) for h in quantizers}
+    kinds = {(h.quantizer, h.gamma_kind, h.percentile, h.grid) for h in quantizers}
     if len(quantizers) != len(hooks) or len(kinds) > 1:
         raise ConfigError(
             "quantize every conv and dense layer with one quantize_model() call: found a mix of "
             f"{len(quantizers)} lava-qpsnn quantizers {sorted(kinds)} among {len(hooks)} layers"
         )
     bits = [h.bits for h in quantizers]
-    quantizer, gamma, percentile = kinds.pop()
+    quantizer, gamma, percentile, grid = kinds.pop()
     inner = bits[1:-1] or bits[:1]
     if len(set(inner)) > 1 or bits[0] != bits[-1]:
         raise ConfigError(f"layer bits {bits} are not one width with equal first and last: use quantize_model()")
     first_last = None if bits[0] == inner[0] else bits[0]
-    return QuantConfig(inner[0], quantizer, first_last, gamma, percentile)
+    return QuantConfig(inner[0], quantizer, first_last, gamma, percentile, grid)
 
 
 @torch.no_grad()
@@ -324,12 +385,13 @@ def to_fixed_point(net: torch.nn.Module, scales: list[float | None] | None = Non
         if isinstance(hook, WeightQuantizer):
             gamma = hook.gamma(weight) if scale is None else torch.tensor(scale, dtype=weight.dtype)
             levels, _ = hook.levels(weight, gamma)
-            integers = levels * (1 << weight_exponent(hook.bits))
-            gain = (1 << weight_exponent(hook.bits)) * grid_max(hook.bits) / float(gamma)
-            bits = hook.bits
+            step = 1 << weight_exponent(hook.bits, hook.grid)
+            integers = levels * step
+            gain = step * grid_max(hook.bits, hook.grid) / float(gamma)
+            bits, grid = hook.bits, hook.grid
         else:  # BatchNorm without lava-qpsnn quantization: slayer's own hook makes the integers
             integers = hook(weight, descale=True) if hook is not None else torch.round(weight * w_scale)
-            gain, bits = float(w_scale), None
+            gain, bits, grid = float(w_scale), None, "symmetric"
         vth = round(block.neuron.threshold * gain)
         if not 1 <= vth <= MAX_LOIHI_VTH:
             raise ExportError(
@@ -337,7 +399,7 @@ def to_fixed_point(net: torch.nn.Module, scales: list[float | None] | None = Non
                 f"1..{MAX_LOIHI_VTH}; its weights are nearly all zero or huge: retrain with another --quantizer"
             )
         block.synapse.weight.copy_(integers / w_scale)
-        block.synapse._pre_hook_fx = IntegerWeights(bits, w_scale)
+        block.synapse._pre_hook_fx = IntegerWeights(bits, w_scale, grid)
         block.neuron._threshold = vth / w_scale
         if norm is not None:
             bias = torch.round(norm.bias() * gain)
@@ -350,15 +412,15 @@ def to_fixed_point(net: torch.nn.Module, scales: list[float | None] | None = Non
     return fixed
 
 
-def check_on_grid(weights: np.ndarray, bits: int, where: str) -> None:
-    """Raise :class:`ExportError` unless integer ``weights`` are ``m * 2^e`` with ``m`` on the b-bit grid."""
-    step = 1 << weight_exponent(bits)
+def check_on_grid(weights: np.ndarray, bits: int, where: str, grid: str = "zero-free") -> None:
+    """Raise :class:`ExportError` unless integer ``weights`` are ``m * 2^e`` with ``m`` on the b-bit ``grid``."""
+    step = 1 << weight_exponent(bits, grid)
     levels = np.asarray(weights, dtype=np.float64) / step
-    ok = np.all(levels == np.rint(levels)) and np.all(np.abs(levels) <= grid_max(bits))
-    if ok and bits < 8:
+    ok = np.all(levels == np.rint(levels)) and np.all(np.abs(levels) <= grid_max(bits, grid))
+    if ok and _zero_free(bits, grid):
         ok = np.all(np.abs(levels) % 2 == 1)  # the zero-free grid has odd levels only
     if not ok:
         raise ExportError(
-            f"{where}: weights are not on the declared {bits}-bit grid (levels m * {step}); "
+            f"{where}: weights are not on the declared {bits}-bit {grid} grid (levels m * {step}); "
             "the fixed-point conversion and the layer's quantizer disagree: report this as a bug"
         )

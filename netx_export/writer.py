@@ -92,7 +92,7 @@ def _write_synaptic(index: int, block: torch.nn.Module, group: h5py.Group) -> La
     loihi_bits = signed_weight_bits(integers)
     bits = loihi_bits
     if isinstance(hook, IntegerWeights) and hook.bits is not None:
-        check_on_grid(integers, hook.bits, f"layer {index} ({type(block).__name__})")
+        check_on_grid(integers, hook.bits, f"layer {index} ({type(block).__name__})", hook.grid)
         bits = hook.bits
     del group["weight"]
     group.create_dataset("weight", data=integers.astype(np.int16))  # |n| <= 256: 2 bytes

@@ -51,12 +51,15 @@ def conv_checkpoint() -> Checkpoint:
     return trained_checkpoint("4c3-8c3s2-10", epochs=2)
 
 
+QUANTIZED = [(1, "zero-free"), (2, "zero-free"), (4, "zero-free"), (8, "symmetric"), (2, "symmetric"), (4, "symmetric")]
+
+
 @pytest.fixture(scope="session")
-def quantized_checkpoints() -> dict[int, Checkpoint]:
-    """Small ReScaW MLPs with every layer at b bits, b in 1, 2, 4, 8."""
+def quantized_checkpoints() -> dict[tuple[int, str], Checkpoint]:
+    """Small ReScaW MLPs with every layer at b bits on a grid, keyed by ``(bits, grid)`` (see ``QUANTIZED``)."""
     return {
-        bits: trained_checkpoint("32-10", epochs=2, quant=QuantConfig(bits, first_last_bits=None))
-        for bits in (1, 2, 4, 8)
+        (bits, grid): trained_checkpoint("32-10", 2, QuantConfig(bits, first_last_bits=None, grid=grid))
+        for bits, grid in QUANTIZED
     }
 
 

@@ -84,12 +84,24 @@ def test_damaged_entries(mlp_checkpoint, tmp_path):
         load_checkpoint(path).build()
 
 
-def test_quantization_settings_round_trip(quantized_checkpoints, tmp_path):
-    checkpoint = quantized_checkpoints[2]
+@pytest.mark.parametrize("grid", ["zero-free", "symmetric"])
+def test_quantization_settings_round_trip(grid, quantized_checkpoints, tmp_path):
+    checkpoint = quantized_checkpoints[2, grid]
     loaded = load_checkpoint(save_checkpoint(checkpoint, tmp_path / "q.pt"))
-    assert loaded.quant == checkpoint.quant
+    assert loaded.quant == checkpoint.quant and loaded.quant.grid == grid
     _, test = load_dataset("digits")
     spikes = encode_test_split(test, loaded.encoding)[:20]
     np.testing.assert_array_equal(
         output_spikes(loaded.fixed_point(), spikes), output_spikes(checkpoint.fixed_point(), spikes)
     )
+
+
+def test_a_checkpoint_without_a_grid_is_zero_free(quantized_checkpoints, tmp_path):
+    """Checkpoints from before the grid was recorded keep their meaning: the zero-free grid."""
+    data = quantized_checkpoints[2, "zero-free"].to_dict()
+    del data["quant"]["grid"]
+    torch.save(data, tmp_path / "old.pt")
+    loaded = load_checkpoint(tmp_path / "old.pt")
+    assert loaded.quant.grid == "zero-free"
+    levels = loaded.fixed_point().blocks[1].synapse.weight * 64 / 2**6  # 2 bits: stored as m * 2^6
+    assert set(levels.round().int().unique().tolist()) <= {-3, -1, 1, 3}

@@ -76,6 +76,14 @@ def test_python_dash_m_reports_bad_input_in_one_line(module, tmp_path):
         (["--bits", "4", "--first-last-bits", "all"], "expected 1..8 or 'same'"),
         (["--quantizer", "baseline"], "--quantizer only apply with --bits"),
         (["--first-last-bits", "same", "--gamma", "max"], "--first-last-bits, --gamma only apply with --bits"),
+        (["--grid", "symmetric"], "--grid only apply with --bits"),
+        (["--bits", "1", "--grid", "symmetric"], "the symmetric grid needs >= 2 bits"),
+        (["--bits", "4", "--grid", "log"], "invalid choice: 'log'"),
+        (["--loss", "mse"], "invalid choice: 'mse'"),
+        (["--schedule", "step"], "invalid choice: 'step'"),
+        (["--weight-decay", "-1"], "need weight decay >= 0"),
+        (["--init-gain", "0"], "init gain > 0"),
+        (["--threshold", "0"], "neuron threshold must be > 0"),
     ],
 )
 def test_bad_quantization_options(options, message, train_error):
@@ -91,9 +99,23 @@ def test_quantized_train_records_its_settings(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "fixed-point network as exported" in out and "weight bits per synapse layer: [2, 2]" in out
     quant = load_checkpoint(pt).quant
-    assert (quant.bits, quant.quantizer, quant.first_last_bits) == (2, "baseline", None)
+    assert (quant.bits, quant.quantizer, quant.first_last_bits, quant.grid) == (2, "baseline", None, "symmetric")
     assert export_main([str(pt)]) == 0
     assert "16.0x smaller" in capsys.readouterr().out  # 2 bits vs 32
+
+
+def test_train_options_reach_the_checkpoint(tmp_path, capsys):
+    from lava_qpsnn.checkpoint import load_checkpoint
+
+    pt = tmp_path / "q.pt"
+    options = ["--loss", "spike-rate", "--schedule", "constant", "--weight-decay", "0.01", "--init-gain", "2"]
+    options += ["--threshold", "1.25", "--tau-grad", "0.02", "--scale-grad", "2", "--bits", "4", "--grid", "zero-free"]
+    args = ["--no-progress", "train", "--epochs", "1", "--arch", "8-10", "--time-steps", "6", "--out", str(pt)]
+    assert qpsnn_main([*args, *options]) == 0
+    checkpoint = load_checkpoint(pt)
+    neuron = checkpoint.model.neuron
+    assert (neuron.threshold, neuron.tau_grad, neuron.scale_grad) == (1.25, 0.02, 2.0)
+    assert checkpoint.quant.grid == "zero-free"
 
 
 def test_demo_trains_exports_checks_deploys_and_reports(tmp_path, capsys):

@@ -12,7 +12,6 @@ from lava_qpsnn.quantize import (
     QuantConfig,
     WeightQuantizer,
     check_on_grid,
-    grid_max,
     quantize_model,
     to_fixed_point,
     weight_exponent,
@@ -21,19 +20,37 @@ from lava_qpsnn.quantize import (
 ALL_BITS = range(1, 9)
 
 
-def expected_levels(bits):
-    scale = grid_max(bits)
-    return set(range(-scale, scale + 1)) if bits == 8 else set(range(-scale, scale + 1, 2))
+# (bits, grid) -> the grid's integer levels, written out by hand
+HAND_GRIDS = {
+    (1, "zero-free"): {-1, 1},
+    (2, "zero-free"): {-3, -1, 1, 3},
+    (3, "zero-free"): {-7, -5, -3, -1, 1, 3, 5, 7},
+    (2, "symmetric"): {-1, 0, 1},
+    (3, "symmetric"): {-3, -2, -1, 0, 1, 2, 3},
+    (4, "symmetric"): set(range(-7, 8)),
+}
+ZERO_FREE_BITS = range(1, 8)  # 8 bits is the symmetric grid for either name
 
 
-@pytest.mark.parametrize("bits", ALL_BITS)
-def test_baseline_levels_cover_the_grid_and_nothing_else(bits):
-    quantizer = WeightQuantizer(bits, "baseline")
+def expected_levels(bits, grid="zero-free"):
+    if (bits, grid) in HAND_GRIDS:
+        return HAND_GRIDS[bits, grid]
+    if grid == "zero-free" and bits < 8:
+        return set(range(-(2**bits - 1), 2**bits, 2))
+    return set(range(-(2 ** (bits - 1) - 1), 2 ** (bits - 1)))
+
+
+GRID_CASES = [(b, "zero-free") for b in ALL_BITS] + [(b, "symmetric") for b in range(2, 9)]
+
+
+@pytest.mark.parametrize("bits,grid", GRID_CASES)
+def test_baseline_levels_cover_the_grid_and_nothing_else(bits, grid):
+    quantizer = WeightQuantizer(bits, "baseline", grid=grid)
     weight = torch.linspace(-1.5, 1.5, 4001)
     levels, _ = quantizer.levels(weight)
-    assert set(levels.int().tolist()) == expected_levels(bits)
+    assert set(levels.int().tolist()) == expected_levels(bits, grid)
     out = quantizer(weight)
-    torch.testing.assert_close(out, levels / grid_max(bits))
+    torch.testing.assert_close(out, levels / max(expected_levels(bits, grid)))
     assert out.abs().max() <= 1.0
 
 
@@ -41,6 +58,33 @@ def test_two_and_one_bit_grids_are_the_papers():
     w = torch.tensor([-0.9, -0.2, 0.2, 0.9])
     torch.testing.assert_close(WeightQuantizer(2, "baseline")(w), torch.tensor([-1, -1 / 3, 1 / 3, 1]))
     torch.testing.assert_close(WeightQuantizer(1, "baseline")(w), torch.tensor([-1.0, -1.0, 1.0, 1.0]))
+
+
+def test_the_two_bit_symmetric_grid_is_ternary():
+    w = torch.tensor([-0.9, -0.6, -0.4, 0.2, 0.49, 0.51, 0.9])
+    expected = torch.tensor([-1.0, -1.0, 0.0, 0.0, 0.0, 1.0, 1.0])
+    torch.testing.assert_close(WeightQuantizer(2, "baseline", grid="symmetric")(w), expected)
+
+
+def test_grid_and_gamma_defaults_and_refusals():
+    assert [QuantConfig(b).grid for b in (1, 2, 4, 8)] == ["zero-free", "symmetric", "symmetric", "symmetric"]
+    assert [QuantConfig(b).gamma for b in (1, 2, 3, 8)] == ["mean", "mean", "max", "max"]
+    assert QuantConfig(8, gamma="mean").gamma == "mean"
+    assert QuantConfig(4, grid="zero-free").grid == "zero-free"
+    with pytest.raises(ConfigError, match="symmetric grid needs >= 2 bits.*--grid zero-free"):
+        QuantConfig(1, grid="symmetric")
+    with pytest.raises(ConfigError, match="symmetric grid needs >= 2 bits"):
+        QuantConfig(4, first_last_bits=1, grid="symmetric")
+    with pytest.raises(ConfigError, match="unknown grid 'nonuniform'"):
+        QuantConfig(4, grid="nonuniform")
+
+
+@pytest.mark.parametrize(
+    "bits,grid,exponent",  # by hand: the largest e with max level * 2^e <= 254
+    [(2, "zero-free", 6), (4, "zero-free", 4), (8, "zero-free", 1), (2, "symmetric", 7), (4, "symmetric", 5)],
+)
+def test_weight_exponents(bits, grid, exponent):
+    assert weight_exponent(bits, grid) == exponent
 
 
 @pytest.mark.parametrize("gamma", ["mean", "max", "percentile"])
@@ -64,27 +108,28 @@ def test_straight_through_gradient_is_masked_to_the_clipping_range(quantizer):
     torch.testing.assert_close(w.grad, inside.float())
 
 
-@pytest.mark.parametrize("bits", ALL_BITS)
-def test_descale_gives_loihi_integers(bits):
+@pytest.mark.parametrize("bits,grid", GRID_CASES)
+def test_descale_gives_loihi_integers(bits, grid):
     w = torch.linspace(-1, 1, 999)
-    n = WeightQuantizer(bits, "baseline")(w, descale=True)
+    n = WeightQuantizer(bits, "baseline", grid=grid)(w, descale=True)
     assert torch.equal(n, torch.round(n)) and n.abs().max() <= 254
-    check_on_grid(n.numpy(), bits, "test")
+    check_on_grid(n.numpy(), bits, "test", grid)
 
 
 @settings(max_examples=60, deadline=None)
 @given(
-    bits=st.integers(1, 8),
+    case=st.sampled_from(GRID_CASES),
     quantizer=st.sampled_from(["baseline", "rescaw"]),
     w=arrays(np.float32, st.integers(2, 50), elements=st.floats(-4, 4, width=32)),
 )
-def test_quantized_values_are_on_grid_and_idempotent(bits, quantizer, w):
-    q = WeightQuantizer(bits, quantizer)
+def test_quantized_values_are_on_grid_and_idempotent(case, quantizer, w):
+    bits, grid = case
+    q = WeightQuantizer(bits, quantizer, grid=grid)
     weight = torch.from_numpy(w)
     once = q(weight)
-    levels = once / q.gamma(weight) * grid_max(bits)
+    levels = once / q.gamma(weight) * max(expected_levels(bits, grid))
     assert torch.allclose(levels, torch.round(levels), atol=1e-3)
-    assert set(torch.round(levels).int().tolist()) <= expected_levels(bits)
+    assert set(torch.round(levels).int().tolist()) <= expected_levels(bits, grid)
     if quantizer == "baseline":
         torch.testing.assert_close(q(once), once)
 
@@ -111,19 +156,31 @@ def test_first_and_last_layers_keep_8_bits_by_default():
 def test_grid_check_rejects_off_grid_weights():
     step = 1 << weight_exponent(2)
     check_on_grid(np.array([-3, -1, 1, 3]) * step, 2, "ok")
-    with pytest.raises(ExportError, match="layer 1: weights are not on the declared 2-bit grid"):
+    with pytest.raises(ExportError, match="layer 1: weights are not on the declared 2-bit zero-free grid"):
         check_on_grid(np.array([-2, 1]) * step, 2, "layer 1")  # even level
+    with pytest.raises(ExportError, match="not on the declared 2-bit zero-free grid"):
+        check_on_grid(np.array([0, 64]), 2, "layer 1")  # zero is not on the zero-free grid
     with pytest.raises(ExportError, match="not on the declared"):
         check_on_grid(np.array([5, 1]) * step, 2, "layer 1")  # beyond S
     with pytest.raises(ExportError, match="not on the declared"):
         check_on_grid(np.array([step + 1]), 2, "layer 1")  # not a multiple of 2^e
 
 
+def test_grid_check_knows_the_symmetric_grid():
+    check_on_grid(np.array([-128, 0, 128]), 2, "ok", "symmetric")  # ternary, stored as m * 2^7
+    check_on_grid(np.array([-224, -32, 0, 64, 224]), 4, "ok", "symmetric")  # m in -7..7, stored as m * 2^5
+    with pytest.raises(ExportError, match="layer 1: weights are not on the declared 2-bit symmetric grid"):
+        check_on_grid(np.array([-256, 0, 128]), 2, "layer 1", "symmetric")  # |m| = 2 > 1
+    with pytest.raises(ExportError, match="4-bit symmetric grid"):
+        check_on_grid(np.array([256]), 4, "layer 1", "symmetric")  # m = 8 > 7
+
+
 def test_fixed_point_conversion_folds_the_scale_into_the_threshold():
     from lava_qpsnn.models import ModelConfig, build_model
 
     net = quantize_model(
-        build_model(ModelConfig.from_arch("16-10", (1, 8, 8), 10)), QuantConfig(2, first_last_bits=None)
+        build_model(ModelConfig.from_arch("16-10", (1, 8, 8), 10)),
+        QuantConfig(2, first_last_bits=None, grid="zero-free"),
     )
     before = {k: v.clone() for k, v in net.state_dict().items()}
     fixed = to_fixed_point(net)
@@ -138,18 +195,21 @@ def test_fixed_point_conversion_folds_the_scale_into_the_threshold():
         assert block.neuron.threshold * 64 == round(2 ** weight_exponent(2) * 3 / gamma)
 
 
-def test_quantized_export_writes_grid_integers_and_thresholds(quantized_checkpoints, tmp_path):
+@pytest.mark.parametrize("grid,loihi_bits", [("zero-free", 3), ("symmetric", 2)])
+def test_quantized_export_writes_grid_integers_and_thresholds(grid, loihi_bits, quantized_checkpoints, tmp_path):
+    """2 bits: the zero-free grid (-3, -1, 1, 3) takes 3 signed bits on Loihi, the ternary grid 2."""
     from lava.lib.dl import netx
 
     from netx_export import export_netx
 
-    checkpoint = quantized_checkpoints[2]
+    checkpoint = quantized_checkpoints[2, grid]
     rows = export_netx(checkpoint, tmp_path / "q.net")
-    assert [r.weight_bits for r in rows[1:]] == [2, 2] and [r.loihi_bits for r in rows[1:]] == [3, 3]
+    assert [r.weight_bits for r in rows[1:]] == [2, 2]
+    assert [r.loihi_bits for r in rows[1:]] == [loihi_bits, loihi_bits]
     fixed = checkpoint.fixed_point()
     with h5py.File(tmp_path / "q.net", "r") as f:
         for i, block in enumerate(fixed.blocks, start=1):
-            check_on_grid(f[f"layer/{i}/weight"][()], 2, f"layer {i}")
+            check_on_grid(f[f"layer/{i}/weight"][()], 2, f"layer {i}", grid)
             assert f[f"layer/{i}/neuron/vThMant"][()] == round(block.neuron.threshold * 64)
     netx.hdf5.Network(net_config=str(tmp_path / "q.net"))
 
@@ -157,24 +217,25 @@ def test_quantized_export_writes_grid_integers_and_thresholds(quantized_checkpoi
 def test_export_refuses_a_checkpoint_altered_off_its_grid(quantized_checkpoints, tmp_path, monkeypatch):
     from netx_export import export_netx
 
-    checkpoint = quantized_checkpoints[2]
+    checkpoint = quantized_checkpoints[2, "zero-free"]
     fixed = checkpoint.fixed_point()
     with torch.no_grad():
         fixed.blocks[1].synapse.weight[0, 0] += 1 / 64
     monkeypatch.setattr(type(checkpoint), "fixed_point", lambda self: fixed)
-    with pytest.raises(ExportError, match="layer 2 .* not on the declared 2-bit grid"):
+    with pytest.raises(ExportError, match="layer 2 .* not on the declared 2-bit zero-free grid"):
         export_netx(checkpoint, tmp_path / "q.net")
     assert not (tmp_path / "q.net").exists()
 
 
 @pytest.mark.parametrize("bits", [1, 2, 4, 8])
 def test_lava_spikes_equal_the_fixed_point_model(bits, quantized_checkpoints, tmp_path):
+    """Lava alone; both grids are compared with Lava and the simulator in test_simulate.py."""
     from lava_qpsnn.data import encode_test_split, load_dataset
     from lava_qpsnn.lava_run import run_lava
     from lava_qpsnn.train import output_spikes
     from netx_export import export_netx
 
-    checkpoint = quantized_checkpoints[bits]
+    checkpoint = quantized_checkpoints[bits, "symmetric" if bits == 8 else "zero-free"]
     export_netx(checkpoint, tmp_path / "q.net")
     spikes = encode_test_split(load_dataset("digits")[1], checkpoint.encoding)[:3]
     expected = output_spikes(checkpoint.fixed_point(), spikes)

@@ -17,10 +17,12 @@ from hypothesis import strategies as st
 
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import DataError, NetxFileError
+from lava_qpsnn.experiment import train_checkpoint
 from lava_qpsnn.lava_run import run_lava
+from lava_qpsnn.quantize import QuantConfig
 from lava_qpsnn.sim import DenseLayer, InputLayer, NetxNetwork, Neuron, read_netx, simulate, trace
 from lava_qpsnn.sim.netx_reader import lava_dense_weights
-from lava_qpsnn.train import output_spikes
+from lava_qpsnn.train import LOSSES, TrainConfig, output_spikes
 from netx_export import export_netx
 
 SAMPLES = 4
@@ -47,9 +49,23 @@ def test_exported_networks_equal_lava_and_the_fixed_point_model(
     _assert_matches_lava_and_pytorch(checkpoint, net)
 
 
-@pytest.mark.parametrize("bits", [1, 2, 4, 8])
-def test_quantized_networks_equal_lava_and_the_fixed_point_model(bits, quantized_checkpoints, tmp_path):
-    checkpoint = quantized_checkpoints[bits]
+@pytest.mark.parametrize(
+    "key", [(1, "zero-free"), (2, "zero-free"), (4, "zero-free"), (8, "symmetric"), (2, "symmetric"), (4, "symmetric")]
+)
+def test_quantized_networks_equal_lava_and_the_fixed_point_model(key, quantized_checkpoints, tmp_path):
+    checkpoint = quantized_checkpoints[key]
+    export_netx(checkpoint, tmp_path / "model.net")
+    _assert_matches_lava_and_pytorch(checkpoint, tmp_path / "model.net")
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_each_loss_trains_a_network_that_runs_spike_exact(loss, tmp_path):
+    """Every loss, with the other training options on (scaled init, weight decay, cosine schedule), a 4-bit grid."""
+    config = TrainConfig(epochs=2, loss=loss, init_gain=1.5, weight_decay=1e-3, schedule="cosine")
+    encoding = Encoding(time_steps=12, seed=3)
+    checkpoint = train_checkpoint(
+        arch="24-10", encoding=encoding, config=config, quant=QuantConfig(4, first_last_bits=None), progress=False
+    )
     export_netx(checkpoint, tmp_path / "model.net")
     _assert_matches_lava_and_pytorch(checkpoint, tmp_path / "model.net")
 

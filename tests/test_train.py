@@ -1,0 +1,112 @@
+"""Training options: losses against hand arithmetic, the spiking initialisation, the validation split.
+
+That every loss trains a network that runs spike-exact in Lava and the simulator is in
+``test_simulate.py``.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lava_qpsnn.data import load_dataset, split_validation
+from lava_qpsnn.errors import ConfigError
+from lava_qpsnn.experiment import train_checkpoint
+from lava_qpsnn.models import ModelConfig, NeuronConfig, build_model
+from lava_qpsnn.train import TrainConfig, _loss_function, init_weights
+
+# 2 samples, 3 classes, 4 steps
+SPIKES = torch.tensor(
+    [
+        [[0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]],
+        [[0, 0, 0, 1], [0, 1, 1, 1], [0, 1, 0, 0]],
+    ],
+    dtype=torch.float32,
+)
+LABELS = torch.tensor([0, 2])
+
+
+def test_ce_count_is_cross_entropy_of_the_spike_counts():
+    # counts: sample 0 (2, 1, 0), label 0; sample 1 (1, 3, 1), label 2
+    nll0 = -math.log(math.exp(2) / (math.exp(2) + math.exp(1) + 1))
+    nll1 = -math.log(math.e / (math.e + math.exp(3) + math.e))
+    loss = _loss_function(TrainConfig(loss="ce-count"))(SPIKES, LABELS)
+    assert loss.item() == pytest.approx((nll0 + nll1) / 2, rel=1e-6)
+
+
+def test_ce_rate_is_the_per_step_cross_entropy_averaged_over_steps_and_samples():
+    def nll(values, label):
+        return -math.log(math.exp(values[label]) / sum(math.exp(v) for v in values))
+
+    steps = [
+        [nll((0, 0, 0), 0), nll((1, 0, 0), 0), nll((1, 1, 0), 0), nll((0, 0, 0), 0)],
+        [nll((0, 0, 0), 2), nll((0, 1, 1), 2), nll((0, 1, 0), 2), nll((1, 1, 0), 2)],
+    ]
+    loss = _loss_function(TrainConfig(loss="ce-rate"))(SPIKES, LABELS)
+    assert loss.item() == pytest.approx(sum(map(sum, steps)) / 8, rel=1e-6)
+
+
+def test_spike_rate_is_slayers():
+    from lava.lib.dl import slayer
+
+    expected = slayer.loss.SpikeRate(true_rate=0.5, false_rate=0.05, reduction="sum")(SPIKES, LABELS)
+    assert _loss_function(TrainConfig(loss="spike-rate"))(SPIKES, LABELS).item() == expected.item()
+
+
+def test_bad_train_configs():
+    with pytest.raises(ConfigError, match="unknown loss 'mse'"):
+        TrainConfig(loss="mse")
+    with pytest.raises(ConfigError, match="unknown schedule"):
+        TrainConfig(schedule="step")
+    with pytest.raises(ConfigError, match="weight decay >= 0"):
+        TrainConfig(weight_decay=-0.1)
+
+
+@pytest.mark.parametrize("gain, threshold", [(1.0, 1.0), (2.0, 0.5)])
+def test_init_scales_with_gain_threshold_and_fan_in(gain, threshold):
+    torch.manual_seed(0)
+    net = build_model(ModelConfig.from_arch("8c3-16c3s2-10", (1, 8, 8), 10, neuron=NeuronConfig(threshold=threshold)))
+    init_weights(net, gain)  # the conv net's Flatten block has no synapse and is skipped
+    fan_ins = [1 * 3 * 3, 8 * 3 * 3, 16 * 4 * 4]
+    weights = [b.synapse.weight for b in net.blocks if getattr(b, "synapse", None) is not None]
+    for weight, fan_in in zip(weights, fan_ins, strict=True):
+        bound = math.sqrt(3) * gain * threshold / math.sqrt(fan_in)  # uniform(-a, a) has std a / sqrt(3)
+        assert weight.abs().max() <= bound
+        assert weight.abs().max() > 0.9 * bound
+        assert weight.std().item() == pytest.approx(gain * threshold / math.sqrt(fan_in), rel=0.15)
+
+
+def test_validation_split_is_a_fixed_stratified_part_of_the_training_split():
+    train, test = load_dataset("digits")
+    rest, validation = split_validation(train, 0.2)
+    assert len(rest) + len(validation) == len(train) and len(validation) == math.ceil(0.2 * len(train))
+    pairs = {(x.tobytes(), int(y)) for x, y in zip(train.images, train.labels, strict=True)}
+    seen = {(x.tobytes(), int(y)) for part in (rest, validation) for x, y in zip(part.images, part.labels, strict=True)}
+    assert seen == pairs
+    assert not {x.tobytes() for x in validation.images} & {x.tobytes() for x in rest.images}
+    counts = np.bincount(validation.labels, minlength=10)
+    assert counts.min() >= 28 and counts.max() <= 30  # 288 images over 10 classes
+    again = split_validation(train, 0.2)[1]
+    np.testing.assert_array_equal(again.images, validation.images)
+    with pytest.raises(ConfigError, match="validation fraction must be in"):
+        split_validation(train, 1.0)
+
+
+class _Unread:
+    """A test split that fails when anything reads it."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the test split was read ({name})")
+
+    def __len__(self):
+        raise AssertionError("the test split was read (len)")
+
+
+def test_training_with_a_validation_split_never_reads_the_test_split(monkeypatch):
+    import lava_qpsnn.experiment as experiment
+
+    train, _ = load_dataset("digits")
+    monkeypatch.setattr(experiment, "load_dataset", lambda name: (train, _Unread()))
+    checkpoint = train_checkpoint(arch="8-10", config=TrainConfig(epochs=1), validation=0.2, progress=False)
+    assert set(checkpoint.metrics) == {"train_accuracy", "validation_accuracy", "fixed_point_validation_accuracy"}
