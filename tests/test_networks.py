@@ -243,7 +243,7 @@ def test_export_uses_the_stored_scales(tmp_path):
     import h5py
 
     torch.manual_seed(0)
-    net = quantize_model(build_model(ModelConfig.from_arch("16-10", (1, 8, 8), 10)), QuantConfig(4))
+    net = quantize_model(build_model(ModelConfig.from_arch("16-10", (1, 8, 8), 10)), QuantConfig(4, gamma="mean"))
     checkpoint = Checkpoint.of(net, dataset="digits", encoding=ENCODING)
     gamma = float(net.blocks[0].synapse.weight.detach().abs().mean())
     assert checkpoint.scales[0] == pytest.approx(gamma, rel=1e-6)
