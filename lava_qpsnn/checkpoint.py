@@ -20,7 +20,8 @@ from .errors import CheckpointError, ConfigError, QpsnnError
 from .files import atomic_output
 from .models import ModelConfig, SpikingNet, build_model, weight_blocks
 from .netx_file import NetInfo
-from .quantize import QuantConfig, layer_scales, quant_config_of, quantize_model, to_fixed_point
+from .norm import BatchNorm, FoldedWeights
+from .quantize import QuantConfig, core_hook, layer_scales, quant_config_of, quantize_model, to_fixed_point
 from .sim.netx_reader import NetxNetwork
 
 __all__ = [
@@ -80,6 +81,7 @@ class Checkpoint:
             raise ConfigError("a network not built by lava_qpsnn needs image_shape=(C, H, W) of its data")
         else:
             model = ModelConfig.from_blocks(net.blocks, image_shape)
+        _check_packable(net)
         found = quant_config_of(net)
         layers = len(weight_blocks(net))
         if quant is not None and (found is None or quant.differences(found, layers)):
@@ -87,7 +89,12 @@ class Checkpoint:
             raise ConfigError(f"the given QuantConfig disagrees with the model's hooks ({detail}): omit it or fix it")
         state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         scales = tuple(layer_scales(net)) if found is not None else None
-        return cls(model, dataset, encoding, state, dict(metrics or {}), found, pruning, scales)
+        checkpoint = cls(model, dataset, encoding, state, dict(metrics or {}), found, pruning, scales)
+        try:  # the specs must rebuild this very network: fail now, not when the file is loaded
+            checkpoint.build()
+        except CheckpointError as exc:
+            raise ConfigError(f"the network cannot be rebuilt from its layer specs: {exc}") from None
+        return checkpoint
 
     def fixed_point(self) -> SpikingNet:
         """The integer network that is exported and runs in Lava (see :mod:`lava_qpsnn.quantize`)."""
@@ -120,6 +127,24 @@ class Checkpoint:
             "scales": None if self.scales is None else list(self.scales),
             "state_dict": self.state_dict,
         }
+
+
+def _check_packable(net: torch.nn.Module) -> None:
+    """One-line error for a network a checkpoint cannot hold as it is: masked, or with an unfolded BatchNorm."""
+    from .prune import MaskedWeights
+
+    for i, block in enumerate(weight_blocks(net)):
+        norm, hook = block.neuron.norm, core_hook(block.synapse)
+        if isinstance(norm, BatchNorm) and not isinstance(block.synapse.pre_hook_fx, FoldedWeights):
+            raise ConfigError(
+                f"weight layer {i} has a BatchNorm not folded into its synapse: call prepare_network(net)"
+            )
+        if (
+            isinstance(hook, MaskedWeights)
+            or getattr(hook, "keep", None) is not None
+            or getattr(norm, "keep", None) is not None
+        ):
+            raise ConfigError(f"weight layer {i} has a pruning mask: compact() the network before packaging it")
 
 
 def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike, *, force: bool = False) -> Path:

@@ -49,7 +49,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if checkpoint.quant is not None:
         bits = synapse_bits(checkpoint.build())
         note = "" if checkpoint.quant.bits in bits else " (all are first/last layers: add --first-last-bits same)"
-        print(f"weight bits per synapse layer: {bits}{note}")
+        print(f"weight bits per conv/dense layer: {bits}{note}")
     if checkpoint.pruning is not None:
         print_pruning(checkpoint)
     print(
@@ -274,7 +274,7 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
         "--arch",
         default="mlp",
         metavar="SPEC",
-        help="layers, e.g. 16c3-p2-32c3-p2-128-10 (NcK[sS] conv, pK pooling, N dense; the last is the classes), "
+        help="layers, e.g. 16c3-p2-32c3-p2-128-10 (NcK[sS][gG] conv, pK pooling, N dense; the last is the classes), "
         f"or a preset: {', '.join(f'{k} ({v.format(classes=10)})' for k, v in PRESETS.items())}",
     )
     parser.add_argument("--norm", default="none", choices=NORMS, help="bn: BatchNorm folded into weights and bias")

@@ -10,8 +10,8 @@ sample in Lava is output step ``t`` in slayer. netx resets layer ``i`` at step
 ``reset_offset + 1 + i`` of each window; the first layer first integrates a sample's
 input one step into its window, hence ``reset_offset=1``. The first ``L`` output steps
 of a window (``L`` spiking layers) still carry the previous sample's tail; slayer's
-output there is zero by construction (no bias, one step of delay per layer), so they are
-set to zero. With these two rules Lava's output equals slayer's spike for spike.
+output there is zero by construction (one step of delay per layer, and a layer's bias acts
+only from its latency on), so they are set to zero. With these two rules Lava's output equals slayer's spike for spike.
 """
 
 from __future__ import annotations

@@ -84,7 +84,7 @@ class NeuronConfig:
 
 @dataclass(frozen=True)
 class Conv:
-    """``NcK[sS][gG]``: a spiking conv layer, ``padding`` default ``kernel // 2`` ("same" at stride 1)."""
+    """``NcK[sS][gG]``: a spiking conv layer, ``padding`` default ``kernel // 2`` (the same size at stride 1, odd K)."""
 
     channels: int
     kernel: int = 3
@@ -248,6 +248,11 @@ class ModelConfig:
 
     def with_widths(self, widths: Sequence[int]) -> ModelConfig:
         """The same network with new conv/dense widths (the output layer's must stay)."""
+        widths = [int(w) for w in widths]
+        if len(widths) != len(self.widths) or widths[-1] != self.num_classes or min(widths) < 1:
+            raise ConfigError(
+                f"widths {widths} do not fit {len(self.widths)} conv/dense layers ending in {self.num_classes} classes"
+            )
         widths = iter(widths)
         layers = []
         for layer in self.layers:
@@ -281,8 +286,11 @@ class ModelConfig:
     def from_blocks(cls, blocks: Sequence[torch.nn.Module], image_shape: Sequence[int]) -> ModelConfig:
         """Read the spec back from slayer blocks (e.g. a network written by hand).
 
-        Every block must be a supported slayer CUBA block with one-step delay and no
-        axonal delays, all with the same neuron; one-line errors name the block otherwise.
+        Every block must be a supported slayer CUBA block with one-step delay, no axonal
+        delays, no weight norm, no graded spikes or persistent state, shared neuron
+        parameters and a weight hook lava-qpsnn knows, all with the same neuron, and with
+        channel counts that fit ``image_shape``; one-line errors name the block otherwise:
+        anything the spec cannot hold would be lost when a checkpoint rebuilds the network.
         """
         from lava.lib.dl import slayer
 
@@ -306,6 +314,7 @@ class ModelConfig:
                 )
             synapse = block.synapse
             _check_square(i, synapse)
+            _check_rebuildable(i, block)
             if kind is cuba.Pool:
                 if synapse.stride[0] != synapse.kernel_size[0] or synapse.padding[0] or synapse.dilation[0] != 1:
                     raise ConfigError(f"blocks.{i} pools with overlap, padding or dilation: use stride == kernel only")
@@ -341,7 +350,53 @@ class ModelConfig:
                 f"found it on blocks {[i for i, n in enumerate(has_norm) if n]} of the weight layers"
             )
         neuron = NeuronConfig(*next(iter(neurons))) if neurons else NeuronConfig()
-        return cls(tuple(layers), tuple(image_shape), "bn" if any(has_norm) else "none", neuron)
+        config = cls(tuple(layers), tuple(image_shape), "bn" if any(has_norm) else "none", neuron)
+        _check_channels(blocks, config)
+        return config
+
+
+def _check_rebuildable(index: int, block: torch.nn.Module) -> None:
+    """One-line error for block settings a :class:`ModelConfig` cannot record."""
+    from .norm import FoldedWeights
+    from .prune import MaskedWeights
+    from .quantize import IntegerWeights, WeightQuantizer
+
+    neuron, synapse = block.neuron, block.synapse
+    where = f"blocks.{index} ({type(block).__name__})"
+    if synapse.weight_norm_enabled or neuron.graded_spike or neuron.persistent_state or not neuron.shared_param:
+        raise ConfigError(
+            f"{where} uses weight norm, graded spikes, persistent state or per-neuron parameters: "
+            "lava-qpsnn networks use none of them"
+        )
+    norm = neuron.norm
+    if isinstance(norm, BatchNorm) and (norm.eps, norm.momentum) != (1e-5, 0.1):
+        raise ConfigError(f"{where}: BatchNorm eps {norm.eps}, momentum {norm.momentum}: keep the defaults 1e-5, 0.1")
+    hook = synapse.pre_hook_fx
+    if isinstance(hook, FoldedWeights):
+        hook = hook.inner
+    if isinstance(hook, MaskedWeights):
+        hook = hook.inner
+    slayer_default = getattr(hook, "__name__", "") == "quantize_8bit" and getattr(hook, "__self__", None) is neuron
+    if not (slayer_default or isinstance(hook, WeightQuantizer | IntegerWeights)):
+        raise ConfigError(
+            f"{where} has weight hook {hook!r}: use slayer's default (quantize_8bit) or lava_qpsnn's quantize_model()"
+        )
+
+
+def _check_channels(blocks: Sequence[torch.nn.Module], config: ModelConfig) -> None:
+    """One-line error where a block's input channels or BatchNorm size do not fit the derived shapes."""
+    shape = config.input_shape
+    for i, (block, out) in enumerate(zip(blocks, config.shapes, strict=True)):
+        synapse = getattr(block, "synapse", None)
+        if synapse is not None and type(block).__name__ != "Pool" and synapse.in_channels != shape[0]:
+            raise ConfigError(
+                f"blocks.{i} ({type(block).__name__}) takes {synapse.in_channels} input channels/features but gets "
+                f"{shape[0]} from the layers before it (input {'x'.join(map(str, config.input_shape))})"
+            )
+        norm = getattr(getattr(block, "neuron", None), "norm", None)
+        if isinstance(norm, BatchNorm) and norm.num_features != out[0]:
+            raise ConfigError(f"blocks.{i}: BatchNorm of {norm.num_features} features on {out[0]} channels")
+        shape = out
 
 
 def _neuron_of(neuron: torch.nn.Module) -> tuple[float, ...]:
@@ -442,7 +497,8 @@ def prepare_network(net: torch.nn.Module, image_shape: Sequence[int]) -> torch.n
         latency += int(getattr(block, "delay_shift", False))
     was_training = net.training
     net.eval()
-    x = torch.zeros(1, *config.input_shape, 1)
+    device = next(net.parameters()).device
+    x = torch.zeros(1, *config.input_shape, 1, device=device)
     for block in net.blocks:
         x = block(x)
     return net.train(was_training)

@@ -98,9 +98,12 @@ class FoldedWeights(torch.nn.Module):
         self.inner = inner
         object.__setattr__(self, "norm", norm)  # not a submodule: the neuron owns it
 
+    def fold(self, weight: torch.Tensor) -> torch.Tensor:
+        """``W * s``: each output channel scaled by its BatchNorm's ``s``."""
+        return weight * self.norm.scale().reshape(-1, *[1] * (weight.dim() - 1))
+
     def forward(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
-        scale = self.norm.scale()
-        folded = weight * scale.reshape(-1, *[1] * (weight.dim() - 1))
+        folded = self.fold(weight)
         return folded if self.inner is None else self.inner(folded, descale=descale)
 
 

@@ -45,7 +45,7 @@ import torch
 
 from .data import Dataset, Encoding, rate_encode
 from .errors import ConfigError
-from .models import weight_blocks
+from .models import SpikingNet, weight_blocks
 from .norm import FoldedWeights
 from .quantize import WeightQuantizer, core_hook, set_core_hook
 from .train import TrainConfig, accuracy, train
@@ -113,7 +113,7 @@ class PruneConfig:
         if len(self.ratios) != count:
             raise ConfigError(
                 f"--prune got {len(self.ratios)} ratios but the model has {count} prunable layers "
-                "(every synapse layer but the last): give one ratio or one per layer"
+                "(every conv/dense layer but the last): give one ratio or one per layer"
             )
         return self.ratios
 
@@ -203,7 +203,7 @@ class Criterion:
 _CRITERIA: dict[str, Criterion] = {
     "sca": Criterion(activity=lambda layer: sca_scores(layer.voltage())),
     "svs": Criterion(activity=lambda layer: svs_scores(layer.spikes)),
-    "l1": Criterion(weights=lambda weight, rng: weight.abs().flatten(1).sum(1).numpy()),
+    "l1": Criterion(weights=lambda weight, rng: weight.detach().abs().flatten(1).sum(1).cpu().numpy()),
     "random": Criterion(weights=lambda weight, rng: rng.random(weight.shape[0])),
 }
 CRITERIA = ("sca", "svs", "l1", "random")  # the built-ins, in the order tables show them
@@ -228,6 +228,8 @@ def record_activity(blocks: Sequence[torch.nn.Module], criterion: Criterion) -> 
     """While open, forward hooks on ``blocks``' neurons sum each layer's per-channel scores and firing rates.
 
     Yields ``[[score_sum, rate_sum, samples], ...]`` per block; the hooks are removed on exit.
+    Run the network in eval mode inside it (as :func:`channel_scores` does): a criterion that
+    asks for the voltage reruns the neuron, whose BatchNorm would otherwise update twice.
     """
     totals: list[list] = [[0.0, 0.0, 0] for _ in blocks]
 
@@ -290,7 +292,11 @@ def channel_scores(
         for start in range(0, len(spikes), batch_size):
             net(spikes[start : start + batch_size])
     net.train(was_training)
-    return [LayerScores(np.asarray(score / n), np.asarray(rate / n)) for score, rate, n in totals]
+    return [LayerScores(_numpy(score / n), _numpy(rate / n)) for score, rate, n in totals]
+
+
+def _numpy(values: torch.Tensor) -> np.ndarray:
+    return values.cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
 
 
 def select_channels(scores: LayerScores, ratio: float, keep: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
@@ -434,7 +440,7 @@ def compact(net: torch.nn.Module) -> torch.nn.Module:
         elif getattr(block, "neuron", None) is None:  # flatten
             block.shape = [math.prod(shape), 1, 1]
         shape = getattr(block, "neuron", block).shape
-    if hasattr(small, "config"):
+    if isinstance(small, SpikingNet):
         small.config = net.config.with_widths([b.synapse.weight.shape[0] for b in weight_blocks(small)])
     return small.train(net.training)
 

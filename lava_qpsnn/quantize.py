@@ -132,7 +132,7 @@ class QuantConfig:
     ----------
     bits : weight bits of the hidden layers, 1..8
     quantizer : ``"baseline"`` or ``"rescaw"``
-    first_last_bits : bits of the first and last synapse layers (8, as in the paper), or
+    first_last_bits : bits of the first and last conv/dense layers (8, as in the paper), or
         None to quantize them with ``bits`` too
     gamma : ReScaW scale: ``"mean"`` (the paper's best), ``"max"``, ``"percentile"``; None
         picks :func:`default_gamma` of ``bits`` (and is recorded as that name)
@@ -166,7 +166,7 @@ class QuantConfig:
             _check_grid(bits, self.grid)
 
     def layer_bits(self, index: int, count: int) -> int:
-        """Bits of synapse layer ``index`` of ``count``."""
+        """Bits of conv/dense layer ``index`` of ``count``."""
         if self.first_last_bits is not None and index in (0, count - 1):
             return self.first_last_bits
         return self.bits
@@ -348,9 +348,7 @@ def layer_scales(net: torch.nn.Module) -> list[float | None]:
 def _folded_weight(block: torch.nn.Module) -> torch.Tensor:
     """The weight the core hook sees: the latent weight, times the BatchNorm scale if folded."""
     outer, weight = block.synapse.pre_hook_fx, block.synapse.weight
-    if isinstance(outer, FoldedWeights):
-        return weight * outer.norm.scale().reshape(-1, *[1] * (weight.dim() - 1))
-    return weight
+    return outer.fold(weight) if isinstance(outer, FoldedWeights) else weight
 
 
 @torch.no_grad()
@@ -392,6 +390,11 @@ def to_fixed_point(net: torch.nn.Module, scales: list[float | None] | None = Non
         else:  # BatchNorm without lava-qpsnn quantization: slayer's own hook makes the integers
             integers = hook(weight, descale=True) if hook is not None else torch.round(weight * w_scale)
             gain, bits, grid = float(w_scale), None, "symmetric"
+        if integers.max() > MAX_LOIHI_WEIGHT or integers.min() < -MAX_LOIHI_WEIGHT - 2:
+            raise ExportError(
+                f"weight layer {i}: integer weights reach {int(integers.abs().max())}, beyond Loihi's -256..254 "
+                "(netx would clip them): quantize the network with --bits"
+            )
         vth = round(block.neuron.threshold * gain)
         if not 1 <= vth <= MAX_LOIHI_VTH:
             raise ExportError(

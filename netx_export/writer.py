@@ -110,9 +110,10 @@ def _write_pool(index: int, block: torch.nn.Module, group: h5py.Group) -> LayerS
     synapse, neuron = block.synapse, block.neuron
     shape = tuple(int(s) for s in neuron.shape)
     channels, kernel = shape[0], int(synapse.kernel_size[0])
-    value = float(synapse.pre_hook_fx(synapse.weight, descale=True).flatten()[0])
-    if value != round(value) or not 0 < value <= 254:
-        raise ExportError(f"layer {index} (pooling) has weight {value}: expected an integer in 1..254")
+    weights = synapse.pre_hook_fx(synapse.weight, descale=True).flatten()
+    value = float(weights[0])
+    if (weights != value).any() or value != round(value) or not 0 < value <= 254:
+        raise ExportError(f"layer {index} (pooling) has weights {weights.tolist()}: expected one integer in 1..254")
     group.create_dataset("type", (1,), "S10", [b"conv"])
     group.create_dataset("shape", data=np.array(shape))
     group.create_dataset("inChannels", data=channels)

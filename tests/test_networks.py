@@ -211,10 +211,13 @@ def test_unsupported_blocks_are_named_with_what_is_supported():
         Checkpoint.of(WithAffine(), dataset="digits", encoding=ENCODING)
 
 
-def test_a_user_defined_criterion_prunes_through_the_registry(digits):
+def test_a_user_defined_criterion_prunes_through_the_registry(digits, monkeypatch):
+    import lava_qpsnn.prune as prune_module
+
     torch.manual_seed(0)
     net = build_model(ModelConfig.from_arch("6c3-p2-8c3-10", (1, 8, 8), 10))
     last_channels = Criterion(weights=lambda weight, rng: np.arange(weight.shape[0], dtype=float))
+    monkeypatch.setitem(prune_module._CRITERIA, "last-channels", None)  # removed again after the test
     register_criterion("last-channels", last_channels)
     scores = channel_scores(net, digits[2], "last-channels")
     keeps = [select_channels(s, 0.5)[0] for s in scores]
@@ -308,3 +311,84 @@ def test_batchnorm_trains_through_a_zero_or_negative_gamma():
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out[:, 2].std(unbiased=False), torch.tensor(2.0), rtol=1e-3, atol=1e-3)
     torch.testing.assert_close(out[:, 0].mean(), torch.tensor(0.0), rtol=0, atol=1e-5)
+
+
+def _hand_written(in_channels: int = 1, norm=None, hook=None, neuron: dict | None = None):
+    from lava.lib.dl import slayer
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            params = {**NEURON, **(neuron or {}), **({"norm": norm} if norm else {})}
+            conv = slayer.block.cuba.Conv(
+                params, in_channels, 6, 3, padding=1, **({"pre_hook_fx": hook} if hook else {})
+            )
+            self.blocks = torch.nn.ModuleList(
+                [conv, slayer.block.cuba.Flatten(), slayer.block.cuba.Dense(NEURON, 384, 10)]
+            )
+
+    return Net()
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: _hand_written(norm=functools.partial(BatchNorm, 6, eps=0.5)), "BatchNorm eps 0.5.*keep the defaults"),
+        (lambda: _hand_written(hook=lambda w, descale=False: w), "has weight hook .*quantize_model"),
+        (lambda: _hand_written(neuron={"graded_spike": True}), "graded spikes"),
+        (lambda: _hand_written(in_channels=2), r"blocks.0 \(Conv\) takes 2 input channels.* gets 1"),
+        (lambda: _hand_written(norm=functools.partial(BatchNorm, 4)), "BatchNorm of 4 features on 6 channels"),
+    ],
+)
+def test_hand_written_networks_a_checkpoint_cannot_hold_are_refused(make, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        Checkpoint.of(make(), dataset="digits", encoding=ENCODING, image_shape=(1, 8, 8))
+    assert "\n" not in str(info.value)
+
+
+def test_unprepared_batchnorm_and_masked_networks_are_not_packaged():
+    net = _hand_written(norm=functools.partial(BatchNorm, 6))
+    with pytest.raises(ConfigError, match="call prepare_network"):
+        Checkpoint.of(net, dataset="digits", encoding=ENCODING, image_shape=(1, 8, 8))
+    prepare_network(net, (1, 8, 8))
+    apply_masks(net, [np.array([True] * 3 + [False] * 3)])
+    with pytest.raises(ConfigError, match=r"weight layer 0 has a pruning mask: compact\(\) the network"):
+        Checkpoint.of(net, dataset="digits", encoding=ENCODING, image_shape=(1, 8, 8))
+    Checkpoint.of(compact(net), dataset="digits", encoding=ENCODING, image_shape=(1, 8, 8))
+
+
+def test_widths_that_do_not_fit_the_layers_are_refused():
+    config = ModelConfig.from_arch("8c3-16c3-10", (1, 8, 8), 10)
+    assert config.with_widths([4, 8, 10]).widths == (4, 8, 10)
+    for widths in ([8], [8, 16, 12], [8, 16, 10, 4], [0, 16, 10]):
+        with pytest.raises(ConfigError, match="do not fit 3 conv/dense layers ending in 10 classes"):
+            config.with_widths(widths)
+
+
+def test_folded_weights_beyond_loihis_range_are_refused():
+    from lava_qpsnn.errors import ExportError
+
+    net = build_model(ModelConfig.from_arch("8-10", (1, 8, 8), 10, norm="bn"))
+    net.blocks[0].synapse.pre_hook_fx.inner = None  # no quantizer at all (slayer's own would clamp)
+    with torch.no_grad():
+        net.blocks[0].neuron.norm.weight.fill_(1e3)
+    with pytest.raises(ExportError, match=r"weight layer 0: integer weights reach \d+, beyond Loihi's -256..254"):
+        to_fixed_point(net)
+
+
+def test_masked_and_compacted_batchnorm_pooling_nets_spike_identically(digits):
+    torch.manual_seed(0)
+    net = quantize_model(build_model(ModelConfig.from_arch("6c3-p2-8c3-10", (1, 8, 8), 10, norm="bn")), QuantConfig(4))
+    spikes = digits[2]
+    with torch.no_grad():
+        for block in net.blocks[::2]:
+            block.synapse.weight.mul_(3)
+    apply_masks(net, [select_channels(s, 0.5)[0] for s in channel_scores(net, spikes, "svs")])
+    small = compact(net)
+    assert small.config.widths == (3, 4, 10)
+    masked = output_spikes(net, spikes)
+    assert masked.any()
+    np.testing.assert_array_equal(output_spikes(small, spikes), masked)
+    np.testing.assert_array_equal(
+        output_spikes(to_fixed_point(small), spikes), output_spikes(to_fixed_point(net), spikes)
+    )
