@@ -157,6 +157,8 @@ def cached(cache: Path, name: str, bits: int | None, seed: int, epochs: int) -> 
 
 
 def mean_std(values: list[float]) -> str:
+    if not values:  # --speed-seeds 0
+        return "-"
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.1f}"
 
 
@@ -202,7 +204,7 @@ def main() -> int:
         )
     print(format_table(HEADERS, rows))
     seconds = {name: [r["seconds_per_epoch"] for bits in WIDTHS for r in results[name, bits]] for name in RUNNERS}
-    speed = [[name, f"{statistics.mean(s):.2f}", len(s)] for name, s in seconds.items()]
+    speed = [[name, f"{statistics.mean(s):.2f}", len(s)] for name, s in seconds.items() if s]
     print(format_table(["framework", "s / epoch", "runs"], speed))
     text = (
         "# lava-qpsnn vs snnTorch + Brevitas on digits\n\n"

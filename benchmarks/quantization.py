@@ -10,7 +10,7 @@ reference. Accuracy is that of the exported fixed-point network (what runs in La
 all 360 test images. One JSON file per run is kept under ``benchmarks/results/quantization/``
 and reused, so an interrupted run resumes.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quantization.py [--epochs 20] [--seeds 3] [--models mlp conv] [--out ...]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quantization.py [--epochs 20] [--seeds 3] [--models mlp conv]
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def main() -> int:
     settings = [(None, "lava-dl default hook")] + [
         (QuantConfig(bits, quantizer, first_last_bits=None, grid=grid), quantizer)
         for bits in (8, 4, 2, 1)
-        for quantizer in ("baseline", "rescaw")
+        for quantizer in ("rescaw", "baseline")
         for grid in grids(bits)
     ]
     jobs = [(arch, quant, name) for arch in args.models for quant, name in settings]
