@@ -13,7 +13,8 @@ with most output spikes, every layer quantized, 3 seeds.
   model (it has no integer export).
 - ours: :func:`~lava_qpsnn.experiment.train_checkpoint` at the library's defaults (training
   recipe, quantizer, grid), every layer at the given bits; accuracy of the exported
-  fixed-point network, the one that runs in Lava bit for bit.
+  fixed-point network, the one that runs in Lava bit for bit. Loihi has no float weights:
+  the "float" row is lava-dl's own default 8-bit hook (``quant=None``).
 
 Also measured: training seconds per epoch of both (one thread, the mean over the run's
 seeds, test evaluation excluded), and of lava-qpsnn's previous recipe (slayer's
@@ -195,7 +196,7 @@ def main() -> int:
         accs = {name: [100 * r["test_accuracy"] for r in results[name, bits]] for name in RUNNERS}
         rows.append(
             [
-                "float" if bits is None else f"{bits}-bit",
+                "float (ours: lava-dl's 8-bit hook)" if bits is None else f"{bits}-bit",
                 mean_std(accs["peer"]),
                 mean_std(accs["ours"]),
                 f"{statistics.mean(accs['ours']) - statistics.mean(accs['peer']):+.1f}",
@@ -212,7 +213,8 @@ def main() -> int:
         f"--epochs {args.epochs} --speed-seeds {args.speed_seeds}` (one thread). MLP 64-128-10 without bias, "
         f"T = {TIME_STEPS} rate coding, {args.epochs} epochs, batch {BATCH}, Adam at {LR}, every layer quantized, "
         "test accuracy % (all 360 test images) as mean ± std over seeds. 'ours' is the exported fixed-point "
-        "network at the library's defaults; the peer is its trained PyTorch model. Grids: peer 8/4-bit "
+        "network at the library's defaults (its 'float' row: lava-dl's default 8-bit hook, as Loihi has no float "
+        "weights); the peer is its trained PyTorch model. Grids: peer 8/4-bit "
         "Brevitas' per-tensor float scale, 2-bit ternary with the constant scale 0.1, 1-bit +-0.1; ours see "
         "`benchmarks/results/quantization.md`. 'previous recipe' is lava-qpsnn before the training options "
         "(SpikeRate loss, constant learning rate, tau_grad 1, ReScaW with gamma = mean |W| on the zero-free "
