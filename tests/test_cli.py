@@ -89,7 +89,7 @@ def test_quantized_train_records_its_settings(tmp_path, capsys):
     args = ["--no-progress", "train", "--epochs", "1", "--arch", "16-10", "--time-steps", "8", "--out", str(pt)]
     assert qpsnn_main([*args, "--bits", "2", "--quantizer", "baseline", "--first-last-bits", "same"]) == 0
     out = capsys.readouterr().out
-    assert "fixed-point network as exported" in out and "weight bits per synapse layer: [2, 2]" in out
+    assert "fixed-point network as exported" in out and "weight bits per conv/dense layer: [2, 2]" in out
     quant = load_checkpoint(pt).quant
     assert (quant.bits, quant.quantizer, quant.first_last_bits) == (2, "baseline", None)
     assert export_main([str(pt)]) == 0
