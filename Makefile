@@ -5,7 +5,8 @@
 # lava-nc 0.10.0 and lava-dl 0.6.0 declare Requires-Python <3.11 and pin old
 # torch/numpy. We run them on Python 3.11: their ordinary dependencies come from
 # pyproject.toml (installed normally), then the two Lava wheels alone with
-# --no-deps --ignore-requires-python (see ../shared/notes/install.md).
+# --no-deps --ignore-requires-python; lava_qpsnn/lava_compat.py fixes the one
+# import failure of lava-nc 0.10.0 on Python 3.11.
 
 PYTHON ?= python3.11
 VENV := .venv
