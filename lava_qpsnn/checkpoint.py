@@ -20,7 +20,7 @@ from .errors import CheckpointError, ConfigError, QpsnnError
 from .files import atomic_output
 from .models import ModelConfig, SpikingNet, build_model, weight_blocks
 from .netx_file import NetInfo
-from .norm import BatchNorm, FoldedWeights
+from .norm import folded_norm
 from .quantize import QuantConfig, core_hook, layer_scales, quant_config_of, quantize_model, to_fixed_point
 from .sim.netx_reader import NetxNetwork
 
@@ -134,11 +134,7 @@ def _check_packable(net: torch.nn.Module) -> None:
     from .prune import MaskedWeights
 
     for i, block in enumerate(weight_blocks(net)):
-        norm, hook = block.neuron.norm, core_hook(block.synapse)
-        if isinstance(norm, BatchNorm) and not isinstance(block.synapse.pre_hook_fx, FoldedWeights):
-            raise ConfigError(
-                f"weight layer {i} has a BatchNorm not folded into its synapse: call prepare_network(net)"
-            )
+        norm, hook = folded_norm(i, block), core_hook(block.synapse)
         if (
             isinstance(hook, MaskedWeights)
             or getattr(hook, "keep", None) is not None

@@ -23,7 +23,9 @@ from collections.abc import Callable
 
 import torch
 
-__all__ = ["BatchNorm", "FoldedWeights", "IntegerBias", "time_mask"]
+from .errors import ConfigError
+
+__all__ = ["BatchNorm", "FoldedWeights", "IntegerBias", "time_mask", "folded_norm"]
 
 MIN_SCALE = 1e-6  # |gamma / sigma| below this is taken as this when un-folding the current in training
 
@@ -105,6 +107,18 @@ class FoldedWeights(torch.nn.Module):
     def forward(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
         folded = self.fold(weight)
         return folded if self.inner is None else self.inner(folded, descale=descale)
+
+
+def folded_norm(index: int, block: torch.nn.Module) -> BatchNorm | None:
+    """The BatchNorm folded into ``block``'s synapse (None without one); one-line error if it is not folded."""
+    hook = block.synapse.pre_hook_fx
+    if isinstance(hook, FoldedWeights):
+        return hook.norm
+    if isinstance(getattr(block.neuron, "norm", None), BatchNorm):
+        raise ConfigError(
+            f"weight layer {index} has a BatchNorm not folded into its synapse: call prepare_network(net)"
+        )
+    return None
 
 
 class IntegerBias(torch.nn.Module):

@@ -53,7 +53,7 @@ import torch
 
 from .errors import ConfigError, ExportError
 from .models import weight_blocks
-from .norm import BatchNorm, FoldedWeights, IntegerBias
+from .norm import FoldedWeights, IntegerBias, folded_norm
 
 __all__ = [
     "QuantConfig",
@@ -366,12 +366,7 @@ def to_fixed_point(net: torch.nn.Module, scales: list[float | None] | None = Non
     if len(scales) != len(blocks):
         raise ConfigError(f"got {len(scales)} stored scales for {len(blocks)} conv/dense layers")
     for i, (block, scale) in enumerate(zip(blocks, scales, strict=True)):
-        hook, outer = core_hook(block.synapse), block.synapse.pre_hook_fx
-        norm = outer.norm if isinstance(outer, FoldedWeights) else None
-        if norm is None and isinstance(getattr(block.neuron, "norm", None), BatchNorm):
-            raise ConfigError(
-                f"weight layer {i} has a BatchNorm not folded into its synapse: call prepare_network(net)"
-            )
+        hook, norm = core_hook(block.synapse), folded_norm(i, block)
         if not isinstance(hook, WeightQuantizer) and norm is None:
             continue
         w_scale = block.neuron.w_scale
