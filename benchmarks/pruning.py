@@ -5,20 +5,22 @@ is quantized to 4 bits (ReScaW, first and last layers 8 bits: what ``--bits 4`` 
 trained; copies of it are then pruned one-shot at ratio R in every prunable layer with each
 criterion, fine-tuned and compacted (the library's ``prune_and_finetune``). R = 0 is the same
 fine-tuning without pruning, so every row has had the same training budget. Accuracy is the
-exported fixed-point network's, on all 360 test images.
+exported fixed-point network's, on all 360 test images. One JSON file per (model, seed) is
+kept under ``benchmarks/results/pruning/`` and reused, so an interrupted run resumes.
 
 Score stability across calibration batches of the trained, unpruned network: QP-SNN's Eq 15
 (mean cosine similarity of the channel-score vectors), and two rank measures that can tell
 criteria apart where the cosine of non-negative scores cannot: Kendall's tau of the scores and
 the overlap (Jaccard) of the channel sets each batch would prune at 50%.
 
-    .venv/bin/python benchmarks/pruning.py [--epochs 20] [--finetune-epochs 10] [--seeds 3]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pruning.py [--epochs 20] [--finetune-epochs 10] [--seeds 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import statistics
 import sys
 import time
@@ -26,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from runcache import cached_run
 from tqdm import tqdm
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
@@ -52,6 +55,29 @@ def stability(net, train_set, encoding, batches: int, size: int) -> dict[str, St
     data = calibration_batch(train_set, encoding, batches * size, seed=123)
     split = [data[i * size : (i + 1) * size] for i in range(batches)]
     return {c: score_stability(net, split, c) for c in ("sca", "svs")}
+
+
+def run_seed(arch: str, seed: int, epochs: int, finetune_epochs: int, batches: int, size: int) -> dict:
+    """One seed of one model: score stability, and the fixed-point accuracy of every (criterion, ratio)."""
+    train_set, test_set = load_dataset("digits")
+    encoding = Encoding(time_steps=16, seed=seed)
+    base = trained_base(arch, seed, epochs, train_set, test_set, encoding)
+    start = time.perf_counter()
+    result: dict = {"stability": {}, "accuracy": {}, "widths": {}}
+    for criterion, value in stability(base, train_set, encoding, batches, size).items():
+        result["stability"][criterion] = dataclasses.asdict(value)
+    for ratio in RATIOS:
+        for criterion in CRITERIA if ratio else CRITERIA[:1]:
+            config = PruneConfig((ratio,), criterion, finetune_epochs=finetune_epochs)
+            small, _, _ = prune_and_finetune(
+                copy.deepcopy(base), config, train_set, test_set, encoding, TrainConfig(seed=seed), progress=False
+            )
+            acc = 100 * accuracy(to_fixed_point(small), test_set, encoding)
+            for c in CRITERIA if ratio == 0 else (criterion,):
+                result["accuracy"][f"{c}@{ratio}"] = acc
+            result["widths"][str(ratio)] = list(small.config.widths[:-1])
+    result["seconds"] = time.perf_counter() - start
+    return result
 
 
 def mean_std(values: list[float]) -> str:
@@ -89,29 +115,35 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/pruning.md"))
     args = parser.parse_args()
 
-    train_set, test_set = load_dataset("digits")
+    torch.set_num_threads(1)
     results: dict = {}
     stable: dict = {}
     widths: dict = {}
-    start = time.time()
+    seconds = 0.0
+    folder = args.out.with_suffix("")
     jobs = [(arch, seed) for arch in ARCHS for seed in range(args.seeds)]
     for arch, seed in tqdm(jobs, desc="models"):
-        encoding = Encoding(time_steps=16, seed=seed)
-        base = trained_base(arch, seed, args.epochs, train_set, test_set, encoding)
-        for criterion, value in stability(
-            base, train_set, encoding, args.stability_batches, args.stability_batch_size
-        ).items():
-            stable.setdefault((arch, criterion), []).append(value)
-        for ratio in RATIOS:
-            for criterion in CRITERIA if ratio else CRITERIA[:1]:
-                config = PruneConfig((ratio,), criterion, finetune_epochs=args.finetune_epochs)
-                small, record, _ = prune_and_finetune(
-                    copy.deepcopy(base), config, train_set, test_set, encoding, TrainConfig(seed=seed), progress=False
-                )
-                acc = 100 * accuracy(to_fixed_point(small), test_set, encoding)
-                for c in CRITERIA if ratio == 0 else (criterion,):
-                    results.setdefault((arch, c, ratio), []).append(acc)
-                widths[arch, ratio] = list(small.config.widths[:-1])
+        stab = f"{args.stability_batches}x{args.stability_batch_size}"
+        key = f"{arch}-seed{seed}-e{args.epochs}-f{args.finetune_epochs}-s{stab}"
+        run = cached_run(
+            folder,
+            key,
+            run_seed,
+            arch,
+            seed,
+            args.epochs,
+            args.finetune_epochs,
+            args.stability_batches,
+            args.stability_batch_size,
+        )
+        for criterion, value in run["stability"].items():
+            stable.setdefault((arch, criterion), []).append(Stability(**value))
+        for name, acc in run["accuracy"].items():
+            criterion, ratio = name.split("@")
+            results.setdefault((arch, criterion, float(ratio)), []).append(acc)
+        seconds += run["seconds"]
+        for ratio, kept in run["widths"].items():
+            widths[arch, float(ratio)] = kept
 
     headers = ["model", "criterion", *[f"R = {r}" for r in RATIOS]]
     rows = []
@@ -136,8 +168,8 @@ def main() -> int:
     plot(results, png, args.seeds)
     text = (
         "# Structured pruning on digits: accuracy vs ratio, by criterion\n\n"
-        f"Made by `.venv/bin/python benchmarks/pruning.py --epochs {args.epochs} --finetune-epochs "
-        f"{args.finetune_epochs} --seeds {args.seeds}` ({time.time() - start:.0f} s on 2 cores).\n\n"
+        f"Made by `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pruning.py --epochs {args.epochs} --finetune-epochs "
+        f"{args.finetune_epochs} --seeds {args.seeds}` ({seconds / 60:.0f} min of single-threaded runs).\n\n"
         "4-bit ReScaW (first and last layers 8 bits), T = 16, rate coding; each seed trains one network "
         f"for {args.epochs} epochs, then every (criterion, ratio) prunes a copy one-shot in every prunable "
         f"layer and fine-tunes it {args.finetune_epochs} epochs (Adam, lr 1e-3) before compaction; R = 0 "
