@@ -14,12 +14,19 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
+from lava_qpsnn.checkpoint import Checkpoint
+from lava_qpsnn.data import Encoding, load_dataset, rate_encode
 from lava_qpsnn.errors import NetxFileError
+from lava_qpsnn.models import Dense, Flatten, ModelConfig, NeuronConfig, build_model, weight_blocks
+from lava_qpsnn.quantize import QuantConfig, quantize_model, to_fixed_point
 from lava_qpsnn.sim import DenseLayer, read_netx, simulate, trace
+from lava_qpsnn.train import init_weights, output_spikes
+from netx_export import export_netx
 
 
 @pytest.fixture(scope="module")
@@ -285,3 +292,86 @@ def test_random_dense_networks_equal_lava(network, tmp_path, lava_layers):
 @given(network=random_networks(conv=True))
 def test_random_conv_networks_equal_lava(network, tmp_path, lava_layers):
     _check_against_lava(network, tmp_path, lava_layers)
+
+
+# ---------------------------------------------------------------- threshold ties, PyTorch against Lava
+
+
+@pytest.mark.parametrize("vth", [1, 64, 4095, 4096, 7380, 1 << 16, (1 << 17) - 1])
+def test_threshold_ties_are_decided_as_in_lava(vth, tmp_path, lava_layers):
+    """A voltage exactly at ``vth << 6`` must not spike, at every threshold Lava accepts.
+
+    One dense layer whose neuron has no memory (``v = u = a_in << 6``); one input step
+    whose synaptic sums are ``vth - 1``, ``vth`` and ``vth + 1`` (the last capped at
+    Lava's 24-bit current). Hand arithmetic, Lava and the simulator say: only a sum
+    above ``vth`` fires. The PyTorch integer network from ``to_fixed_point`` is given the
+    same integers and threshold and must agree (slayer's float32 comparison fired on the
+    tie from ``vth = 4096`` on).
+    """
+    sums = [vth - 1, vth, min(vth + 1, (1 << 17) - 1)]
+    fan_in = max(sums) // 254 + 2
+    weight = np.zeros((3, fan_in), dtype=np.int64)
+    for row, total in zip(weight, sums, strict=True):
+        full, rest = divmod(total, 254)
+        row[:full], row[full] = 254, rest
+    path = tmp_path / f"tie{vth}.net"
+    neuron = {"type": b"CUBA", "iDecay": 4096, "vDecay": 4096, "vThMant": vth}  # du = 4095, dv = 4096
+    _write_net(
+        path,
+        [{"type": b"input", "shape": [fan_in]}, {"type": b"dense", "shape": [3], "weight": weight, "neuron": neuron}],
+    )
+    steps = 4
+    x = np.zeros((1, fan_in, steps), dtype=np.int8)
+    x[..., 0] = 1
+    expected = np.zeros((1, 3, steps), dtype=np.int8)
+    expected[0, [s > vth for s in sums], 1] = 1  # Lava's dense delivers one step later
+
+    (lava,) = lava_layers(path, x[0])
+    np.testing.assert_array_equal(lava[None], expected)
+    np.testing.assert_array_equal(simulate(path, x, continuous=True), expected)
+
+    config = ModelConfig(
+        (Flatten(), Dense(3)), (1, 1, fan_in), neuron=NeuronConfig(current_decay=1.0, voltage_decay=1.0)
+    )
+    net = build_model(config)
+    quantize_model(net, QuantConfig(8, "baseline", first_last_bits=None))
+    fixed = to_fixed_point(net)
+    block = fixed.blocks[-1]
+    with torch.no_grad():
+        block.synapse.weight.copy_(torch.from_numpy(weight).reshape(block.synapse.weight.shape) / block.neuron.w_scale)
+    block.neuron._threshold = vth / block.neuron.w_scale
+    np.testing.assert_array_equal(output_spikes(fixed, x.reshape(1, 1, 1, fan_in, steps).astype(np.float32)), expected)
+
+
+def test_wide_rescaw_conv_net_on_28x28_matches_lava(tmp_path, lava_layers):
+    """Exactness at scale: 28x28 input, 16 and 32 channels, a dense layer of fan-in 6,272, 4-bit ReScaW.
+
+    Folding ReScaW's scale into the threshold gives thresholds in the thousands (the
+    float32 range where slayer's own tie-break failed). The PyTorch integer network and
+    the simulator agree spike for spike on 48 samples, and Lava on every layer of two.
+    """
+    torch.manual_seed(0)
+    net = build_model(ModelConfig.from_arch("16c3-32c3s2-10", (1, 28, 28), 10))
+    init_weights(net, 2.0)  # untrained, scaled so that every layer fires
+    quantize_model(net, QuantConfig(4, "rescaw", first_last_bits=None))
+    checkpoint = Checkpoint.of(net, dataset="digits", encoding=Encoding(time_steps=8))
+    fixed = checkpoint.fixed_point()
+    assert max(round(b.neuron.threshold * b.neuron.w_scale) for b in weight_blocks(fixed)) > 4096
+    path = tmp_path / "wide.net"
+    export_netx(checkpoint, path)
+    assert read_netx(path).layers[-1].weight.shape == (10, 6272)
+
+    _, test_set = load_dataset("digits")
+    images = np.pad(np.kron(test_set.images[:48], np.ones((1, 1, 3, 3), np.float32)), ((0, 0), (0, 0), (2, 2), (2, 2)))
+    x = rate_encode(images, 8, np.random.default_rng(0))
+    ours = simulate(path, x)
+    assert ours.sum() > 20  # the output layer fires
+    np.testing.assert_array_equal(output_spikes(fixed, x), ours)
+
+    x = x[:2].astype(np.int8)
+    lava = lava_layers(path, np.concatenate(list(x), axis=-1), reset_interval=8, reset_offset=1)
+    for i, (a, b, start) in enumerate(
+        zip(simulate(path, x, layers=True), lava, read_netx(path).latencies, strict=True)
+    ):
+        b = np.stack(np.split(b, 2, axis=-1))
+        np.testing.assert_array_equal(a[..., start:], b[..., start:], err_msg=f"layer {i}")
