@@ -424,6 +424,11 @@ def match_lava_spike_test(neuron: torch.nn.Module) -> None:
     on an exact tie and Lava did not. In the integer network the voltage is a whole number
     of state units, so one full unit is the same strict test, and ``(vth << 6) + 1`` is
     exact in float32 for every threshold Lava accepts (``vth < 2^17``).
+
+    The integer network's other float32 steps stay exact wherever Lava itself does not
+    wrap or clip: synaptic sums are multiples of 1/64 below 2^24 units while Lava's current
+    needs ``|a_in| < 2^17``, and slayer's states ``u, v`` are whole units, exact below 2^24,
+    while Lava's are 24-bit.
     """
     neuron.threshold_eps = 1.0 / neuron.s_scale
 
