@@ -37,8 +37,8 @@ bias and threshold together leaves spikes unchanged in exact arithmetic, so this
 network up to the rounding of ``vth`` and the bias (relative error at most 1 / (2 vth)) and to slayer's
 integer truncation of states happening at another scale. Its accuracy is measured and
 reported beside the training model's. The integer network is a slayer network too, and it
-is what runs in Lava, bit for bit (:func:`match_lava_spike_test` makes slayer's spike test
-Lava's at every threshold). The only reduction in the conversion, ReScaW's mean
+is what runs in Lava, bit for bit (:func:`~lava_qpsnn.lava_compat.match_lava_spike_test` makes
+slayer's spike test Lava's at every threshold). The only reduction in the conversion, ReScaW's mean
 ``|W|``, is computed once and stored with the checkpoint (:func:`layer_scales`), so the same
 checkpoint converts to the same integers on every machine.
 """
@@ -53,6 +53,7 @@ import numpy as np
 import torch
 
 from .errors import ConfigError, ExportError
+from .lava_compat import match_lava_spike_test
 from .models import weight_blocks
 from .norm import FoldedWeights, IntegerBias, folded_norm
 
@@ -67,7 +68,6 @@ __all__ = [
     "quantize_model",
     "synapse_bits",
     "to_fixed_point",
-    "match_lava_spike_test",
     "grid_max",
     "weight_exponent",
     "check_on_grid",
@@ -413,24 +413,6 @@ def to_fixed_point(net: torch.nn.Module, scales: list[float | None] | None = Non
         if hasattr(getattr(block, "neuron", None), "threshold_eps"):
             match_lava_spike_test(block.neuron)
     return fixed
-
-
-def match_lava_spike_test(neuron: torch.nn.Module) -> None:
-    """Make a slayer CUBA neuron of an integer network spike on ``v > vth << 6``, as Lava does, at every ``vth``.
-
-    slayer spikes on ``v >= threshold`` and adds ``threshold_eps`` (0.01 of a state unit)
-    to emulate Lava's strict ``>``. Both comparisons run in float32, where ``vth << 6``
-    plus 0.01 rounds back to ``vth << 6`` from ``vth = 4096`` on, so the PyTorch model fired
-    on an exact tie and Lava did not. In the integer network the voltage is a whole number
-    of state units, so one full unit is the same strict test, and ``(vth << 6) + 1`` is
-    exact in float32 for every threshold Lava accepts (``vth < 2^17``).
-
-    The integer network's other float32 steps stay exact wherever Lava itself does not
-    wrap or clip: synaptic sums are multiples of 1/64 below 2^24 units while Lava's current
-    needs ``|a_in| < 2^17``, and slayer's states ``u, v`` are whole units, exact below 2^24,
-    while Lava's are 24-bit.
-    """
-    neuron.threshold_eps = 1.0 / neuron.s_scale
 
 
 def check_on_grid(weights: np.ndarray, bits: int, where: str, grid: str = "zero-free") -> None:
