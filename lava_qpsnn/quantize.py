@@ -37,12 +37,13 @@ bias and threshold together leaves spikes unchanged in exact arithmetic, so this
 network up to the rounding of ``vth`` and the bias (relative error at most 1 / (2 vth)) and to slayer's
 integer truncation of states happening at another scale. The same freedom keeps a layer inside
 Lava's 24-bit state: given the window length, a layer whose worst case (:mod:`lava_qpsnn.limits`)
-or bias would leave Lava's range at that ``e`` takes the largest smaller ``e`` under which both fit,
-while ``vth`` stays >= 1 (else it keeps ``e`` and the exporter decides). The fixed-point accuracy is measured and
-reported beside the training model's. The integer network is a slayer network too, and it
-is what runs in Lava, bit for bit. The only reduction in the conversion, ReScaW's mean
-``|W|``, is computed once and stored with the checkpoint (:func:`layer_scales`), so the same
-checkpoint converts to the same integers on every machine.
+or bias would leave Lava's range at that ``e`` takes the largest smaller ``e`` under which both
+fit, while ``theta * 2^e * S / gamma`` stays >= 1 (else it keeps ``e`` and the exporter
+decides). The fixed-point accuracy is measured and reported beside the training model's. The
+integer network is a slayer network too, and it is what runs in Lava, bit for bit. The only
+reduction in the conversion, ReScaW's mean ``|W|``, is computed once and stored with the
+checkpoint (:func:`layer_scales`), so the same checkpoint converts to the same integers on
+every machine.
 """
 
 from __future__ import annotations
@@ -432,7 +433,7 @@ def _fitting_exponent(
     decays = int(neuron.cx_current_decay), int(neuron.cx_voltage_decay)
     for exponent in range(largest, -1, -1):
         gain = (1 << exponent) * grid_max(hook.bits, hook.grid) / gamma
-        if neuron.threshold * gain < 1:  # vth would round to 0 or lose its resolution
+        if neuron.threshold * gain < 1:  # vth would be 0 or 1: no resolution left
             break
         bias = np.zeros(1) if norm is None else torch.round(norm.bias() * gain).numpy()
         if np.abs(bias).max() <= MAX_LOIHI_BIAS:
