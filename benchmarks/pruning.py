@@ -72,7 +72,7 @@ def run_seed(arch: str, seed: int, epochs: int, finetune_epochs: int, batches: i
             small, _, _ = prune_and_finetune(
                 copy.deepcopy(base), config, train_set, test_set, encoding, TrainConfig(seed=seed), progress=False
             )
-            acc = 100 * accuracy(to_fixed_point(small), test_set, encoding)
+            acc = 100 * accuracy(to_fixed_point(small, time_steps=encoding.time_steps), test_set, encoding)
             for c in CRITERIA if ratio == 0 else (criterion,):
                 result["accuracy"][f"{c}@{ratio}"] = acc
             result["widths"][str(ratio)] = list(small.config.widths[:-1])

@@ -98,7 +98,8 @@ class Checkpoint:
 
     def fixed_point(self) -> SpikingNet:
         """The integer network that is exported and runs in Lava (see :mod:`lava_qpsnn.quantize`)."""
-        return to_fixed_point(self.build(), None if self.scales is None else list(self.scales))
+        scales = None if self.scales is None else list(self.scales)
+        return to_fixed_point(self.build(), scales, self.encoding.time_steps)
 
     def build(self) -> SpikingNet:
         """A fresh :class:`SpikingNet` with the stored weights (and quantization hooks)."""

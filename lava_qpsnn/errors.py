@@ -13,6 +13,7 @@ __all__ = [
     "OutputPathError",
     "NetxFileError",
     "LavaRuntimeError",
+    "StateLimitWarning",
 ]
 
 
@@ -46,3 +47,7 @@ class NetxFileError(QpsnnError):
 
 class LavaRuntimeError(QpsnnError):
     """Lava (or its Loihi extension) is not available for the requested run."""
+
+
+class StateLimitWarning(UserWarning):
+    """A network exports, but only measured activity (not its worst case) stays inside Lava's 24-bit state."""

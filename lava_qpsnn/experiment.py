@@ -66,7 +66,9 @@ def train_checkpoint(
             model, prune, train_set, test_set, encoding, config, progress=progress
         )
         metrics.update(prune_metrics)
-    metrics["fixed_point_test_accuracy"] = accuracy(to_fixed_point(model), test_set, encoding)
+    metrics["fixed_point_test_accuracy"] = accuracy(
+        to_fixed_point(model, time_steps=encoding.time_steps), test_set, encoding
+    )
     if validation is not None:
         metrics = {name.replace("test", "validation"): value for name, value in metrics.items()}
     return Checkpoint.of(model, dataset=dataset, encoding=encoding, metrics=metrics, pruning=record)

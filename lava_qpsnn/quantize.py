@@ -35,12 +35,16 @@ into Lava's weight exponent) and the scale ``gamma / S`` moves into the threshol
 ``vth = round(theta * 2^e * S / gamma)``, the bias likewise. With reset to zero, scaling weights,
 bias and threshold together leaves spikes unchanged in exact arithmetic, so this is the trained
 network up to the rounding of ``vth`` and the bias (relative error at most 1 / (2 vth)) and to slayer's
-integer truncation of states happening at another scale. Its accuracy is measured and
-reported beside the training model's. The integer network is a slayer network too, and it
-is what runs in Lava, bit for bit (:func:`~lava_qpsnn.lava_compat.match_lava_spike_test` makes
-slayer's spike test Lava's at every threshold). The only reduction in the conversion, ReScaW's mean
-``|W|``, is computed once and stored with the checkpoint (:func:`layer_scales`), so the same
-checkpoint converts to the same integers on every machine.
+integer truncation of states happening at another scale. The same freedom keeps a layer inside
+Lava's 24-bit state: given the window length, a layer whose worst case (:mod:`lava_qpsnn.limits`)
+or bias would leave Lava's range at that ``e`` takes the largest smaller ``e`` under which both
+fit, while ``theta * 2^e * S / gamma`` stays >= 1 (else it keeps ``e`` and the exporter
+decides). The fixed-point accuracy is measured and reported beside the training model's. The
+integer network is a slayer network too, and it is what runs in Lava, bit for bit
+(:func:`~lava_qpsnn.lava_compat.match_lava_spike_test` makes slayer's spike test Lava's at
+every threshold). The only reduction in the conversion, ReScaW's mean ``|W|``, is computed
+once and stored with the checkpoint (:func:`layer_scales`), so the same checkpoint converts
+to the same integers on every machine.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ import torch
 
 from .errors import ConfigError, ExportError
 from .lava_compat import match_lava_spike_test
+from .limits import worst_case
 from .models import weight_blocks
 from .norm import FoldedWeights, IntegerBias, folded_norm
 
@@ -268,12 +273,13 @@ class WeightQuantizer(torch.nn.Module):
 class IntegerWeights(torch.nn.Module):
     """``pre_hook_fx`` of a fixed-point network: weights are already ``n / w_scale``, ``n`` integer."""
 
-    def __init__(self, bits: int | None, w_scale: int, grid: str = "zero-free") -> None:
+    def __init__(self, bits: int | None, w_scale: int, grid: str = "zero-free", exponent: int | None = None) -> None:
         super().__init__()
         self.bits, self.w_scale, self.grid = bits, w_scale, grid  # bits None: slayer's 8-bit hook made the integers
+        self.exponent = exponent  # levels are stored as m * 2^exponent (None: weight_exponent's)
 
     def extra_repr(self) -> str:
-        return f"bits={self.bits}, w_scale={self.w_scale}, grid={self.grid}"
+        return f"bits={self.bits}, w_scale={self.w_scale}, grid={self.grid}, exponent={self.exponent}"
 
     def forward(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
         return torch.round(weight * self.w_scale) if descale else weight
@@ -354,13 +360,17 @@ def _folded_weight(block: torch.nn.Module) -> torch.Tensor:
 
 
 @torch.no_grad()
-def to_fixed_point(net: torch.nn.Module, scales: list[float | None] | None = None) -> torch.nn.Module:
+def to_fixed_point(
+    net: torch.nn.Module, scales: list[float | None] | None = None, time_steps: int | None = None
+) -> torch.nn.Module:
     """The integer network a quantization-aware ``net`` deploys as (a new network).
 
     Each quantized layer gets weights ``m * 2^e / w_scale`` and threshold ``vth / w_scale``
     (see the module docstring); a BatchNorm becomes folded integer weights and an integer
     bias; other layers are copied unchanged. ``scales`` are the layers' stored ReScaW
-    scales (:func:`layer_scales`; default: computed now). ``net`` is not modified.
+    scales (:func:`layer_scales`; default: computed now). ``time_steps``: the window length,
+    which lets a layer take a smaller ``e`` to stay inside Lava's 24-bit state (None: the
+    largest ``e`` always). ``net`` is not modified.
     """
     fixed = copy.deepcopy(net).eval()
     blocks = weight_blocks(fixed)
@@ -380,13 +390,14 @@ def to_fixed_point(net: torch.nn.Module, scales: list[float | None] | None = Non
         if isinstance(hook, WeightQuantizer):
             gamma = hook.gamma(weight) if scale is None else torch.tensor(scale, dtype=weight.dtype)
             levels, _ = hook.levels(weight, gamma)
-            step = 1 << weight_exponent(hook.bits, hook.grid)
+            exponent = _fitting_exponent(block, hook, levels, float(gamma), norm, time_steps)
+            step = 1 << exponent
             integers = levels * step
             gain = step * grid_max(hook.bits, hook.grid) / float(gamma)
             bits, grid = hook.bits, hook.grid
         else:  # BatchNorm without lava-qpsnn quantization: slayer's own hook makes the integers
             integers = hook(weight, descale=True) if hook is not None else torch.round(weight * w_scale)
-            gain, bits, grid = float(w_scale), None, "symmetric"
+            gain, bits, grid, exponent = float(w_scale), None, "symmetric", None
         if integers.max() > MAX_LOIHI_WEIGHT or integers.min() < -MAX_LOIHI_WEIGHT - 2:
             raise ExportError(
                 f"weight layer {i}: integer weights reach {int(integers.abs().max())}, beyond Loihi's -256..254 "
@@ -399,7 +410,7 @@ def to_fixed_point(net: torch.nn.Module, scales: list[float | None] | None = Non
                 f"1..{MAX_LOIHI_VTH}; its weights are nearly all zero or huge: retrain with another --quantizer"
             )
         block.synapse.weight.copy_(integers / w_scale)
-        block.synapse._pre_hook_fx = IntegerWeights(bits, w_scale, grid)
+        block.synapse._pre_hook_fx = IntegerWeights(bits, w_scale, grid, exponent)
         block.neuron._threshold = vth / w_scale
         if norm is not None:
             bias = torch.round(norm.bias() * gain)
@@ -415,9 +426,34 @@ def to_fixed_point(net: torch.nn.Module, scales: list[float | None] | None = Non
     return fixed
 
 
-def check_on_grid(weights: np.ndarray, bits: int, where: str, grid: str = "zero-free") -> None:
-    """Raise :class:`ExportError` unless integer ``weights`` are ``m * 2^e`` with ``m`` on the b-bit ``grid``."""
-    step = 1 << weight_exponent(bits, grid)
+def _fitting_exponent(
+    block, hook: WeightQuantizer, levels: torch.Tensor, gamma: float, norm, time_steps: int | None
+) -> int:
+    """The weight exponent of a quantized layer: :func:`weight_exponent`'s, or the largest smaller one under
+    which its worst-case state over ``time_steps`` steps and its bias fit Lava (see the module docstring)."""
+    largest = weight_exponent(hook.bits, hook.grid)
+    if time_steps is None:
+        return largest
+    neuron = block.neuron
+    decays = int(neuron.cx_current_decay), int(neuron.cx_voltage_decay)
+    for exponent in range(largest, -1, -1):
+        gain = (1 << exponent) * grid_max(hook.bits, hook.grid) / gamma
+        if neuron.threshold * gain < 1:  # vth would be 0 or 1: no resolution left
+            break
+        bias = np.zeros(1) if norm is None else torch.round(norm.bias() * gain).numpy()
+        if np.abs(bias).max() <= MAX_LOIHI_BIAS:
+            integers = levels.numpy().astype(np.int64) << exponent
+            if worst_case(integers, bias.astype(np.int64), *decays, time_steps).within:
+                return exponent
+    return largest
+
+
+def check_on_grid(
+    weights: np.ndarray, bits: int, where: str, grid: str = "zero-free", exponent: int | None = None
+) -> None:
+    """Raise :class:`ExportError` unless integer ``weights`` are ``m * 2^e`` with ``m`` on the b-bit ``grid``
+    (``e``: ``exponent``, default :func:`weight_exponent`'s)."""
+    step = 1 << (weight_exponent(bits, grid) if exponent is None else exponent)
     levels = np.asarray(weights, dtype=np.float64) / step
     ok = np.all(levels == np.rint(levels)) and np.all(np.abs(levels) <= grid_max(bits, grid))
     if ok and _zero_free(bits, grid):

@@ -18,6 +18,9 @@ Definitions (per sample = one inference of T time steps, averaged over the sampl
   weights included, because Loihi stores and processes them (dense connectivity).
 - **synapses**: the SynOps of one step in which every input spikes once (all connections);
   **weights**: the values stored (a conv kernel once).
+- **max |u|, max |v|**: the largest current and voltage a neuron layer reaches on the samples,
+  measured by the simulator without Lava's 24-bit limits (:mod:`lava_qpsnn.limits`), next to
+  that limit, ``2^23``: Lava computes them exactly below it.
 - **packed**: weights x the trained grid's bits (with a checkpoint; otherwise the Loihi
   signed bits found in the file); compression is float32 / packed, against the float32
   network before pruning when the checkpoint records a pruning.
@@ -48,6 +51,7 @@ from netx_export.writer import (
 from .checkpoint import Checkpoint, check_exported_from, squeeze_shape
 from .data import encode_test_split, load_dataset
 from .errors import ConfigError
+from .limits import STATE_LIMIT, StatePeak, measured_peaks
 from .loihi2 import (
     ENERGIES,
     LIMITS,
@@ -81,7 +85,7 @@ class LayerReport:
 
     ``summary`` is the exporter's row: shape, weights, bits, packed and float32 bytes, before
     and after pruning. Spikes are None for a flatten layer; ``cores`` is None for layers
-    without synapses.
+    without synapses; ``peak`` (largest ``|u|`` and ``|v|``) is None for layers without neurons.
     """
 
     summary: LayerSummary
@@ -90,6 +94,7 @@ class LayerReport:
     spikes_per_sample: float | None = None
     synops_per_sample: float = 0.0
     cores: CoreEstimate | None = None
+    peak: StatePeak | None = None
 
     @property
     def compression(self) -> float | None:
@@ -119,6 +124,9 @@ class LayerReport:
             "synops_per_sample": self.synops_per_sample,
             "cores_estimate": None if self.cores is None else self.cores.cores,
             "cores_limited_by": None if self.cores is None else self.cores.limited_by,
+            "max_current": None if self.peak is None else self.peak.current,
+            "max_voltage": None if self.peak is None else self.peak.voltage,
+            "state_limit": STATE_LIMIT,
         }
 
 
@@ -271,9 +279,10 @@ def report_network(
     labels = test_set.labels[: len(spikes)]
     layer_spikes, synops, output = _activity(network, spikes)
     predictions = classify(output)
+    peaks = dict(zip(map(id, network.neuron_layers), measured_peaks(network, spikes), strict=True))
     inputs = [None, *(layer.shape for layer in network.layers[:-1])]
     layers = tuple(
-        _layer_report(row, layer, shape, s, ops)
+        replace(_layer_report(row, layer, shape, s, ops), peak=peaks.get(id(layer)))
         for row, layer, shape, s, ops in zip(rows, network.layers, inputs, layer_spikes, synops, strict=True)
     )
     return NetworkReport(
@@ -350,7 +359,17 @@ def _layer_report(
 def report_table(report: NetworkReport) -> tuple[list[str], list[list[object]]]:
     """Headers and rows (with a total line): the exporter's table plus compression, activity and core columns."""
     before = " before pruning" if report.pruned else ""
-    headers = [*SUMMARY_HEADERS, f"x float32{before}", "neurons", "synapses", "spikes", "SynOps", "cores (limit)"]
+    headers = [
+        *SUMMARY_HEADERS,
+        f"x float32{before}",
+        "neurons",
+        "synapses",
+        "spikes",
+        "SynOps",
+        "cores (limit)",
+        "max |u|",
+        "max |v|",
+    ]
     extra = [_extra_columns(layer) for layer in report.layers]
     extra.append(
         [
@@ -360,6 +379,8 @@ def report_table(report: NetworkReport) -> tuple[list[str], list[list[object]]]:
             f"{report.spikes_per_sample:.1f}",
             f"{report.synops_per_sample:.1f}",
             report.cores,
+            "",
+            "",
         ]
     )
     rows = [[*base, *more] for base, more in zip(summary_rows([r.summary for r in report.layers]), extra, strict=True)]
@@ -375,6 +396,8 @@ def format_report(report: NetworkReport) -> str:
         f"spikes and SynOps per sample: mean over the first {report.samples} test samples of {report.dataset} "
         f"(T = {report.time_steps}; accuracy on them {100 * report.accuracy:.2f}%). SynOps: synapses driven by "
         "input spikes, every stored synapse counted (zero weights too); spikes: each layer's output spikes",
+        f"max |u|, max |v|: the largest current and voltage reached on them (% of Lava's 24-bit limit 2^23 = "
+        f"{STATE_LIMIT:,}; Lava is exact below it)",
         f"packed weights {report.packed_bytes / 1024:.2f} KB: {report.compression:.1f}x smaller than float32{before} "
         f"({report.float32_bytes_before / 1024:.2f} KB)"
         + (f", {report.float32_bytes / report.packed_bytes:.1f}x than float32 after pruning" if report.pruned else ""),
@@ -396,4 +419,9 @@ def _extra_columns(layer: LayerReport) -> list[object]:
     spikes = "-" if layer.spikes_per_sample is None else f"{layer.spikes_per_sample:.1f}"
     synops = f"{layer.synops_per_sample:.1f}" if layer.cores else "-"
     cores = f"{layer.cores.cores} ({layer.cores.limited_by})" if layer.cores else "-"
-    return [compression, layer.neurons or "-", layer.synapses or "-", spikes, synops, cores]
+    states = [_of_limit(value) for value in ((layer.peak.current, layer.peak.voltage) if layer.peak else (None, None))]
+    return [compression, layer.neurons or "-", layer.synapses or "-", spikes, synops, cores, *states]
+
+
+def _of_limit(value: int | None) -> str:
+    return "-" if value is None else f"{value} ({100 * value / STATE_LIMIT:.1f}%)"

@@ -9,11 +9,32 @@ conv with one constant weight and stride = kernel. This module chooses the write
 type (an explicit registry: an unknown block is an error, never skipped), adds the input
 layer and our metadata, checks that weights and biases are integers and stores them as such
 (netx truncates floats toward zero), and writes atomically.
+
+Lava's limits, checked on the written file before it is moved into place. Lava differs from
+slayer's fixed-point model, silently, where its state leaves 24 bits (``u`` wraps, ``v`` is
+clipped below ``-2^23``; :mod:`lava_qpsnn.limits`) and where netx cannot store a layer as it is.
+Per layer, over one window of T steps:
+
+- worst case inside ``2^23`` (every same-signed input firing on every step): nothing to say;
+- worst case beyond it: quantized layers avoid this by design (a smaller weight exponent,
+  :func:`lava_qpsnn.quantize.to_fixed_point`); where that cannot help, the largest ``|u|``
+  and ``|v|`` reached on the first ``LIMIT_SAMPLES`` test samples are measured with the
+  simulator, without the limits. Below ``2^23``: exported, with one
+  :class:`~lava_qpsnn.errors.StateLimitWarning` line naming the layer, the measured maximum
+  and its margin. At or above it: refused;
+- refused (:class:`~lava_qpsnn.errors.ExportError`, one line, no file written): weights
+  beyond Loihi's 8-bit synapse (-256..254; int16 storage), a bias beyond 13 bits
+  (-4096..4095), an all-zero dense matrix (netx's ``optimize_weight_bits`` fails), and an
+  all-non-positive dense matrix that netx distorts (e.g. [-2, -4] acts as [-2, -2]) in a
+  layer whose positive bias can make it fire. Other all-non-positive matrices are stored
+  exactly (e.g. [-2, -3]), or drive a layer that can never fire: no exact fix exists for
+  the rest, as netx rescales whatever integers are written to the same 8-bit pattern.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
@@ -23,13 +44,19 @@ import numpy as np
 import torch
 
 from lava_qpsnn.checkpoint import Checkpoint
-from lava_qpsnn.errors import ExportError
+from lava_qpsnn.data import encode_test_split, load_dataset
+from lava_qpsnn.errors import ExportError, StateLimitWarning
 from lava_qpsnn.files import atomic_output
+from lava_qpsnn.limits import STATE_LIMIT, layer_worst_case, measured_peaks
 from lava_qpsnn.models import build_model, weight_blocks
 from lava_qpsnn.netx_file import write_metadata
-from lava_qpsnn.quantize import IntegerWeights, check_on_grid
+from lava_qpsnn.quantize import MAX_LOIHI_BIAS, MAX_LOIHI_WEIGHT, IntegerWeights, check_on_grid
+from lava_qpsnn.sim import ConvLayer, DenseLayer, read_netx
+from lava_qpsnn.sim.netx_reader import lava_dense_weights
 
-__all__ = ["LayerSummary", "export_netx", "signed_weight_bits", "with_unpruned_sizes"]
+__all__ = ["LayerSummary", "export_netx", "signed_weight_bits", "with_unpruned_sizes", "LIMIT_SAMPLES"]
+
+LIMIT_SAMPLES = 64  # test samples that measure a layer whose worst case leaves Lava's 24-bit state
 
 
 @dataclass(frozen=True)
@@ -83,26 +110,61 @@ def _write_synaptic(index: int, block: torch.nn.Module, group: h5py.Group) -> La
     block.export_hdf5(group)
     weight = group["weight"][()]
     integers = np.rint(weight)
+    name = f"layer {index} ({type(block).__name__})"
     if not np.allclose(weight, integers, rtol=0, atol=1e-4):
         raise ExportError(
-            f"layer {index} ({type(block).__name__}) has weights off the integer grid: "
-            "train with a quantization hook (slayer's default quantize_8bit or --bits)"
+            f"{name} has weights off the integer grid: train with a quantization hook (slayer's default "
+            "quantize_8bit or --bits)"
+        )
+    if integers.max() > MAX_LOIHI_WEIGHT or integers.min() < -MAX_LOIHI_WEIGHT - 2:
+        raise ExportError(
+            f"{name} has integer weights in {int(integers.min())}..{int(integers.max())}, beyond Loihi's 8-bit "
+            f"synapse -256..254 (netx would clip them): quantize the network with --bits"
         )
     hook = block.synapse.pre_hook_fx
     loihi_bits = signed_weight_bits(integers)
     bits = loihi_bits
     if isinstance(hook, IntegerWeights) and hook.bits is not None:
-        check_on_grid(integers, hook.bits, f"layer {index} ({type(block).__name__})", hook.grid)
+        check_on_grid(integers, hook.bits, name, hook.grid, hook.exponent)
         bits = hook.bits
     del group["weight"]
     group.create_dataset("weight", data=integers.astype(np.int16))  # |n| <= 256: 2 bytes
+    bias = None
     if "bias" in group:  # slayer writes the neuron norm's bias as floats; ours are integers
-        bias = group["bias"][()]
+        bias = np.rint(group["bias"][()])
+        if bias.max() > MAX_LOIHI_BIAS or bias.min() < -MAX_LOIHI_BIAS - 1:
+            raise ExportError(
+                f"{name} has a bias reaching {int(np.abs(bias).max())}, beyond Lava's 13-bit bias "
+                f"{-MAX_LOIHI_BIAS - 1}..{MAX_LOIHI_BIAS}: retrain with fewer --bits or without --norm bn"
+            )
         del group["bias"]
-        group.create_dataset("bias", data=np.rint(bias).astype(np.int16))
+        group.create_dataset("bias", data=bias.astype(np.int16))
     kind = type(block).__name__.lower()
+    if kind == "dense":
+        _check_dense_matrix(name, integers, bias)
     shape = tuple(int(s) for s in block.shape)
     return LayerSummary(index, kind, shape, weight.size, bits, loihi_bits, int(group["neuron/vThMant"][()]))
+
+
+def _check_dense_matrix(name: str, integers: np.ndarray, bias: np.ndarray | None) -> None:
+    """Refuse the dense matrices netx cannot build (all zero) or builds distorted where it matters."""
+    if not integers.any():
+        raise ExportError(
+            f"{name} has all-zero weights, which netx cannot build (OverflowError): prune it less or use more "
+            "--bits so that the layer keeps a non-zero weight"
+        )
+    if integers.max() > 0:
+        return  # mixed or all-positive matrices within -256..254: netx stores them exactly
+    lava, exponent = lava_dense_weights(integers.astype(np.int64))
+    acts = lava * 2.0**exponent
+    if np.array_equal(acts, integers) or bias is None or bias.max() <= 0:
+        return  # exact, or a layer that can never fire (u <= 0 and no positive bias): the same spikes either way
+    wrong = np.flatnonzero(acts != integers)[0]
+    raise ExportError(
+        f"{name} has no positive weight, and netx stores this matrix distorted (weight {int(integers.flat[wrong])} "
+        f"acts as {acts.flat[wrong]:g} in Lava) while the layer's positive bias can make it fire: retrain or prune "
+        "less so that the layer keeps an excitatory weight"
+    )
 
 
 def _write_pool(index: int, block: torch.nn.Module, group: h5py.Group) -> LayerSummary:
@@ -174,21 +236,57 @@ def export_netx(checkpoint: Checkpoint, path: str | os.PathLike, *, force: bool 
     net = checkpoint.fixed_point()
     _check_exportable(net)
     rows = [LayerSummary(0, "input", tuple(checkpoint.model.input_shape))]
-    with atomic_output(path, force=force) as tmp, h5py.File(tmp, "w") as handle:
-        layers = handle.create_group("layer")
-        inp = layers.create_group("0")
-        inp.create_dataset("type", (1,), "S10", [b"input"])
-        inp.create_dataset("shape", data=np.array(checkpoint.model.input_shape))
-        with torch.no_grad():
-            for i, block in enumerate(net.blocks, start=1):
-                rows.append(_writers()[type(block)](i, block, layers.create_group(str(i))))
-        write_metadata(
-            handle,
-            dataset=checkpoint.dataset,
-            encoding=checkpoint.encoding,
-            num_classes=checkpoint.model.num_classes,
-        )
+    with atomic_output(path, force=force) as tmp:
+        with h5py.File(tmp, "w") as handle:
+            layers = handle.create_group("layer")
+            inp = layers.create_group("0")
+            inp.create_dataset("type", (1,), "S10", [b"input"])
+            inp.create_dataset("shape", data=np.array(checkpoint.model.input_shape))
+            with torch.no_grad():
+                for i, block in enumerate(net.blocks, start=1):
+                    rows.append(_writers()[type(block)](i, block, layers.create_group(str(i))))
+            write_metadata(
+                handle,
+                dataset=checkpoint.dataset,
+                encoding=checkpoint.encoding,
+                num_classes=checkpoint.model.num_classes,
+            )
+        _check_state_limits(tmp, checkpoint)
     return with_unpruned_sizes(rows, checkpoint)
+
+
+def _check_state_limits(path: os.PathLike, checkpoint: Checkpoint) -> None:
+    """Lava's 24-bit state, layer by layer: the rule of the module docstring."""
+    network = read_netx(path)
+    steps = checkpoint.encoding.time_steps
+    risky = {}
+    for index, layer in enumerate(network.layers):
+        if isinstance(layer, DenseLayer | ConvLayer) and not (worst := layer_worst_case(layer, steps)).within:
+            risky[index] = worst
+    if not risky:
+        return
+    _, test_set = load_dataset(checkpoint.dataset)
+    spikes = encode_test_split(test_set, checkpoint.encoding)[:LIMIT_SAMPLES]
+    peaks = dict(zip(map(id, network.neuron_layers), measured_peaks(network, spikes), strict=True))
+    samples = f"the first {len(spikes)} test samples"
+    messages = []
+    for index, worst in risky.items():
+        layer, peak = network.layers[index], peaks[id(network.layers[index])]
+        name = f"layer {index} ({'dense' if isinstance(layer, DenseLayer) else 'conv'})"
+        reached = f"|u| {peak.current:,} and |v| {peak.voltage:,}"
+        if not peak.within:
+            raise ExportError(
+                f"{name} reaches {reached} on {samples}, beyond Lava's 24-bit limit {STATE_LIMIT:,} (Lava would "
+                "wrap or clip it and its spikes differ): quantize with --bits (fewer bits fit wider layers) or give "
+                "the layer fewer inputs"
+            )
+        messages.append(
+            f"{name}: worst case |u| {worst.current:,}, |v| {worst.voltage:,} is beyond Lava's 24-bit limit "
+            f"{STATE_LIMIT:,}; on {samples} it reaches {reached}, {STATE_LIMIT / max(peak.largest, 1):.1f}x "
+            "below the limit (other inputs may come closer)"
+        )
+    for message in messages:
+        warnings.warn(message, StateLimitWarning, stacklevel=3)
 
 
 def with_unpruned_sizes(rows: list[LayerSummary], checkpoint: Checkpoint) -> list[LayerSummary]:

@@ -110,6 +110,12 @@ def test_figures_of_the_hand_network(tiny_net, known_input):
     assert (conv.synops_per_sample, dense.synops_per_sample) == ((2 + 8) / 2, 15 / 2)
     assert report.synops_per_sample == 25 / 2
 
+    # largest |u| and |v| (no memory: v = u = 64 a before a spike). conv: one input pixel per window, |a| = 1 ->
+    # 64 (channel 0 spikes and resets, channel 1 holds v = -64); dense at t = 3: a = 8, 4, -4 -> |u| 512; rows 0
+    # and 1 spike, row 2 holds v = -256
+    assert (conv.peak.current, conv.peak.voltage, dense.peak.current, dense.peak.voltage) == (64, 64, 512, 256)
+    assert inp.peak is None and flatten.peak is None
+
     # cores: each layer fits one core (32 and 3 neurons, <= 36 B of weights, 64 and 32 axons)
     assert (conv.cores.cores, dense.cores.cores, report.cores, report.chips) == (1, 1, 2, 1)
     # energy per sample: 12.5 SynOps * 23.6 pJ + 35 neurons * 4 steps * 81 pJ + 5 spikes * 1.7 pJ
@@ -168,6 +174,13 @@ def test_cli_json_is_the_hand_figures(tiny_net, known_input, capsys):
     assert data["loihi2_estimate"]["cores"] == 2 and "ESTIMATE" in data["energy_estimate_per_inference"]["note"]
     assert math.isclose(data["energy_estimate_per_inference"]["joules"], 11643.5e-12)
     assert {limit["name"] for limit in data["loihi2_estimate"]["limits"]} >= {"neuro cores per chip"}
+    assert [(layer["max_current"], layer["max_voltage"]) for layer in data["layers"]] == [
+        (None, None),
+        (64, 64),
+        (None, None),
+        (512, 256),
+    ]
+    assert data["layers"][1]["state_limit"] == 2**23
 
 
 def test_cli_table_and_plots(conv_net, tmp_path, capsys):
@@ -176,6 +189,7 @@ def test_cli_table_and_plots(conv_net, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "SynOps" in out and "Loihi 2 ESTIMATE" in out and "energy ESTIMATE per inference" in out
     assert "first 3 test samples" in out and "[Davies2018]" in out
+    assert "max |u|" in out and "24-bit limit 2^23 = 8,388,608" in out
     for name in PLOT_NAMES:
         assert (plots / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in plots.iterdir()) == sorted(PLOT_NAMES)  # no temporary files left

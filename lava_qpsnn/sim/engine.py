@@ -67,14 +67,28 @@ def simulate(
 
 
 def trace(
-    net: str | os.PathLike | NetxNetwork, spikes: np.ndarray | torch.Tensor, *, continuous: bool = False
+    net: str | os.PathLike | NetxNetwork,
+    spikes: np.ndarray | torch.Tensor,
+    *,
+    continuous: bool = False,
+    limits: bool = True,
 ) -> list[LayerTrace]:
-    """Like :func:`simulate` with ``layers=True``, recording each layer's ``u`` and ``v`` after every step too."""
-    return _run(net, spikes, continuous=continuous, record_state=True)
+    """Like :func:`simulate` with ``layers=True``, recording each layer's ``u`` and ``v`` after every step too.
+
+    ``limits=False`` leaves out Lava's 24-bit wrap of ``u`` and clip of ``v`` (and its 24- and
+    32-bit sum overflows): exact integer states, as slayer's model computes them, to measure
+    how close a network comes to Lava's limits (``u`` and ``v`` are then int64).
+    """
+    return _run(net, spikes, continuous=continuous, record_state=True, limits=limits)
 
 
 def _run(
-    net: str | os.PathLike | NetxNetwork, spikes: np.ndarray | torch.Tensor, *, continuous: bool, record_state: bool
+    net: str | os.PathLike | NetxNetwork,
+    spikes: np.ndarray | torch.Tensor,
+    *,
+    continuous: bool,
+    record_state: bool,
+    limits: bool = True,
 ) -> list[LayerTrace]:
     network = net if isinstance(net, NetxNetwork) else read_netx(net)
     if not network.neuron_layers:
@@ -92,10 +106,12 @@ def _run(
                     continue
                 drive = x * 2.0**STATE_SHIFT  # the input neuron's a_in, no synapse, no delay
             else:
-                drive = _synaptic_input(layer, s)
+                drive = _synaptic_input(layer, s, limits)
             latency = next(latencies)
-            s, u, v = _lif(layer.neuron, drive, start=0 if continuous else latency, record_state=record_state)
-            states = (None, None) if u is None else (_outside(u, np.int32), _outside(v, np.int32))
+            start = 0 if continuous else latency
+            s, u, v = _lif(layer.neuron, drive, start=start, record_state=record_state, limits=limits)
+            dtype = np.int32 if limits else np.int64
+            states = (None, None) if u is None else (_outside(u, dtype), _outside(v, dtype))
             traces.append(LayerTrace(_outside(s, np.int8), *states))
     return traces
 
@@ -156,7 +172,7 @@ def _synapse(layer: DenseLayer | ConvLayer) -> _Synapse:
     return synapse
 
 
-def _synaptic_input(layer: DenseLayer | ConvLayer, s: torch.Tensor) -> torch.Tensor:
+def _synaptic_input(layer: DenseLayer | ConvLayer, s: torch.Tensor, limits: bool = True) -> torch.Tensor:
     """``a << 6`` per step, where ``a[t]`` is what Lava's synapse emits at ``t``: its sum of ``s[t - 1 - delay]``."""
     synapse = _synapse(layer)
     steps = s.shape[0]
@@ -181,7 +197,7 @@ def _synaptic_input(layer: DenseLayer | ConvLayer, s: torch.Tensor) -> torch.Ten
             a = torch.matmul(past, w.T)
         if not synapse.folded:
             a = torch.floor(a * 2.0**synapse.exp)  # Lava shifts each delay's sum, rounding down
-            if synapse.wraps:
+            if synapse.wraps and limits:
                 a = torch.remainder(a + UV_LIMIT, 2 * UV_LIMIT) - UV_LIMIT
             a = a * 2**STATE_SHIFT
         drive[1 + d :] += a
@@ -189,14 +205,14 @@ def _synaptic_input(layer: DenseLayer | ConvLayer, s: torch.Tensor) -> torch.Ten
 
 
 def _lif(
-    neuron: Neuron, drive: torch.Tensor, *, start: int, record_state: bool
+    neuron: Neuron, drive: torch.Tensor, *, start: int, record_state: bool, limits: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
     """Lava's bit-accurate LIF from zero state at step ``start``: spikes (float32), and ``u``, ``v`` (int32) if asked.
 
     Runs in float64, which holds every value exactly (products < 2^43); ``x * (k / 4096)``
     is the exact ``x * k / 4096``, and ``trunc`` is Lava's rounding toward zero. The 24-bit
     wrap of ``u`` and clip of ``v`` are skipped when bounds from the actual input prove
-    they cannot trigger.
+    they cannot trigger, and always with ``limits=False``.
     """
     steps, shape = drive.shape[0], drive.shape[1:]
     keep_u, keep_v = DECAY_UNITY - (neuron.du + 1), DECAY_UNITY - neuron.dv
@@ -204,18 +220,19 @@ def _lif(
     vth = float(neuron.vth << STATE_SHIFT)
     low, high = torch.aminmax(drive) if drive.numel() else (torch.zeros(()), torch.zeros(()))
     drive_max = max(-float(low), float(high))
-    if drive_max >= INT32_LIMIT:  # Lava's a_in << 6 is int32
+    if limits and drive_max >= INT32_LIMIT:  # Lava's a_in << 6 is int32
         drive = _wrap32(drive)
     # inputs >= 2^24 can push u past 24 bits (one correction is not a modulo), and Lava's int32 sums then overflow
-    int32 = drive_max >= 2 * UV_LIMIT
+    int32 = limits and drive_max >= 2 * UV_LIMIT
     u_max = _geometric_bound(drive_max, keep_u)
-    wrap = u_max >= UV_LIMIT
+    wrap = limits and u_max >= UV_LIMIT
     has_bias = bool(neuron.bias.any())
-    clip = wrap or _geometric_bound(u_max + float(bias.abs().max()), keep_v) >= UV_LIMIT - 1
+    clip = limits and (wrap or _geometric_bound(u_max + float(bias.abs().max()), keep_v) >= UV_LIMIT - 1)
     u = torch.zeros(shape, dtype=torch.float64)
     v = torch.zeros(shape, dtype=torch.float64)
     spikes = torch.zeros(drive.shape, dtype=torch.float32)
-    record = [torch.zeros(drive.shape, dtype=torch.int32) for _ in "uv"] if record_state else [None, None]
+    dtype = torch.int32 if limits else torch.int64
+    record = [torch.zeros(drive.shape, dtype=dtype) for _ in "uv"] if record_state else [None, None]
     for t in range(start, steps):  # every u and v below is a fresh tensor, so in-place updates are safe
         if keep_u == 0:
             u = drive[t]  # a view: u is never updated in place
