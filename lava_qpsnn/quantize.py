@@ -376,7 +376,8 @@ def to_fixed_point(net: torch.nn.Module, scales: list[float | None] | None = Non
                 f"weight layer {i} has NaN or infinite weights (training diverged): retrain with a lower --lr"
             )
         if isinstance(hook, WeightQuantizer):
-            gamma = hook.gamma(weight) if scale is None else torch.tensor(scale, dtype=weight.dtype)
+            stored = None if scale is None else torch.tensor(scale, dtype=weight.dtype, device=weight.device)
+            gamma = hook.gamma(weight) if stored is None else stored
             levels, _ = hook.levels(weight, gamma)
             step = 1 << weight_exponent(hook.bits, hook.grid)
             integers = levels * step
