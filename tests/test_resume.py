@@ -190,3 +190,24 @@ def test_cuda_without_a_gpu_is_a_one_line_error_before_any_work(command, tmp_pat
     err = capsys.readouterr().err.strip()
     assert err == "lava_qpsnn: error: --device cuda: PyTorch sees no CUDA GPU here; use --device cpu (or auto)"
     assert not out.exists()
+
+
+def test_cli_prune_resumes_and_refuses_a_state_of_another_checkpoint(tmp_path, monkeypatch, capsys, mlp_files):
+    trained, _ = mlp_files
+    args = ["--no-progress", "prune", str(trained), "--prune", "0.5", "--finetune-epochs", "2"]
+    args += ["--calibration-samples", "64"]
+    reference, out = tmp_path / "reference.pt", tmp_path / "pruned.pt"
+    assert qpsnn_main([*args, "--out", str(reference)]) == 0
+    with stop_after_saves(monkeypatch, 1) as saved:
+        qpsnn_main([*args, "--out", str(out)])
+    assert saved == ["finetune-1"] and not out.exists()
+    other = tmp_path / "other.pt"
+    assert _train(other) == 0
+    capsys.readouterr()
+    args_other = [other if a == str(trained) else a for a in args]
+    assert qpsnn_main([*map(str, args_other), "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pruned.pt.partial is a run with source=" in err and "\n" not in err
+    assert qpsnn_main([*args, "--out", str(out), "--resume"]) == 0
+    assert_same_checkpoint(load_checkpoint(out), load_checkpoint(reference))
+    assert not (tmp_path / "pruned.pt.partial").exists()
