@@ -240,7 +240,7 @@ def train(
         run.save(
             stage,
             {
-                "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "model": _cpu(model.state_dict()),
                 "optimizer": _cpu(optimizer.state_dict()),
                 "schedule": None if schedule is None else schedule.state_dict(),
                 "rng": capture_rng(rng),

@@ -211,3 +211,13 @@ def test_cli_prune_resumes_and_refuses_a_state_of_another_checkpoint(tmp_path, m
     assert qpsnn_main([*args, "--out", str(out), "--resume"]) == 0
     assert_same_checkpoint(load_checkpoint(out), load_checkpoint(reference))
     assert not (tmp_path / "pruned.pt.partial").exists()
+
+
+def test_the_per_epoch_subset_changes_nothing_in_training():
+    def run(val_samples):
+        config = TrainConfig(epochs=2, batch_size=64, val_samples=val_samples)
+        return train_checkpoint(arch="8-10", norm="bn", encoding=Encoding(time_steps=4), config=config, progress=False)
+
+    a, b = run(0), run(300)
+    assert a.metrics == b.metrics
+    assert all(torch.equal(a.state_dict[name], b.state_dict[name]) for name in a.state_dict)
