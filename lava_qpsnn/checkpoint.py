@@ -1,9 +1,9 @@
 """The self-describing, versioned ``model.pt``.
 
 A checkpoint is plain data: a format tag, a format version, the model (as layer specs),
-data and encoding settings, the training metrics, the quantization settings as the model's
-hooks implement them, the quantizers' scales (so that every machine exports the same
-integers) and the state dict. It loads with ``torch.load(..., weights_only=True)`` (no code
+data and encoding settings, the training settings and metrics, the quantization settings as
+the model's hooks implement them, the quantizers' scales (so that every machine exports the
+same integers) and the state dict. It loads with ``torch.load(..., weights_only=True)`` (no code
 runs from the file), and every other command rebuilds the network from it alone.
 """
 
@@ -23,6 +23,7 @@ from .netx_file import NetInfo
 from .norm import folded_norm
 from .quantize import QuantConfig, core_hook, layer_scales, quant_config_of, quantize_model, to_fixed_point
 from .sim.netx_reader import NetxNetwork
+from .train import TrainConfig
 
 __all__ = [
     "Checkpoint",
@@ -50,6 +51,7 @@ class Checkpoint:
     quant: QuantConfig | None = None
     pruning: dict | None = None  # how the model was pruned (lava_qpsnn.prune.prune_and_finetune)
     scales: tuple[float | None, ...] | None = None  # each weight layer's quantizer scale (None: computed)
+    training: TrainConfig | None = None  # how it was trained: what fine-tuning after pruning reuses
 
     @property
     def unpruned_model(self) -> ModelConfig:
@@ -69,6 +71,7 @@ class Checkpoint:
         quant: QuantConfig | None = None,
         pruning: dict | None = None,
         image_shape: tuple[int, int, int] | None = None,
+        training: TrainConfig | None = None,
     ) -> Checkpoint:
         """Package ``net``: a :class:`SpikingNet` or any module whose ``blocks`` are slayer blocks.
 
@@ -89,7 +92,7 @@ class Checkpoint:
             raise ConfigError(f"the given QuantConfig disagrees with the model's hooks ({detail}): omit it or fix it")
         state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         scales = tuple(layer_scales(net)) if found is not None else None
-        checkpoint = cls(model, dataset, encoding, state, dict(metrics or {}), found, pruning, scales)
+        checkpoint = cls(model, dataset, encoding, state, dict(metrics or {}), found, pruning, scales, training)
         try:  # the specs must rebuild this very network: fail now, not when the file is loaded
             checkpoint.build()
         except CheckpointError as exc:
@@ -126,6 +129,7 @@ class Checkpoint:
             "quant": None if self.quant is None else self.quant.to_dict(),
             "pruning": self.pruning,
             "scales": None if self.scales is None else list(self.scales),
+            "training": None if self.training is None else self.training.to_dict(),
             "state_dict": self.state_dict,
         }
 
@@ -183,6 +187,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             quant=None if data.get("quant") is None else QuantConfig(**{"grid": "zero-free", **data["quant"]}),
             pruning=data.get("pruning"),
             scales=None if data.get("scales") is None else tuple(data["scales"]),
+            training=None if data.get("training") is None else TrainConfig(**data["training"]),
         )
         checkpoint.unpruned_model  # noqa: B018  (validates the pruning record)
         return checkpoint

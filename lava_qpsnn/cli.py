@@ -1,4 +1,4 @@
-"""``python -m lava_qpsnn {train,eval,run,report,demo}``: the command line.
+"""``python -m lava_qpsnn {train,prune,eval,run,report,demo}``: the command line.
 
 Every subcommand returns an exit status; user errors (:class:`QpsnnError`) print one
 line and return 2.
@@ -15,14 +15,16 @@ import numpy as np
 
 from .checkpoint import Checkpoint, check_exported_from, load_checkpoint, save_checkpoint
 from .data import Encoding, dataset_names
+from .device import DEVICES, resolve_device
 from .errors import ConfigError, QpsnnError
 from .evaluate import BACKENDS, Evaluation, evaluate
-from .experiment import train_checkpoint
+from .experiment import prune_checkpoint, train_checkpoint
 from .files import check_output_path
 from .models import NORMS, PRESETS, NeuronConfig
 from .netx_file import read_net_info
 from .prune import CRITERIA, PruneConfig
 from .quantize import GAMMAS, GRIDS, QUANTIZERS, QuantConfig, synapse_bits
+from .resume import state_path
 from .sim import read_netx
 from .table import format_table
 from .targets import TARGETS, check_target, describe_target
@@ -43,9 +45,37 @@ def _percent(x: float | None) -> str:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    state = _run_state_path(args)
+    checkpoint = _train_from_args(args, state=state)
+    _save_run(checkpoint, args, state)
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    state = _run_state_path(args)
+    checkpoint = load_checkpoint(args.checkpoint)
+    prune = _prune_from_args(args)
+    if checkpoint.training is None:
+        print(f"note: {args.checkpoint} records no training settings; fine-tuning uses the defaults of 'train'")
+    pruned = prune_checkpoint(checkpoint, prune, device=args.device, state=state, progress=args.progress)
+    _save_run(pruned, args, state)
+    return 0
+
+
+def _run_state_path(args: argparse.Namespace) -> Path:
+    """Check the output, the device and the saved state of an interrupted run before any work."""
     check_output_path(args.out, force=args.force)
-    checkpoint = _train_from_args(args)
+    resolve_device(args.device)
+    state = state_path(args.out)
+    if state.exists() and not args.resume:
+        raise ConfigError(f"{state} holds an interrupted run: pass --resume to continue it, or delete it to start over")
+    return state
+
+
+def _save_run(checkpoint: Checkpoint, args: argparse.Namespace, state: Path) -> None:
+    """Write the finished run's checkpoint, then drop its saved state; print what it achieved."""
     save_checkpoint(checkpoint, args.out, force=args.force)
+    state.unlink(missing_ok=True)
     m = checkpoint.metrics
     if checkpoint.quant is not None:
         bits = synapse_bits(checkpoint.build())
@@ -57,7 +87,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"test accuracy {_percent(m['test_accuracy'])} (train {_percent(m.get('train_accuracy'))}), "
         f"fixed-point network as exported {_percent(m['fixed_point_test_accuracy'])}; saved {args.out}"
     )
-    return 0
 
 
 def print_pruning(checkpoint: Checkpoint) -> None:
@@ -94,7 +123,7 @@ def _prune_from_args(args: argparse.Namespace) -> PruneConfig | None:
     )
 
 
-def _train_from_args(args: argparse.Namespace) -> Checkpoint:
+def _train_from_args(args: argparse.Namespace, state: Path | None = None) -> Checkpoint:
     quant = None
     if args.bits is not None:
         defaults = QuantConfig(args.bits)
@@ -117,11 +146,14 @@ def _train_from_args(args: argparse.Namespace) -> Checkpoint:
             schedule=args.schedule,
             weight_decay=args.weight_decay,
             init_gain=args.init_gain,
+            val_samples=args.val_samples,
         ),
         neuron=NeuronConfig(threshold=args.threshold, tau_grad=args.tau_grad, scale_grad=args.scale_grad),
         quant=quant,
         prune=_prune_from_args(args),
         progress=args.progress,
+        device=args.device,
+        state=state,
     )
 
 
@@ -138,9 +170,15 @@ def print_evaluation(result: Evaluation) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    resolve_device(args.device)
     checkpoint = load_checkpoint(args.checkpoint) if args.checkpoint else None
     result = evaluate(
-        args.net, backend=args.backend, samples=args.samples, checkpoint=checkpoint, progress=args.progress
+        args.net,
+        backend=args.backend,
+        samples=args.samples,
+        checkpoint=checkpoint,
+        progress=args.progress,
+        device=args.device,
     )
     print_evaluation(result)
     return 0 if result.spike_agreement in (None, 1.0) else 1
@@ -150,6 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .deploy import deploy
 
     check_target(args.target)  # before any work, the checkpoint's too
+    resolve_device(args.device)
     checkpoint = None
     if args.checkpoint is not None:
         checkpoint = load_checkpoint(args.checkpoint)
@@ -161,18 +200,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if checkpoint is None:
         return 0
-    agreement = _agreement_with_pytorch(checkpoint, result.predictions)
+    agreement = _agreement_with_pytorch(checkpoint, result.predictions, args.device)
     print(f"predictions agree with the PyTorch fixed-point model on {_percent(agreement)}")
     return 0 if agreement == 1.0 else 1
 
 
-def _agreement_with_pytorch(checkpoint: Checkpoint, predictions: np.ndarray) -> float:
+def _agreement_with_pytorch(checkpoint: Checkpoint, predictions: np.ndarray, device: str) -> float:
     """Fraction of the first test samples on which ``predictions`` equal the checkpoint's fixed-point model's."""
     from .data import encode_test_split, load_dataset
     from .train import classify, output_spikes
 
     spikes = encode_test_split(load_dataset(checkpoint.dataset)[1], checkpoint.encoding)[: len(predictions)]
-    return float((classify(output_spikes(checkpoint.fixed_point(), spikes)) == predictions).mean())
+    return float((classify(output_spikes(checkpoint.fixed_point(), spikes, device=device)) == predictions).mean())
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -195,13 +234,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     rows = export_netx(checkpoint, model_net, force=True)
     print(format_table(SUMMARY_HEADERS, summary_rows(rows)))
     print("[3/4] every output spike in Lava (Loihi2SimCfg, fixed_pt) and in the simulator vs PyTorch")
-    result = evaluate(model_net, backend="lava", samples=args.samples, checkpoint=checkpoint, progress=args.progress)
+    result = evaluate(
+        model_net,
+        backend="lava",
+        samples=args.samples,
+        checkpoint=checkpoint,
+        progress=args.progress,
+        device=args.device,
+    )
     print_evaluation(result)
-    sim = evaluate(model_net, backend="sim", samples=args.samples, checkpoint=checkpoint)
+    sim = evaluate(model_net, backend="sim", samples=args.samples, checkpoint=checkpoint, device=args.device)
     print_evaluation(sim)
     print("[4/4] deploying as one Lava Classifier process (encoder -> netx -> readout); measuring its cost")
     deployed = deploy(model_net, samples=args.samples, progress=args.progress)
-    deployed_agreement = _agreement_with_pytorch(checkpoint, deployed.predictions)
+    deployed_agreement = _agreement_with_pytorch(checkpoint, deployed.predictions, args.device)
     report = report_network(model_net, checkpoint=checkpoint, samples=deployed.samples)
     print()
     print(
@@ -284,6 +330,15 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0, help="seeds weights, shuffling and spike encoding")
+    _add_device_option(parser)
+    parser.add_argument(
+        "--val-samples",
+        type=int,
+        default=TrainConfig.val_samples,
+        metavar="N",
+        help="accuracy after every epoch on a fixed subset of N training samples (0: none; default %(default)s); "
+        "the test split is read only at the end",
+    )
     t = parser.add_argument_group("training recipe (defaults chosen on a validation split)")
     t.add_argument(
         "--loss",
@@ -322,10 +377,15 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
         help="levels: symmetric (with zero; b signed bits on Loihi; default from 2 bits) or zero-free "
         "(the paper's, b + 1 signed bits below 8; the only 1-bit grid)",
     )
+    _add_pruning_options(parser, required=False)
+
+
+def _add_pruning_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
     p = parser.add_argument_group("structured pruning (QP-SNN): score once, prune, fine-tune, compact")
     p.add_argument(
         "--prune",
         type=_ratios,
+        required=required,
         metavar="R[,R...]",
         help="fraction of channels to remove in [0, 1): one for every prunable layer, or one per layer",
     )
@@ -333,6 +393,27 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
     p.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs after pruning (default 10)")
     p.add_argument("--prune-steps", type=int, help="prune in N equal increments (default 1: one-shot, the paper's)")
     p.add_argument("--calibration-samples", type=int, help="training samples the scores use (default 640)")
+
+
+def _add_device_option(parser: argparse.ArgumentParser, what: str = "training") -> None:
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="cpu",
+        help=f"where PyTorch runs {what} (auto: cuda if PyTorch sees a GPU, else cpu; default %(default)s)",
+    )
+
+
+def _add_output_options(parser: argparse.ArgumentParser, default: Path | None) -> None:
+    """--out, --force and --resume of a command that trains and writes a checkpoint."""
+    parser.add_argument("--out", type=Path, default=default, required=default is None, help="checkpoint to write")
+    parser.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run whose state OUT.partial holds (saved after every epoch; "
+        "the same options are needed, and the result equals an uninterrupted run's)",
+    )
 
 
 def _net_command(
@@ -358,9 +439,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a spiking network with lava-dl and save model.pt")
     _add_training_options(p, epochs=20)
-    p.add_argument("--out", type=Path, default=Path("model.pt"), help="checkpoint to write")
-    p.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
+    _add_output_options(p, Path("model.pt"))
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "prune",
+        help="prune and fine-tune a trained model.pt with the schedule of train --prune",
+        description="Prune and fine-tune a trained, unpruned model.pt exactly as 'train --prune' would have "
+        "after training it: fine-tuning reuses the training settings the checkpoint records.",
+    )
+    p.add_argument("checkpoint", type=Path, help="trained model.pt written by 'python -m lava_qpsnn train'")
+    _add_pruning_options(p, required=True)
+    _add_device_option(p, "fine-tuning")
+    _add_output_options(p, None)
+    p.set_defaults(func=cmd_prune)
 
     p = _net_command(
         sub,
@@ -375,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=BACKENDS,
         help="sim: our bit-exact simulator (fast); lava: Lava processes, Loihi2SimCfg fixed_pt (the reference)",
     )
+    _add_device_option(p, "the checkpoint's fixed-point model")
     p.set_defaults(func=cmd_eval)
 
     p = _net_command(
@@ -390,6 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=TARGETS,
         help="sim: Lava's bit-accurate fixed-point CPU models; loihi2: Loihi 2 through lava-loihi",
     )
+    _add_device_option(p, "the checkpoint's fixed-point model")
     p.set_defaults(func=cmd_run)
 
     p = _net_command(

@@ -47,8 +47,12 @@ def evaluate(
     samples: int | None = None,
     checkpoint: Checkpoint | None = None,
     progress: bool = True,
+    device: str = "cpu",
 ) -> Evaluation:
-    """Run the first ``samples`` test samples (all by default) through ``net_path``."""
+    """Run the first ``samples`` test samples (all by default) through ``net_path``.
+
+    ``device`` is where the checkpoint's PyTorch fixed-point model runs (``cpu``, ``cuda``, ``auto``).
+    """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if samples is not None and samples < 1:
@@ -66,7 +70,7 @@ def evaluate(
     predictions = classify(out)
     result = dict(backend=backend, samples=len(spikes), accuracy=float((predictions == labels).mean()), seconds=seconds)
     if checkpoint is not None:
-        reference = output_spikes(checkpoint.fixed_point(), spikes)
+        reference = output_spikes(checkpoint.fixed_point(), spikes, device=device)
         ref_predictions = classify(reference)
         same = (reference == out).all(axis=(1, 2))
         result.update(

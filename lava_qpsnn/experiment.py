@@ -1,15 +1,29 @@
-"""One call from settings to a trained checkpoint: used by the CLI, the demo and the benchmarks."""
+"""From settings to a checkpoint: train (and prune) in one call, or prune a trained checkpoint.
+
+Used by the CLI, the demo and the benchmarks. ``train --prune`` and ``prune`` run the same
+schedule (:func:`~lava_qpsnn.prune.prune_and_finetune`) on the same network, so they give the
+same weights and metrics.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import os
+
+import torch
+
 from .checkpoint import Checkpoint
-from .data import Encoding, load_dataset, split_validation
+from .data import Dataset, Encoding, load_dataset, split_validation
+from .device import resolve_device
+from .errors import ConfigError
 from .models import ModelConfig, NeuronConfig, build_model
-from .prune import PruneConfig, prunable_blocks, prune_and_finetune
+from .prune import PruneConfig, channels_left, prunable_blocks, prune_and_finetune
 from .quantize import QuantConfig, quantize_model, to_fixed_point
+from .resume import RunState, settings_of
 from .train import TrainConfig, accuracy, init_weights, train
 
-__all__ = ["train_checkpoint"]
+__all__ = ["train_checkpoint", "prune_checkpoint"]
 
 
 def train_checkpoint(
@@ -24,11 +38,13 @@ def train_checkpoint(
     neuron: NeuronConfig | None = None,
     validation: float | None = None,
     progress: bool = True,
+    device: str | torch.device = "cpu",
+    state: str | os.PathLike | None = None,
 ) -> Checkpoint:
     """Build, (quantize,) train, (prune, fine-tune, compact,) and package a model.
 
     ``arch`` is a layer spec or preset (:func:`~lava_qpsnn.models.parse_arch`), ``norm``
-    ``"bn"`` or ``"none"``.
+    ``"bn"`` or ``"none"``; ``device`` is ``"cpu"``, ``"cuda"`` or ``"auto"``.
 
     Metrics recorded: ``train_accuracy``, ``test_accuracy`` (the final model) and
     ``fixed_point_test_accuracy`` (the integer network that is exported and runs in Lava);
@@ -38,17 +54,21 @@ def train_checkpoint(
     evaluates on the carved-off part instead of the test split: every metric named
     ``test`` above is then named ``validation``, and the test split is never read.
     This is how settings are chosen.
-    """
-    import torch
 
+    ``state`` is a file the run's state is saved to after every epoch; if it exists, the run
+    continues from it (it must come from the same settings) and ends as if never stopped.
+    It is left in place: delete it once the checkpoint is saved.
+    """
     encoding = encoding or Encoding()
     config = config or TrainConfig()
+    neuron = neuron or NeuronConfig()
+    where = resolve_device(device)
     train_set, test_set = load_dataset(dataset)
     if validation is not None:
         train_set, test_set = split_validation(train_set, validation)
     torch.manual_seed(config.seed)
     model_config = ModelConfig.from_arch(
-        arch, train_set.images.shape[1:], train_set.num_classes, norm=norm, neuron=neuron or NeuronConfig()
+        arch, train_set.images.shape[1:], train_set.num_classes, norm=norm, neuron=neuron
     )
     model = build_model(model_config)
     if config.init_gain is not None:
@@ -57,18 +77,88 @@ def train_checkpoint(
         prune.layer_ratios(len(prunable_blocks(model)))  # fail before training, not after
     if quant is not None:
         quantize_model(model, quant)
-    metrics = train(model, train_set, test_set, encoding, config, progress=progress)
+    model.to(where)
+    run = RunState(
+        state,
+        settings_of(
+            dataset=dataset,
+            model=model_config.to_dict(),
+            encoding=encoding,
+            train=config,
+            quant=quant,
+            prune=prune,
+            validation=validation,
+        ),
+    )
+    metrics = run.stage("train", train, model, train_set, test_set, encoding, config, progress=progress, run=run)
     record = None
     if prune is not None:
-        metrics["unpruned_test_accuracy"] = metrics["test_accuracy"]
-        del metrics["train_accuracy"]  # of the unpruned network: replaced by fine-tuning's, if any
-        model, record, prune_metrics = prune_and_finetune(
-            model, prune, train_set, test_set, encoding, config, progress=progress
+        model, record, metrics = prune_and_finetune(
+            model, prune, train_set, test_set, encoding, config, progress=progress, run=run
         )
-        metrics.update(prune_metrics)
-    metrics["fixed_point_test_accuracy"] = accuracy(
-        to_fixed_point(model, time_steps=encoding.time_steps), test_set, encoding
-    )
+    checkpoint = _package(model, dataset, encoding, test_set, metrics, record, config)
     if validation is not None:
-        metrics = {name.replace("test", "validation"): value for name, value in metrics.items()}
-    return Checkpoint.of(model, dataset=dataset, encoding=encoding, metrics=metrics, pruning=record)
+        renamed = {name.replace("test", "validation"): value for name, value in checkpoint.metrics.items()}
+        checkpoint = dataclasses.replace(checkpoint, metrics=renamed)
+    return checkpoint
+
+
+def prune_checkpoint(
+    checkpoint: Checkpoint,
+    prune: PruneConfig,
+    *,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+    state: str | os.PathLike | None = None,
+) -> Checkpoint:
+    """Prune and fine-tune a trained, unpruned checkpoint as ``train --prune`` would have.
+
+    Fine-tuning uses the training settings the checkpoint records (``TrainConfig()`` for one
+    that records none), on the training and test splits of its data set. A pruned checkpoint,
+    or a ratio that would remove every channel of a layer, is refused before any work.
+    ``state`` makes the run resumable, as in :func:`train_checkpoint`.
+    """
+    if checkpoint.pruning is not None:
+        record = checkpoint.pruning
+        raise ConfigError(
+            f"the checkpoint is already pruned ({record['criterion']}, ratios {record['layer_ratios']}): "
+            "prune the unpruned checkpoint it came from"
+        )
+    net = checkpoint.build().to(resolve_device(device))
+    widths = [int(b.synapse.weight.shape[0]) for b in prunable_blocks(net)]
+    for layer, (width, ratio) in enumerate(zip(widths, prune.layer_ratios(len(widths)), strict=True)):
+        if channels_left(width, ratio) < 1:
+            raise ConfigError(
+                f"--prune {ratio} would remove all {width} channels of prunable layer {layer}: use a smaller ratio"
+            )
+    config = checkpoint.training or TrainConfig()
+    train_set, test_set = load_dataset(checkpoint.dataset)
+    run = RunState(state, settings_of(source=_digest(checkpoint), train=config, prune=prune))
+    small, record, metrics = prune_and_finetune(
+        net, prune, train_set, test_set, checkpoint.encoding, config, progress=progress, run=run
+    )
+    return _package(small, checkpoint.dataset, checkpoint.encoding, test_set, metrics, record, config)
+
+
+def _package(
+    net: torch.nn.Module,
+    dataset: str,
+    encoding: Encoding,
+    test_set: Dataset,
+    metrics: dict[str, float],
+    record: dict | None,
+    config: TrainConfig,
+) -> Checkpoint:
+    """The checkpoint of a trained (and compacted) ``net``, with its fixed-point test accuracy."""
+    fixed = to_fixed_point(net, time_steps=encoding.time_steps)
+    metrics = {**metrics, "fixed_point_test_accuracy": accuracy(fixed, test_set, encoding)}
+    return Checkpoint.of(net, dataset=dataset, encoding=encoding, metrics=metrics, pruning=record, training=config)
+
+
+def _digest(checkpoint: Checkpoint) -> str:
+    """A fingerprint of a checkpoint's weights: a run state must continue from the same network."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(checkpoint.state_dict.items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]

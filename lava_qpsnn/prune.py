@@ -44,10 +44,12 @@ import numpy as np
 import torch
 
 from .data import Dataset, Encoding, rate_encode
+from .device import model_device, resolve_device
 from .errors import ConfigError
 from .models import SpikingNet, weight_blocks
 from .norm import FoldedWeights
 from .quantize import WeightQuantizer, core_hook, set_core_hook
+from .resume import RunState
 from .train import TrainConfig, accuracy, train
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "MaskedWeights",
     "prunable_blocks",
     "channel_scores",
+    "channels_left",
     "select_channels",
     "apply_masks",
     "kept_channels",
@@ -287,7 +290,7 @@ def channel_scores(
         return [LayerScores(s, np.zeros_like(s)) for s in scores]
     was_training = net.training
     net.eval()
-    spikes = torch.as_tensor(spikes)
+    spikes = torch.as_tensor(spikes).to(model_device(net))
     with record_activity(blocks, scorer) as totals:
         for start in range(0, len(spikes), batch_size):
             net(spikes[start : start + batch_size])
@@ -299,6 +302,11 @@ def _numpy(values: torch.Tensor) -> np.ndarray:
     return values.cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
 
 
+def channels_left(count: int, ratio: float) -> int:
+    """Channels of ``count`` left after removing ``ratio * count`` rounded half up (0.5 of 5 and of 7 both round up)."""
+    return count - math.floor(ratio * count + 0.5)
+
+
 def select_channels(scores: LayerScores, ratio: float, keep: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
     """Boolean keep-mask removing ``ratio * C`` channels rounded half up, and whether it was capped.
 
@@ -307,7 +315,7 @@ def select_channels(scores: LayerScores, ratio: float, keep: np.ndarray | None =
     """
     count = len(scores.score)
     keep = np.ones(count, bool) if keep is None else np.asarray(keep, bool)
-    target = count - math.floor(ratio * count + 0.5)  # half up: 0.5 of 5 and of 7 both round up
+    target = channels_left(count, ratio)
     capped = target < 1
     ranking = [c for c in scores.ranking() if keep[c]]
     new = np.zeros(count, bool)
@@ -487,6 +495,20 @@ def calibration_batch(train_set: Dataset, encoding: Encoding, samples: int, seed
     return rate_encode(train_set.images[index], encoding.time_steps, rng)
 
 
+def _select(
+    net: torch.nn.Module,
+    calibration: np.ndarray,
+    criterion: str,
+    seed: int,
+    ratios: Sequence[float],
+    keeps: Sequence[np.ndarray],
+) -> dict[str, list]:
+    """One pruning increment's channel choice: ``{"keeps": per-layer keep lists, "capped": layers kept at one}``."""
+    scores = channel_scores(net, calibration, criterion, seed=seed)
+    selected = [select_channels(s, r, k) for s, r, k in zip(scores, ratios, keeps, strict=True)]
+    return {"keeps": [k.tolist() for k, _ in selected], "capped": [i for i, (_, c) in enumerate(selected) if c]}
+
+
 def prune_and_finetune(
     net: torch.nn.Module,
     config: PruneConfig,
@@ -496,17 +518,26 @@ def prune_and_finetune(
     train_config: TrainConfig,
     *,
     progress: bool = True,
+    device: str | torch.device | None = None,
+    run: RunState | None = None,
 ) -> tuple[torch.nn.Module, dict, dict[str, float]]:
     """Prune a trained ``net`` (in place, with masks), fine-tune it, and return its compaction.
 
-    Returns ``(compact_net, record, metrics)``: ``record`` describes the pruning for the
-    checkpoint (criterion, per-layer ratios, widths before and after, kept channel indices,
-    layers whose ratio was capped to keep one channel); ``metrics`` holds the test accuracy
-    right after masking, before fine-tuning, the final test accuracy, and the last
-    fine-tuning's train accuracy (absent without fine-tuning).
+    The one implementation of the schedule: ``train --prune`` runs it after training, ``prune``
+    on a trained checkpoint. Returns ``(compact_net, record, metrics)``: ``record`` describes
+    the pruning for the checkpoint (criterion, per-layer ratios, widths before and after, kept
+    channel indices, layers whose ratio was capped to keep one channel); ``metrics`` holds the
+    test accuracy before pruning, right after masking (before fine-tuning), the final test
+    accuracy, and the last fine-tuning's train accuracy (absent without fine-tuning).
+    ``device`` moves ``net`` there first; ``run`` makes it resumable (stages ``prune-1``,
+    ``finetune-1``, ...; see :mod:`~lava_qpsnn.resume`).
     """
+    if device is not None:
+        net.to(resolve_device(device))
+    run = run or RunState()
     ratios = config.layer_ratios(len(prunable_blocks(net)))
     calibration = calibration_batch(train_set, encoding, config.calibration_samples, train_config.seed + 2)
+    metrics = {"unpruned_test_accuracy": run.stage("unpruned", accuracy, net, test_set, encoding)}
     keeps = kept_channels(net)
     capped: set[int] = set()
     # equal shares, the remainder to the last steps: the final increment is always fine-tuned if any is
@@ -514,17 +545,15 @@ def prune_and_finetune(
         config.finetune_epochs // config.steps + (i >= config.steps - config.finetune_epochs % config.steps)
         for i in range(config.steps)
     ]
-    metrics: dict[str, float] = {}
     for step, step_epochs in enumerate(epochs, start=1):
-        scores = channel_scores(net, calibration, config.criterion, seed=train_config.seed + step)
-        selected = [
-            select_channels(s, r * step / config.steps, k) for s, r, k in zip(scores, ratios, keeps, strict=True)
-        ]
-        keeps = [k for k, _ in selected]
-        capped |= {i for i, (_, c) in enumerate(selected) if c}
-        apply_masks(net, keeps)
+        targets = [r * step / config.steps for r in ratios]
+        seed = train_config.seed + step
+        selected = run.stage(f"prune-{step}", _select, net, calibration, config.criterion, seed, targets, keeps)
+        keeps = [np.array(k, bool) for k in selected["keeps"]]
+        apply_masks(net, keeps)  # (again, if a resumed run skipped the stage: masks before the saved weights)
+        capped |= set(selected["capped"])
         if step == 1:
-            metrics["pruned_test_accuracy_before_finetune"] = accuracy(net, test_set, encoding)
+            metrics["pruned_test_accuracy_before_finetune"] = run.stage("masked", accuracy, net, test_set, encoding)
         finetune = TrainConfig(
             **{
                 **vars(train_config),
@@ -534,7 +563,9 @@ def prune_and_finetune(
             }
         )
         if step_epochs:
-            metrics.update(train(net, train_set, test_set, encoding, finetune, progress=progress))
+            stage = f"finetune-{step}"
+            kwargs = dict(progress=progress, run=run, stage=stage)
+            metrics.update(run.stage(stage, train, net, train_set, test_set, encoding, finetune, **kwargs))
     metrics["test_accuracy"] = accuracy(net, test_set, encoding)
     record = {
         **config.to_dict(),

@@ -388,7 +388,8 @@ def to_fixed_point(
                 f"weight layer {i} has NaN or infinite weights (training diverged): retrain with a lower --lr"
             )
         if isinstance(hook, WeightQuantizer):
-            gamma = hook.gamma(weight) if scale is None else torch.tensor(scale, dtype=weight.dtype)
+            stored = None if scale is None else torch.tensor(scale, dtype=weight.dtype, device=weight.device)
+            gamma = hook.gamma(weight) if stored is None else stored
             levels, _ = hook.levels(weight, gamma)
             exponent = _fitting_exponent(block, hook, levels, float(gamma), norm, time_steps)
             step = 1 << exponent

@@ -2,7 +2,10 @@
 
 Training re-encodes the training images with fresh rate-coded spikes every epoch (a
 seeded generator, so runs repeat); evaluation uses the fixed test encoding of
-:func:`~lava_qpsnn.data.encode_test_split`, the same spikes Lava receives.
+:func:`~lava_qpsnn.data.encode_test_split`, the same spikes Lava receives. After each epoch
+the model is scored on a fixed subset of the training split (``val_samples``), so the test
+split is read once, at the end, and the state is saved for a resumable run
+(:mod:`~lava_qpsnn.resume`).
 The decision is the class with most output spikes (ties go to the lower class index,
 as ``argmax`` does in numpy, torch and the Lava readout).
 
@@ -23,8 +26,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import Dataset, Encoding, encode_test_split, rate_encode
+from .device import model_device, resolve_device
 from .errors import ConfigError
 from .models import SpikingNet, weight_blocks
+from .resume import RunState, capture_rng, restore_rng
 
 __all__ = [
     "TrainConfig",
@@ -32,6 +37,7 @@ __all__ = [
     "output_spikes",
     "classify",
     "accuracy",
+    "validation_subset",
     "init_weights",
     "LOSSES",
     "SCHEDULES",
@@ -56,6 +62,9 @@ class TrainConfig:
     init_gain : None keeps slayer's initial weights; a number re-draws them with
         :func:`init_weights` before training (``train_checkpoint`` does it, not :func:`train`,
         so fine-tuning keeps its weights)
+    val_samples : training samples (a fixed, seeded subset with a fixed encoding) whose
+        accuracy is measured after every epoch; 0 measures nothing. They stay in training:
+        the figure tracks fitting without reading the test split.
     """
 
     epochs: int = 20
@@ -68,6 +77,7 @@ class TrainConfig:
     init_gain: float | None = None
     true_rate: float = 0.5
     false_rate: float = 0.05
+    val_samples: int = 256
 
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
@@ -80,6 +90,11 @@ class TrainConfig:
             raise ConfigError(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
         if self.weight_decay < 0 or (self.init_gain is not None and self.init_gain <= 0):
             raise ConfigError(f"need weight decay >= 0 and init gain > 0; got {self.weight_decay}, {self.init_gain}")
+        if self.val_samples < 0:
+            raise ConfigError(f"--val-samples must be >= 0, got {self.val_samples}")
+
+    def to_dict(self) -> dict:
+        return dict(vars(self))
 
 
 def init_weights(net: torch.nn.Module, gain: float) -> None:
@@ -118,10 +133,21 @@ def classify(spikes: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def output_spikes(model: SpikingNet, spikes: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Run ``spikes`` (``NCHWT``) through ``model``; return output spikes ``N x classes x T``."""
+def output_spikes(
+    model: SpikingNet, spikes: np.ndarray, batch_size: int = 256, *, device: str | torch.device | None = None
+) -> np.ndarray:
+    """Run ``spikes`` (``NCHWT``) through ``model``; return output spikes ``N x classes x T``.
+
+    ``device`` moves ``model`` there first (in place); by default it runs where ``model`` is.
+    """
+    if device is not None:
+        model.to(resolve_device(device))
     model.eval()
-    outputs = [model(torch.from_numpy(spikes[i : i + batch_size])).numpy() for i in range(0, len(spikes), batch_size)]
+    where = model_device(model)
+    outputs = [
+        model(torch.from_numpy(spikes[i : i + batch_size]).to(where)).cpu().numpy()
+        for i in range(0, len(spikes), batch_size)
+    ]
     return np.concatenate(outputs).astype(np.int8)
 
 
@@ -134,6 +160,12 @@ def accuracy(model: SpikingNet, test_set: Dataset, encoding: Encoding) -> float:
     return _accuracy(model, encode_test_split(test_set, encoding), test_set.labels)
 
 
+def validation_subset(train_set: Dataset, samples: int) -> Dataset:
+    """The fixed subset of ``samples`` training images scored after every epoch (the same for every seed)."""
+    index = np.sort(np.random.default_rng(0).permutation(len(train_set))[:samples])
+    return Dataset(train_set.images[index], train_set.labels[index], train_set.num_classes)
+
+
 def train(
     model: SpikingNet,
     train_set: Dataset,
@@ -142,8 +174,20 @@ def train(
     config: TrainConfig,
     *,
     progress: bool = True,
+    device: str | torch.device | None = None,
+    run: RunState | None = None,
+    stage: str = "train",
 ) -> dict[str, float]:
-    """Train ``model`` in place; return final train and test accuracy."""
+    """Train ``model`` in place; return the last epoch's train accuracy and the final test accuracy.
+
+    ``device`` moves ``model`` there first (default: where it is). ``run`` saves the state
+    after every epoch as ``stage`` and, if it holds a saved state of ``stage``, continues
+    after that state's last epoch (see :mod:`~lava_qpsnn.resume`).
+    """
+    if device is not None:
+        model.to(resolve_device(device))
+    where = model_device(model)
+    run = run or RunState()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + 1)
     loss_fn = _loss_function(config)
@@ -152,31 +196,68 @@ def train(
     schedule = None
     if config.schedule == "cosine":
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs * len(batches)))
-    test_spikes = encode_test_split(test_set, encoding)
-    labels = torch.from_numpy(train_set.labels)
-    bar = tqdm(total=config.epochs * len(batches), desc="train", unit="batch", disable=not progress)
-    correct = 0
-    for epoch in range(config.epochs):
+    history: list[dict[str, float]] = []
+    saved = run.epoch_state(stage)
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if schedule is not None:
+            schedule.load_state_dict(saved["schedule"])
+        restore_rng(saved["rng"], rng)
+        history = list(saved["history"])
+    val_set = validation_subset(train_set, config.val_samples)
+    val_spikes = encode_test_split(val_set, encoding)
+    labels = torch.from_numpy(train_set.labels).to(where)
+    bar = tqdm(
+        total=config.epochs * len(batches),
+        initial=len(history) * len(batches),
+        desc=stage,
+        unit="batch",
+        disable=not progress,
+    )
+    for epoch in range(len(history), config.epochs):
         model.train()
-        order = torch.from_numpy(rng.permutation(len(train_set)))
+        order = rng.permutation(len(train_set))
         correct = 0
         for start in batches:
             index = order[start : start + config.batch_size]
-            x = torch.from_numpy(rate_encode(train_set.images[index], encoding.time_steps, rng))
+            x = torch.from_numpy(rate_encode(train_set.images[index], encoding.time_steps, rng)).to(where)
+            y = labels[torch.from_numpy(index).to(where)]
             out = model(x)
-            loss = loss_fn(out, labels[index])
+            loss = loss_fn(out, y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             if schedule is not None:
                 schedule.step()
-            correct += int((out.sum(-1).argmax(1) == labels[index]).sum())
+            correct += int((out.sum(-1).argmax(1) == y).sum())
             bar.update()
-        if progress:  # the per-epoch test accuracy is only shown, not returned
-            bar.set_postfix(
-                epoch=epoch + 1,
-                train=f"{correct / len(train_set):.3f}",
-                test=f"{_accuracy(model, test_spikes, test_set.labels):.3f}",
-            )
+        epoch_metrics = {"train_accuracy": correct / len(train_set)}
+        if len(val_set):
+            epoch_metrics["val_accuracy"] = _accuracy(model, val_spikes, val_set.labels)
+        history.append(epoch_metrics)
+        bar.set_postfix(epoch=epoch + 1, **{k.split("_")[0]: f"{v:.3f}" for k, v in epoch_metrics.items()})
+        run.save(
+            stage,
+            {
+                "model": _cpu(model.state_dict()),
+                "optimizer": _cpu(optimizer.state_dict()),
+                "schedule": None if schedule is None else schedule.state_dict(),
+                "rng": capture_rng(rng),
+                "history": history,
+            },
+        )
     bar.close()
-    return {"train_accuracy": correct / len(train_set), "test_accuracy": _accuracy(model, test_spikes, test_set.labels)}
+    train_accuracy = history[-1]["train_accuracy"] if history else 0.0
+    return {"train_accuracy": train_accuracy, "test_accuracy": accuracy(model, test_set, encoding)}
+
+
+def _cpu(value):
+    """``value`` (nested dicts and lists of tensors) with every tensor copied to the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_cpu(v) for v in value)
+    return value

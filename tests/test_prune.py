@@ -255,3 +255,62 @@ def test_cli_prunes_and_says_when_a_layer_keeps_one_channel(tmp_path, capsys):
     assert "pruned (svs, ratios [0.9]): widths [1] -> [1]" in out
     assert "(train -)" in out  # no fine-tuning: no train accuracy to report
     assert "note: the ratio of prunable layer 0 would remove every channel; kept one" in out
+
+
+def _same_checkpoints(a, b):
+    assert a.metrics == b.metrics and a.pruning == b.pruning and a.training == b.training
+    assert a.state_dict.keys() == b.state_dict.keys()
+    assert all(torch.equal(a.state_dict[name], b.state_dict[name]) for name in a.state_dict)
+
+
+def test_prune_command_equals_train_with_prune(tmp_path, capsys):
+    train = ["--no-progress", "train", "--epochs", "1", "--arch", "16-10", "--time-steps", "4", "--bits", "4"]
+    pruning = ["--prune", "0.5", "--criterion", "sca", "--finetune-epochs", "1", "--calibration-samples", "64"]
+    together, trained, pruned = tmp_path / "together.pt", tmp_path / "trained.pt", tmp_path / "pruned.pt"
+    assert qpsnn_main([*train, *pruning, "--out", str(together)]) == 0
+    assert qpsnn_main([*train, "--out", str(trained)]) == 0
+    capsys.readouterr()
+    assert qpsnn_main(["--no-progress", "prune", str(trained), *pruning, "--out", str(pruned)]) == 0
+    out = capsys.readouterr().out
+    assert "pruned (sca, ratios [0.5]): widths [16] -> [8]" in out and f"saved {pruned}" in out
+    _same_checkpoints(load_checkpoint(pruned), load_checkpoint(together))
+    assert load_checkpoint(pruned).model.widths == (8, 10)
+
+
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("missing", "no checkpoint at"),
+        ("foreign", "not a readable lava-qpsnn checkpoint"),
+        ("pruned", "already pruned (svs, ratios [0.5, 0.5]): prune the unpruned checkpoint it came from"),
+        ("empties", "--prune 0.99 would remove all 32 channels of prunable layer 0: use a smaller ratio"),
+        ("same", "exists: pass --force to overwrite it"),
+        ("ratios", "2 ratios but the model has 1 prunable layers"),
+    ],
+)
+def test_prune_command_bad_input_is_one_line_and_writes_nothing(
+    case, message, tmp_path, capsys, mlp_files, pruned_conv
+):
+    trained, _ = mlp_files
+    source, out, ratio = trained, tmp_path / "out.pt", "0.5"
+    if case == "missing":
+        source = tmp_path / "none.pt"
+    elif case == "foreign":
+        source = tmp_path / "foreign.pt"
+        source.write_bytes(b"not a checkpoint")
+    elif case == "pruned":
+        source = pruned_conv[2]
+    elif case == "empties":
+        ratio = "0.99"
+    elif case == "same":
+        out = source = tmp_path / "model.pt"
+        source.write_bytes(trained.read_bytes())
+    elif case == "ratios":
+        ratio = "0.5,0.5"
+    before = source.read_bytes() if source.exists() else None
+    assert qpsnn_main(["--no-progress", "prune", str(source), "--prune", ratio, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lava_qpsnn: error: ") and message in err and "\n" not in err, err
+    assert not out.exists() or out.read_bytes() == before
+    made_here = {source.name} if source.parent == tmp_path and source.exists() else set()
+    assert {p.name for p in tmp_path.iterdir()} == made_here  # no output, no partial or temporary file
