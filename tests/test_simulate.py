@@ -239,8 +239,11 @@ CONV |= {"dilation": 1, "groups": 1, "neuron": NEURON}
         ([INPUT, {**DENSE, "weight": np.ones((3, 5))}], r"/layer/1 has weight of shape \(3, 5\), expected \(3, 4\)"),
         ([INPUT, {**DENSE, "weight": np.zeros((3, 4))}], r"/layer/1 has all-zero weights"),
         ([INPUT, {**DENSE, "weight": np.full((3, 4), 300)}], r"same-sign weights in \[300, 300\]"),
-        ([INPUT, {**DENSE, "delay": -np.ones(3)}], r"/layer/1 has negative delay"),
-        ([INPUT, {**DENSE, "neuron": {**NEURON, "vDecay": 5000}}], r"vDecay=5000: .* expected 0..4096"),
+        ([INPUT, {**DENSE, "delay": -np.ones(3)}], r"/layer/1 has delay=-1: expected >= 0 \(delays; Lava drops"),
+        (
+            [INPUT, {**DENSE, "neuron": {**NEURON, "vDecay": 5000}}],
+            r"/layer/1/neuron has vDecay=5000: expected 0..4096",
+        ),
         ([INPUT, {**DENSE, "neuron": {**NEURON, "messageBits": 3}}], r"has 'messageBits'"),
         ([INPUT, {**DENSE, "bias": np.ones(2)}], r"bias of shape \(2,\)"),
         ([INPUT, INPUT], r"/layer/1 is a second 'input' layer"),
