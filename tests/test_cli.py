@@ -83,7 +83,7 @@ def test_python_dash_m_reports_bad_input_in_one_line(module, tmp_path):
         (["--schedule", "step"], "invalid choice: 'step'"),
         (["--weight-decay", "-1"], "need weight decay >= 0"),
         (["--init-gain", "0"], "init gain > 0"),
-        (["--threshold", "0"], "neuron threshold must be > 0"),
+        (["--threshold", "0"], "neuron threshold must be a finite number > 0"),
     ],
 )
 def test_bad_quantization_options(options, message, train_error):
