@@ -90,11 +90,13 @@ def run_isolated(
     """
     batch = list(mutants(path, count, seed))
     with tempfile.TemporaryDirectory() as folder:
+        name = Path(path).name  # each mutant keeps the file's name, which its messages must give
         for i, mutant in enumerate(batch):
-            (Path(folder) / f"{i}.net").write_bytes(mutant.data)
+            (Path(folder) / str(i)).mkdir()
+            (Path(folder) / str(i) / name).write_bytes(mutant.data)
         start = 0
         while start < len(batch):
-            command = [sys.executable, "-m", __name__, folder, str(start), str(len(batch))]
+            command = [sys.executable, "-m", __name__, folder, name, str(start), str(len(batch))]
             worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             with worker:
                 for i in range(start, len(batch)):
@@ -122,10 +124,10 @@ def _answer(worker: subprocess.Popen, timeout: float) -> str | None:
     return None
 
 
-def _worker(folder: str, start: int, stop: int) -> None:
+def _worker(folder: str, name: str, start: int, stop: int) -> None:
     for i in range(start, stop):
         try:
-            message = outcome(Path(folder) / f"{i}.net")
+            message = outcome(Path(folder) / str(i) / name)
             result = "accepted" if message is None else f"refused: {message}"
         except Exception as exc:  # the point of the run: any other exception is reported, not raised
             result = f"exception: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
@@ -242,4 +244,4 @@ def _edit(handle: h5py.File, rng: random.Random) -> str:
 
 
 if __name__ == "__main__":
-    _worker(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    _worker(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
