@@ -214,9 +214,13 @@ class _Group:
 
     def keys(self) -> list[str]:
         try:
-            return list(self.group.keys())
+            names = list(self.group.keys())
         except _H5_ERRORS as exc:
             raise self.fail(f"cannot be listed ({_reason(exc)}): re-export or re-copy the file") from None
+        for name in names:
+            if not isinstance(name, str):  # h5py gives names that are not UTF-8 as bytes
+                raise self.fail(f"has an entry named {name!r}, not text: re-export or re-copy the file")
+        return names
 
     def child(self, key: str) -> _Group:
         entry = self._entry(key)
