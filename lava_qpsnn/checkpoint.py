@@ -9,7 +9,9 @@ runs from the file), and every other command rebuilds the network from it alone.
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,17 +158,11 @@ def save_checkpoint(checkpoint: Checkpoint, path: str | os.PathLike, *, force: b
 
 
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a ``model.pt`` written by :func:`save_checkpoint`; one-line error otherwise."""
+    """Read a ``model.pt`` written by :func:`save_checkpoint`; every field is checked, one-line error otherwise."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: train one with 'python -m lava_qpsnn train --out {path}'")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a damaged or foreign file
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path} is not a readable lava-qpsnn checkpoint ({reason}): re-train or re-copy the file"
-        ) from None
+    data = _read(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not a lava-qpsnn checkpoint (no '{FORMAT}' tag): "
@@ -178,23 +174,89 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             f"reads version {VERSION}: re-train with this version"
         )
     try:
+        _check_entries(data)
         checkpoint = Checkpoint(
             model=ModelConfig.from_dict(data["model"]),
-            dataset=str(data["dataset"]),
+            dataset=data["dataset"],
             encoding=Encoding(**data["encoding"]),
             state_dict=dict(data["state_dict"]),
-            metrics=dict(data.get("metrics", {})),
+            metrics=dict(data.get("metrics") or {}),
             quant=None if data.get("quant") is None else QuantConfig(**{"grid": "zero-free", **data["quant"]}),
             pruning=data.get("pruning"),
             scales=None if data.get("scales") is None else tuple(data["scales"]),
             training=None if data.get("training") is None else TrainConfig(**data["training"]),
         )
         checkpoint.unpruned_model  # noqa: B018  (validates the pruning record)
+        checkpoint.fixed_point()  # the specs rebuild the network, the weights fit it, the scales fit its layers
         return checkpoint
     except QpsnnError as exc:
         raise CheckpointError(f"{path} holds invalid settings: {exc}") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path} is damaged (bad or missing entry {exc}): re-train it") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError, ArithmeticError) as exc:
+        detail = " ".join(str(exc).split())[:120]
+        raise CheckpointError(f"{path} is damaged (bad or missing entry: {detail}): re-train it") from None
+
+
+def _read(path: Path) -> object:
+    """``torch.load`` with ``weights_only=True`` (no code runs from the file), one line for any failure.
+
+    A file written with plain ``pickle`` makes torch warn about its pickle protocol before it
+    fails; that warning is suppressed, the failure is reported.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        text = str(exc).strip()
+        if "Weights only load failed" in text:
+            reason = "not a torch.save file of plain data"
+        else:
+            reason = text.splitlines()[0][:120] if text else type(exc).__name__
+        raise CheckpointError(
+            f"{path} is not a readable lava-qpsnn checkpoint ({reason}): re-train or re-copy the file"
+        ) from None
+
+
+# entry -> the types it may have; None: optional
+_ENTRIES = {
+    "model": (dict,),
+    "dataset": (str,),
+    "encoding": (dict,),
+    "state_dict": (dict,),
+    "metrics": (dict, None),
+    "quant": (dict, None),
+    "pruning": (dict, None),
+    "scales": (list, tuple, None),
+}
+_PRUNING_LISTS = ("layer_ratios", "widths_before", "kept_channels", "capped_layers")
+
+
+def _check_entries(data: dict) -> None:
+    """Types and values of every entry that no config class checks (those raise in their __post_init__)."""
+    for key, kinds in _ENTRIES.items():
+        value = data.get(key)
+        if not (value is None and None in kinds) and not isinstance(value, tuple(k for k in kinds if k)):
+            raise ValueError(f"'{key}' is {type(value).__name__}")
+    if not data["dataset"]:
+        raise ValueError("'dataset' is empty")
+    for name, tensor in data["state_dict"].items():
+        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
+            raise ValueError(f"state_dict entry {name!r} is not a named tensor")
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"state_dict entry {name!r} holds NaN or infinite values")
+    for name, value in (data.get("metrics") or {}).items():
+        if not _finite(value):
+            raise ValueError(f"metric {name!r} is {value!r}, not a finite number")
+    for scale in data.get("scales") or ():
+        if scale is not None and not (_finite(scale) and scale > 0):
+            raise ValueError(f"scale {scale!r} is not a finite positive number")
+    pruning = data.get("pruning")
+    if pruning is not None and not all(isinstance(pruning.get(k), list) for k in _PRUNING_LISTS):
+        raise ValueError(f"the pruning record needs lists {', '.join(_PRUNING_LISTS)}")
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def squeeze_shape(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -1,22 +1,22 @@
 """``python -m lava_qpsnn {train,prune,eval,run,report,demo}``: the command line.
 
 Every subcommand returns an exit status; user errors (:class:`QpsnnError`) print one
-line and return 2.
+line and return 2, Ctrl-C returns 130, a closed output pipe 141 (:mod:`lava_qpsnn.command`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from .checkpoint import Checkpoint, check_exported_from, load_checkpoint, save_checkpoint
+from .command import ArgumentParser, finite_float, run_guarded
 from .data import Encoding, dataset_names
 from .device import DEVICES, resolve_device
-from .errors import ConfigError, QpsnnError
+from .errors import ConfigError
 from .evaluate import BACKENDS, Evaluation, evaluate
 from .experiment import prune_checkpoint, train_checkpoint
 from .files import check_output_path
@@ -31,13 +31,6 @@ from .targets import TARGETS, check_target, describe_target
 from .train import LOSSES, SCHEDULES, TrainConfig
 
 __all__ = ["main", "ArgumentParser"]
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse with usage errors on one line (the usage text stays in ``--help``)."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}; see --help\n")
 
 
 def _percent(x: float | None) -> str:
@@ -310,8 +303,8 @@ def _first_last_bits(text: str) -> int | str:
 
 def _ratios(text: str) -> tuple[float, ...]:
     try:
-        return tuple(float(r) for r in text.split(","))
-    except ValueError:
+        return tuple(finite_float(r) for r in text.split(","))
+    except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"expected ratios like 0.5 or 0.3,0.6, got {text!r}") from None
 
 
@@ -328,7 +321,7 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--time-steps", type=int, default=16, help="time steps per sample (T)")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr", type=finite_float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0, help="seeds weights, shuffling and spike encoding")
     _add_device_option(parser)
     parser.add_argument(
@@ -348,17 +341,19 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
         "ce_rate_loss); spike-rate: slayer's SpikeRate (default %(default)s)",
     )
     t.add_argument("--schedule", choices=SCHEDULES, default=TrainConfig.schedule, help="learning rate schedule")
-    t.add_argument("--weight-decay", type=float, default=TrainConfig.weight_decay, help="AdamW weight decay")
+    t.add_argument("--weight-decay", type=finite_float, default=TrainConfig.weight_decay, help="AdamW weight decay")
     t.add_argument(
         "--init-gain",
-        type=float,
+        type=finite_float,
         default=TrainConfig.init_gain,
         help="re-draw initial weights with std gain * threshold / sqrt(fan_in) (default: slayer's initialisation)",
     )
-    t.add_argument("--threshold", type=float, default=NeuronConfig.threshold, help="neuron threshold")
-    t.add_argument("--tau-grad", type=float, default=NeuronConfig.tau_grad, help="width of slayer's surrogate gradient")
+    t.add_argument("--threshold", type=finite_float, default=NeuronConfig.threshold, help="neuron threshold")
     t.add_argument(
-        "--scale-grad", type=float, default=NeuronConfig.scale_grad, help="height of slayer's surrogate gradient"
+        "--tau-grad", type=finite_float, default=NeuronConfig.tau_grad, help="width of slayer's surrogate gradient"
+    )
+    t.add_argument(
+        "--scale-grad", type=finite_float, default=NeuronConfig.scale_grad, help="height of slayer's surrogate gradient"
     )
     q = parser.add_argument_group("quantization (QP-SNN); without --bits: slayer's default 8-bit hook")
     q.add_argument("--bits", type=int, help="weight bits of the hidden layers, 1..8")
@@ -511,8 +506,4 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.data_dir is not None:  # read by the data loaders, in this process and in Lava's workers
         os.environ["LAVA_QPSNN_DATA"] = str(args.data_dir)
-    try:
-        return args.func(args)
-    except (QpsnnError, OSError) as exc:
-        print(f"lava_qpsnn: error: {exc}", file=sys.stderr)
-        return 2
+    return run_guarded("lava_qpsnn", lambda: args.func(args))

@@ -63,8 +63,14 @@ class Encoding:
     def __post_init__(self) -> None:
         if self.kind != "rate":
             raise ConfigError(f"unknown encoding {self.kind!r}: use 'rate'")
-        if not 1 <= self.time_steps <= 10_000:
-            raise ConfigError(f"time steps must be in 1..10000, got {self.time_steps}: pass e.g. --time-steps 16")
+        if not _is_int(self.time_steps) or not 1 <= self.time_steps <= 10_000:
+            raise ConfigError(f"time steps must be in 1..10000, got {self.time_steps!r}: pass e.g. --time-steps 16")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise ConfigError(f"the encoding seed must be an integer >= 0, got {self.seed!r}: pass e.g. --seed 0")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def rate_encode(images: np.ndarray, time_steps: int, rng: np.random.Generator) -> np.ndarray:

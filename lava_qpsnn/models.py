@@ -70,8 +70,10 @@ class NeuronConfig:
     scale_grad: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.threshold > 0:
-            raise ConfigError(f"neuron threshold must be > 0, got {self.threshold}")
+        for name in ("threshold", "tau_grad", "scale_grad"):
+            value = getattr(self, name)
+            if not 0 < value < math.inf:
+                raise ConfigError(f"neuron {name} must be a finite number > 0, got {value}")
         for name in ("current_decay", "voltage_decay"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

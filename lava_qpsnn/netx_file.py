@@ -7,24 +7,22 @@ the ``.net`` file. netx ignores root attributes, so the file stays a standard Ne
 
 from __future__ import annotations
 
-import contextlib
 import json
+import math
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from .data import Encoding
-from .errors import NetxFileError
+from .errors import NetxFileError, QpsnnError
+from .sim.netx_reader import ConvLayer, DenseLayer, open_netx, read_netx
 
 __all__ = ["NetInfo", "open_netx", "read_net_info", "write_metadata", "METADATA_ATTR"]
 
 METADATA_ATTR = "lava_qpsnn"
 METADATA_VERSION = 1
-SPIKING_LAYER_TYPES = ("dense", "conv")
 
 
 @dataclass(frozen=True)
@@ -61,59 +59,66 @@ def write_metadata(handle: h5py.File, *, dataset: str, encoding: Encoding, num_c
     simulation.create_dataset("tSample", data=encoding.time_steps)
 
 
-@contextlib.contextmanager
-def open_netx(path: str | os.PathLike) -> Iterator[h5py.File]:
-    """Open a ``.net`` for reading, with one-line errors for a missing, non-HDF5 or non-NetX file."""
-    path = Path(path)
-    if not path.is_file():
-        raise NetxFileError(f"no network file at {path}: export one with 'python -m netx_export model.pt'")
-    if not h5py.is_hdf5(path):
-        raise NetxFileError(f"{path} is not an HDF5 file: give a NetX .net file (e.g. written by netx_export)")
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:  # e.g. a truncated copy
-        reason = str(exc).split(" (")[-1].rstrip(")") if " (" in str(exc) else str(exc)
-        raise NetxFileError(f"{path} cannot be read as HDF5 ({reason}): re-export or re-copy it") from None
-    with handle:
-        if "layer" not in handle or "0" not in handle["layer"]:
-            raise NetxFileError(f"{path.name} has no /layer/0 group: it is not a NetX network file")
-        yield handle
-
-
 def read_net_info(path: str | os.PathLike) -> NetInfo:
-    """Read and check a ``.net`` file's layers and lava-qpsnn metadata."""
+    """Read and check a ``.net`` file's layers (:func:`read_netx`) and its lava-qpsnn metadata against them."""
     path = Path(path)
+    network = read_netx(path)
     with open_netx(path) as handle:
-        layers = handle["layer"]
-        types = [_layer_type(layers, str(i), path) for i in range(len(layers))]
-        if types[0] != "input" or "shape" not in layers["0"]:
-            raise NetxFileError(f"{path}: /layer/0 must be an input layer with a shape, found {types[0]!r}")
-        input_shape = tuple(int(s) for s in np.atleast_1d(layers["0"]["shape"][()]))
-        raw = handle.attrs.get(METADATA_ATTR)
+        try:
+            raw = handle.attrs.get(METADATA_ATTR)
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
+            raise NetxFileError(f"{path}: unreadable lava-qpsnn metadata ({exc}): re-export the network") from None
     if raw is None:
         raise NetxFileError(
             f"{path} has no lava-qpsnn metadata (data set, encoding): export it with 'python -m netx_export'"
         )
-    try:
-        meta = json.loads(raw)
-        encoding = Encoding(**meta["encoding"])
-        return NetInfo(
-            path=path,
-            dataset=str(meta["dataset"]),
-            encoding=encoding,
-            input_shape=input_shape,
-            num_classes=int(meta["num_classes"]),
-            num_spiking_layers=sum(t in SPIKING_LAYER_TYPES for t in types),
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        raise NetxFileError(f"{path}: damaged lava-qpsnn metadata ({exc}): re-export the network") from None
-
-
-def _layer_type(layers: h5py.Group, name: str, path: Path) -> str:
-    if name not in layers or "type" not in layers[name]:
+    meta = _metadata(raw, path)
+    output_size = math.prod(network.layers[-1].shape)
+    if meta["num_classes"] != output_size:
         raise NetxFileError(
-            f"{path}: layer groups must be numbered 0..N-1 with a 'type'; /layer/{name} is missing or has none"
+            f"{path}: metadata num_classes={meta['num_classes']}, but the output layer has {output_size} neurons: "
+            "re-export the network"
         )
-    raw = layers[name]["type"][()]
-    value = raw[0] if np.ndim(raw) else raw
-    return value.decode("ascii") if isinstance(value, bytes) else str(value)
+    return NetInfo(
+        path=path,
+        dataset=meta["dataset"],
+        encoding=meta["encoding"],
+        input_shape=network.input_shape,
+        num_classes=meta["num_classes"],
+        num_spiking_layers=sum(isinstance(layer, DenseLayer | ConvLayer) for layer in network.layers),
+    )
+
+
+def _metadata(raw: object, path: Path) -> dict:
+    """The metadata attribute parsed and checked: known version, exactly the keys we write, each of its type."""
+
+    def fail(problem: str) -> NetxFileError:
+        return NetxFileError(f"{path}: damaged lava-qpsnn metadata ({problem}): re-export the network")
+
+    try:
+        meta = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise fail(f"not JSON: {' '.join(str(exc).split())[:80]}") from None
+    if not isinstance(meta, dict):
+        raise fail(f"a JSON {type(meta).__name__}, expected an object")
+    if meta.get("version") != METADATA_VERSION or isinstance(meta.get("version"), bool):
+        raise NetxFileError(
+            f"{path} has lava-qpsnn metadata version {meta.get('version')!r}, this lava-qpsnn reads version "
+            f"{METADATA_VERSION}: re-export the network with this version"
+        )
+    if set(meta) != set(_METADATA_TYPES):
+        raise fail(f"keys {sorted(meta)}, expected {sorted(_METADATA_TYPES)}")
+    for key, kind in _METADATA_TYPES.items():
+        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+            raise fail(f"{key} is {meta[key]!r}, expected a JSON {_JSON_NAMES[kind]}")
+    if not meta["dataset"] or meta["num_classes"] < 1:
+        raise fail(f"dataset {meta['dataset']!r} and num_classes {meta['num_classes']}: expected a name and >= 1")
+    try:
+        meta["encoding"] = Encoding(**meta["encoding"])
+    except (QpsnnError, TypeError) as exc:
+        raise fail(f"encoding: {exc}") from None
+    return meta
+
+
+_METADATA_TYPES = {"version": int, "dataset": str, "encoding": dict, "num_classes": int}
+_JSON_NAMES = {int: "integer", str: "string", dict: "object"}

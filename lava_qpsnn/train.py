@@ -80,7 +80,7 @@ class TrainConfig:
     val_samples: int = 256
 
     def __post_init__(self) -> None:
-        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0:
+        if self.epochs < 0 or self.batch_size < 1 or not 0 < self.lr < math.inf:
             raise ConfigError(
                 f"need epochs >= 0, batch size >= 1, lr > 0; got {self.epochs}, {self.batch_size}, {self.lr}"
             )
@@ -88,7 +88,7 @@ class TrainConfig:
             raise ConfigError(f"unknown loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
-        if self.weight_decay < 0 or (self.init_gain is not None and self.init_gain <= 0):
+        if not 0 <= self.weight_decay < math.inf or (self.init_gain is not None and not 0 < self.init_gain < math.inf):
             raise ConfigError(f"need weight decay >= 0 and init gain > 0; got {self.weight_decay}, {self.init_gain}")
         if self.val_samples < 0:
             raise ConfigError(f"--val-samples must be >= 0, got {self.val_samples}")

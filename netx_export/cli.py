@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
-import warnings
 from pathlib import Path
 
 from lava_qpsnn.checkpoint import load_checkpoint
-from lava_qpsnn.cli import ArgumentParser
-from lava_qpsnn.errors import QpsnnError, StateLimitWarning
+from lava_qpsnn.command import ArgumentParser, run_guarded
 from lava_qpsnn.table import format_table
 
 from .writer import SUMMARY_HEADERS, export_netx, summary_rows, total_bytes
@@ -28,20 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    return run_guarded("netx_export", lambda: _export(args))
+
+
+def _export(args: argparse.Namespace) -> int:
     output = args.output or args.checkpoint.with_suffix(".net")
-    try:
-        checkpoint = load_checkpoint(args.checkpoint)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", StateLimitWarning)
-            rows = export_netx(checkpoint, output, force=args.force)
-    except (QpsnnError, OSError) as exc:
-        print(f"netx_export: error: {exc}", file=sys.stderr)
-        return 2
-    for warning in caught:
-        if issubclass(warning.category, StateLimitWarning):
-            print(f"netx_export: warning: {warning.message}", file=sys.stderr)
-        else:
-            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    rows = export_netx(load_checkpoint(args.checkpoint), output, force=args.force)
     print(format_table(SUMMARY_HEADERS, summary_rows(rows)))
     packed, dense = total_bytes(rows)
     unpruned = sum(r.float32_bytes_before for r in rows)

@@ -83,7 +83,7 @@ def test_python_dash_m_reports_bad_input_in_one_line(module, tmp_path):
         (["--schedule", "step"], "invalid choice: 'step'"),
         (["--weight-decay", "-1"], "need weight decay >= 0"),
         (["--init-gain", "0"], "init gain > 0"),
-        (["--threshold", "0"], "neuron threshold must be > 0"),
+        (["--threshold", "0"], "neuron threshold must be a finite number > 0"),
     ],
 )
 def test_bad_quantization_options(options, message, train_error):
@@ -133,3 +133,54 @@ def test_demo_trains_exports_checks_deploys_and_reports(tmp_path, capsys):
     assert rows["Lava Classifier process accuracy, time (12 samples, one run)"].endswith(" s")
     assert rows["Loihi 2 neuro cores, chips (ESTIMATE)"] == "2, 1"  # two synapse layers, one core each
     assert rows["energy per inference (ESTIMATE, Loihi 1 figures)"].endswith(" nJ")
+
+
+@pytest.mark.parametrize("option", ["--lr", "--weight-decay", "--threshold", "--tau-grad", "--init-gain"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_non_finite_numbers_are_usage_errors(option, value, train_error):
+    assert f"argument {option}: expected a finite number, got '{value}'" in train_error([f"{option}={value}"])
+
+
+def test_negative_seed_is_refused_before_training(train_error):
+    assert "seed must be an integer >= 0, got -1" in train_error(["--seed", "-1"])
+
+
+def test_ctrl_c_in_process_is_one_line_and_status_130(tmp_path, capsys, monkeypatch):
+    import lava_qpsnn.cli
+
+    def interrupted(**_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(lava_qpsnn.cli, "train_checkpoint", interrupted)
+    assert qpsnn_main(["--no-progress", "train", "--epochs", "1", "--out", str(tmp_path / "m.pt")]) == 130
+    assert _one_line_error(capsys, "lava_qpsnn: interrupted") == "lava_qpsnn: interrupted"
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_ctrl_c_during_training_leaves_no_file(tmp_path):
+    """A real SIGINT while a long training runs: one line on stderr, status 130, no checkpoint."""
+    import signal
+    import time
+
+    out = tmp_path / "m.pt"
+    code = (
+        "import sys; from lava_qpsnn.cli import main; print('ready', flush=True); "
+        f"sys.exit(main(['--no-progress', 'train', '--epochs', '1000', '--out', {str(out)!r}]))"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert worker.stdout.readline() == "ready\n"
+    time.sleep(3)  # inside main(): loading data or training
+    worker.send_signal(signal.SIGINT)
+    _, err = worker.communicate(timeout=120)
+    assert worker.returncode == 130 and err.strip() == "lava_qpsnn: interrupted", err
+    assert not out.exists() and not list(tmp_path.glob(".m.pt.*"))
+
+
+def test_a_closed_output_pipe_ends_quietly(tmp_path, mlp_files):
+    """``python -m netx_export model.pt | head -0``: no traceback, SIGPIPE's status 141."""
+    pt, _ = mlp_files
+    command = [sys.executable, "-m", "netx_export", str(pt), "-o", str(tmp_path / "m.net")]
+    worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker.stdout.close()  # the reader is gone before the table is printed
+    err = worker.stderr.read()
+    assert worker.wait(timeout=300) == 141 and err == "", err

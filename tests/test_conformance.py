@@ -242,7 +242,8 @@ def random_networks(draw, conv: bool):
         neuron = {"type": draw(st.sampled_from([b"CUBA", b"LOIHI"])), "iDecay": draw(decays), "vDecay": draw(decays)}
         layer["neuron"] = neuron | {"vThMant": vth, "refDelay": 1}
         if draw(st.booleans()):
-            layer["bias"] = rng.integers(-vth, vth + 1, size=shape[0])
+            bound = min(vth, (1 << 12) - 1)  # Lava's 13-bit bias mantissa
+            layer["bias"] = rng.integers(-bound, bound + 1, size=shape[0])
         if not conv and draw(st.integers(0, 7)) == 0:
             del layer["neuron"]  # netx's non-spiking integrator
         layers.append(layer)

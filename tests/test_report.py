@@ -227,7 +227,9 @@ def test_cli_errors(tmp_path, capsys, mlp_files, conv_net):
 def test_report_of_a_file_without_metadata(tmp_path):
     path = tmp_path / "bare.net"
     with h5py.File(path, "w") as f:
-        _group(f.create_group("layer"), 0, "input", shape=[64])
+        layers = f.create_group("layer")
+        _group(layers, 0, "input", shape=[64])
+        _group(layers, 1, "dense", shape=[10], weight=np.ones((10, 64)))
     with pytest.raises(NetxFileError, match="no lava-qpsnn metadata"):
         report_network(path)
 

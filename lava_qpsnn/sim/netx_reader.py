@@ -14,15 +14,20 @@ ProcessModels apply is done here, once, so that the simulator only sums and shif
   ``dv = vDecay``, bias mantissa ``bias`` with exponent 6; a dense layer without a
   ``neuron`` group gets netx's non-leaky integrator that never spikes.
 
-Anything netx would reject, crash on or silently skip raises :class:`NetxFileError`
-with one line naming the file, the layer and the problem.
+This is the one validated reading of a ``.net``: every HDF5 access is guarded and every
+value is checked once against the table ``RULES`` (type, finiteness, shape, Lava's
+ranges), conv geometry and the layer chain are checked. Values netx and Lava transform
+(clipping, truncation) are accepted and transformed as they do; anything netx would
+reject, crash on, silently skip or turn into nonsense raises :class:`NetxFileError` with
+one line naming the file, the ``/layer/i/...`` entry, what was found and what was expected.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +35,6 @@ import h5py
 import numpy as np
 
 from ..errors import NetxFileError
-from ..netx_file import open_netx
 
 __all__ = [
     "lava_dense_weights",
@@ -41,7 +45,9 @@ __all__ = [
     "FlattenLayer",
     "Layer",
     "NetxNetwork",
+    "open_netx",
     "read_netx",
+    "RULES",
 ]
 
 SUPPORTED_LAYERS = ("input", "dense", "conv", "flatten")
@@ -133,57 +139,210 @@ class NetxNetwork:
         return tuple(out)
 
 
-class _Group:
-    """An HDF5 layer group that names itself in errors."""
+@dataclass(frozen=True)
+class _Rule:
+    """What a stored number must be: an integer in ``low..high`` (``why`` names the limit).
 
-    def __init__(self, group: h5py.Group, file_name: str) -> None:
-        self.group = group
-        self.file_name = file_name
+    ``truncate``: netx reads the entry with ``.astype(int)``, so floats are truncated toward
+    zero as netx does; otherwise (entries netx passes on unconverted) integers are required.
+    """
+
+    low: int
+    high: int
+    why: str
+    truncate: bool = False
+
+
+_INT32 = (1 << 31) - 1
+# Every number read from a layer, checked in one place. Values netx and Lava transform
+# (dense weights clipped to [-256, 254], delays clipped to 62, floats truncated) are
+# accepted within int32 and transformed as they do; anything else outside is refused.
+RULES = {
+    "shape": _Rule(1, _INT32, "layer sizes"),
+    "stride": _Rule(1, _INT32, "conv strides"),
+    "dilation": _Rule(1, _INT32, "conv dilations"),
+    "padding": _Rule(0, _INT32, "conv padding"),
+    "groups": _Rule(1, _INT32, "conv groups"),
+    "vThMant": _Rule(0, (1 << 17) - 1, "Lava's 17-bit threshold"),
+    "iDecay": _Rule(0, 4096, "Lava's 12-bit decays"),
+    "vDecay": _Rule(0, 4096, "Lava's 12-bit decays"),
+    "bias": _Rule(-(1 << 12), (1 << 12) - 1, "Lava's 13-bit bias mantissa", truncate=True),
+    "delay": _Rule(0, _INT32, "delays; Lava drops synapses with negative ones silently", truncate=True),
+    "weight": _Rule(-_INT32, _INT32, "integer weights (netx clips mixed-sign ones to [-256, 254])", truncate=True),
+}
+# conv weights go to Lava unclipped; one beyond Lava's 24-bit conv output cannot act as stored
+CONV_WEIGHT = _Rule(-(1 << 24) + 1, (1 << 24) - 1, "Lava's 24-bit conv output", truncate=True)
+NEURON_PARAMS = ("iDecay", "vDecay", "vThMant")
+# what h5py raises for a damaged file once it is open
+_H5_ERRORS = (OSError, RuntimeError, KeyError, TypeError, ValueError, AttributeError, SystemError, OverflowError)
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return (text[:100] or type(exc).__name__).rstrip(".")
+
+
+def _show(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _span(rule: _Rule) -> str:
+    if rule.high < _INT32:
+        return f"{rule.low}..{rule.high}"
+    return f">= {rule.low}" if rule.low > -_INT32 else f"within +-{_INT32}"
+
+
+class _Group:
+    """An HDF5 group of a ``.net`` whose every read is guarded and checked, naming itself in errors."""
+
+    def __init__(self, group: h5py.Group, file_name: str, name: str) -> None:
+        self.group, self.file_name, self.name = group, file_name, name
 
     def fail(self, problem: str) -> NetxFileError:
-        return NetxFileError(f"{self.file_name}: {self.group.name} {problem}")
+        return NetxFileError(f"{self.file_name}: {self.name} {problem}")
+
+    def _entry(self, key: str) -> h5py.Group | h5py.Dataset | None:
+        try:
+            return self.group[key] if key in self.group else None
+        except _H5_ERRORS as exc:
+            raise self.fail(
+                f"has an unreadable '{key}' entry ({_reason(exc)}): re-export or re-copy the file"
+            ) from None
 
     def has(self, key: str) -> bool:
-        return key in self.group
+        return self._entry(key) is not None
+
+    def keys(self) -> list[str]:
+        try:
+            names = list(self.group.keys())
+        except _H5_ERRORS as exc:
+            raise self.fail(f"cannot be listed ({_reason(exc)}): re-export or re-copy the file") from None
+        for name in names:
+            if not isinstance(name, str):  # h5py gives names that are not UTF-8 as bytes
+                raise self.fail(f"has an entry named {name!r}, not text: re-export or re-copy the file")
+        return names
+
+    def child(self, key: str) -> _Group:
+        entry = self._entry(key)
+        if entry is None:
+            raise self.fail(f"has no '{key}' group, which netx requires: re-export the network")
+        if not isinstance(entry, h5py.Group):
+            raise self.fail(f"has a dataset '{key}' where netx expects a group: re-export the network")
+        return _Group(entry, self.file_name, f"{self.name.rstrip('/')}/{key}")
 
     def raw(self, key: str) -> np.ndarray:
-        if key not in self.group:
+        entry = self._entry(key)
+        if entry is None:
             raise self.fail(f"has no '{key}' entry, which netx requires: re-export the layer")
-        return self.group[key][()]
-
-    def ints(self, key: str) -> np.ndarray:
-        """netx's ``.astype(int)`` read (floats truncate toward zero)."""
-        return np.asarray(self.raw(key)).astype(np.int64)
+        if not isinstance(entry, h5py.Dataset):
+            raise self.fail(f"has a group '{key}' where netx expects a dataset: re-export the layer")
+        try:
+            return np.asarray(entry[()])
+        except _H5_ERRORS as exc:
+            raise self.fail(f"has an unreadable '{key}' ({_reason(exc)}): re-export or re-copy the file") from None
 
     def text(self, key: str) -> str:
+        """A name such as ``type``: one ASCII string, as netx's ``decode('ascii')`` reads it."""
         value = self.raw(key)
-        value = value[0] if np.ndim(value) else value
-        return value.decode("ascii") if isinstance(value, bytes) else str(value)
+        item = value.reshape(-1)[0] if value.size == 1 and value.ndim <= 1 else None
+        if isinstance(item, bytes):
+            item = item.decode("ascii", errors="replace")
+        if not isinstance(item, str):
+            raise self.fail(f"has {key} of type {value.dtype} and shape {value.shape}: expected one string")
+        if not item or not item.isascii() or not item.isprintable():
+            raise self.fail(f"has {key} {item!r}: expected a non-empty ASCII name")
+        return item
+
+    def ints(self, key: str, rule: _Rule | None = None) -> np.ndarray:
+        """The entry as int64, checked against ``rule`` (default ``RULES[key]``)."""
+        rule = rule or RULES[key]
+        value = self.raw(key)
+        if value.dtype.kind not in "iuf":
+            raise self.fail(f"has {key} of type {value.dtype}: expected {rule.why} as numbers")
+        if value.size == 0:
+            raise self.fail(f"has an empty {key}: expected {rule.why}")
+        if value.dtype.kind == "f":
+            if not np.isfinite(value).all():
+                raise self.fail(f"has {key} with NaN or infinite values: expected {rule.why} as finite numbers")
+            whole = np.trunc(value)
+            if not rule.truncate and (whole != value).any():
+                raise self.fail(f"has {key}={_show(value[whole != value][0])}: expected integers")
+            value = whole
+        low, high = value.min(), value.max()
+        if low < rule.low or high > rule.high:
+            found = low if low < rule.low else high
+            raise self.fail(f"has {key}={_show(found)}: expected {_span(rule)} ({rule.why})")
+        return value.astype(np.int64)
+
+    def scalar(self, key: str) -> int:
+        value = self.ints(key)
+        if value.size != 1 or value.ndim > 1:
+            raise self.fail(f"has {key} of shape {value.shape}: expected one number")
+        return int(value.reshape(-1)[0])
 
     def pair(self, key: str) -> tuple[int, int]:
         """A conv argument, scalar or ``(y, x)``."""
-        value = np.asarray(self.raw(key)).astype(np.int64).ravel()
-        if value.size not in (1, 2):
+        value = self.ints(key)
+        if value.size not in (1, 2) or value.ndim > 1:
             raise self.fail(f"has {key} {value.tolist()}: expected one or two integers")
+        value = value.reshape(-1)
         return (int(value[0]), int(value[-1]))
+
+    def shape(self) -> tuple[int, ...]:
+        value = self.ints("shape")
+        if value.ndim > 1 or value.size not in (1, 3):
+            raise self.fail(f"has shape {value.tolist()}: expected (F,) or (C, H, W)")
+        return tuple(int(s) for s in value.reshape(-1))
+
+
+@contextlib.contextmanager
+def open_netx(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """Open a ``.net`` for reading, with one-line errors for a missing, non-HDF5 or non-NetX file."""
+    path = Path(path)
+    if not path.is_file():
+        raise NetxFileError(f"no network file at {path}: export one with 'python -m netx_export model.pt'")
+    try:
+        if not h5py.is_hdf5(path):
+            raise NetxFileError(f"{path} is not an HDF5 file: give a NetX .net file (e.g. written by netx_export)")
+        handle = h5py.File(path, "r")
+    except _H5_ERRORS as exc:  # e.g. a truncated copy
+        reason = str(exc).split(" (")[-1].rstrip(")") if " (" in str(exc) else _reason(exc)
+        raise NetxFileError(f"{path} cannot be read as HDF5 ({reason}): re-export or re-copy it") from None
+    with handle:
+        root = _Group(handle, path.name, "/")
+        if not root.has("layer") or not root.child("layer").has("0"):
+            raise NetxFileError(f"{path.name} has no /layer/0 group: it is not a NetX network file")
+        yield handle
+
+
+def layer_groups(handle: h5py.File, file_name: str) -> list[_Group]:
+    """``/layer/0 .. /layer/N-1`` in order; one-line error for gaps or foreign names."""
+    layers = _Group(handle, file_name, "/").child("layer")
+    names = sorted(layers.keys(), key=lambda k: (len(k), k))  # numeric order for decimal names
+    if names != [str(i) for i in range(len(names))]:
+        raise NetxFileError(
+            f"{file_name}: layer groups must be /layer/0../layer/N-1 without gaps, found {', '.join(names)}"
+        )
+    return [layers.child(name) for name in names]
 
 
 def read_netx(path: str | os.PathLike, *, num_layers: int | None = None) -> NetxNetwork:
-    """Read a ``.net`` file; ``num_layers`` reads only the first layer groups, like netx's argument."""
+    """Read and check a ``.net`` file; ``num_layers`` reads only the first layer groups, like netx's argument."""
     path = Path(path)
     with open_netx(path) as handle:
-        names = sorted(handle["layer"].keys(), key=lambda k: (len(k), k))  # numeric order for decimal names
-        if names != [str(i) for i in range(len(names))]:
-            raise NetxFileError(
-                f"{path.name}: layer groups must be /layer/0../layer/N-1 without gaps, found {', '.join(names)}"
-            )
-        count = len(names) if num_layers is None else min(num_layers, len(names))
+        groups = layer_groups(handle, path.name)[:num_layers]
         layers: list[Layer] = []
-        for i in range(count):
-            layer = _read_layer(_Group(handle["layer"][str(i)], path.name), layers)
+        for g in groups:
+            layer = _read_layer(g, layers)
             if not layers and not isinstance(layer, InputLayer):  # netx infers the input from the weights
                 layers.append(InputLayer((layer.weight.shape[1],)))
             layers.append(layer)
+    if not any(isinstance(layer, DenseLayer | ConvLayer) for layer in layers):
+        raise NetxFileError(f"{path.name} has no dense or conv layer: there is no network to run")
+    if isinstance(layers[-1], FlattenLayer):
+        raise NetxFileError(
+            f"{path.name}: {groups[-1].name} is a flatten layer at the end: netx connects it to nothing"
+        )
     return NetxNetwork(path.name, tuple(layers))
 
 
@@ -199,18 +358,23 @@ def _read_layer(g: _Group, previous: list[Layer]) -> Layer:
         if kind != "dense":
             raise g.fail(f"is {kind!r}: /layer/0 must be an 'input' layer (or a dense layer, whose input netx infers)")
         return _dense(g, None)
+    if kind == "conv" and not g.has("neuron"):
+        raise g.fail("is a conv layer without a 'neuron' group, which netx cannot build: re-export the layer")
     if kind == "input":
-        shape = tuple(int(s) for s in np.atleast_1d(g.raw("shape")))
+        shape = g.shape()
         return InputLayer(shape, _neuron(g, shape, with_bias=False) if g.has("neuron") else None)
     before = previous[-1]
     if isinstance(before, FlattenLayer) and kind != "dense":
         raise g.fail(f"is {kind!r} after a flatten layer: netx only connects a flatten to a dense layer")
     if kind == "flatten":
-        return FlattenLayer((math.prod(before.shape),))
+        size = math.prod(before.shape)
+        if g.has("shape") and math.prod(g.shape()) != size:
+            raise g.fail(f"has shape {list(g.shape())}, but flattens a layer of shape {before.shape} ({size} values)")
+        return FlattenLayer((size,))
     if kind == "dense":
-        if len(before.shape) != 1 and not isinstance(before, InputLayer):
+        if len(before.shape) != 1:
             raise g.fail(f"is dense after a {before.shape} layer: insert a 'flatten' layer before it")
-        return _dense(g, math.prod(before.shape))
+        return _dense(g, before.shape[0])
     if len(before.shape) != 3:
         raise g.fail(f"is conv after a layer of shape {before.shape}: a conv input must be C, H, W")
     return _conv(g, before.shape)
@@ -219,7 +383,7 @@ def _read_layer(g: _Group, previous: list[Layer]) -> Layer:
 def _neuron(g: _Group, shape: tuple[int, ...], *, with_bias: bool) -> Neuron:
     """netx's ``get_neuron_params`` for CUBA/LOIHI; a dense layer without a neuron gets netx's integrator."""
     if g.has("neuron"):
-        neuron = _Group(g.group["neuron"], g.file_name)
+        neuron = g.child("neuron")
         kind = neuron.text("type")
         if kind not in SUPPORTED_NEURONS:
             raise neuron.fail(
@@ -228,22 +392,18 @@ def _neuron(g: _Group, shape: tuple[int, ...], *, with_bias: bool) -> Neuron:
             )
         if neuron.has("messageBits"):
             raise neuron.fail("has 'messageBits', which breaks netx's build: remove it (spikes are binary)")
-        config = {key: int(np.asarray(neuron.raw(key)).ravel()[0]) for key in NO_NEURON}
+        if neuron.has("gradedSpike") and neuron.raw("gradedSpike").tolist() not in (False, [False]):
+            raise neuron.fail("has gradedSpike not False: netx makes every spike binary; export binary spikes")
+        config = {key: neuron.scalar(key) for key in NEURON_PARAMS}
     else:
         config = NO_NEURON
-    for key in ("iDecay", "vDecay"):
-        if not 0 <= config[key] <= 4096:
-            raise g.fail(f"has neuron {key}={config[key]}: Lava's decays are 12-bit, expected 0..4096")
     bias = _bias(g, shape) if with_bias and g.has("bias") else np.zeros(1, dtype=np.int64)
     return Neuron(vth=config["vThMant"], du=config["iDecay"] - 1, dv=config["vDecay"], bias=bias)
 
 
 def _bias(g: _Group, shape: tuple[int, ...]) -> np.ndarray:
-    """netx's bias broadcasting (``AbstractBlock._neuron``), returned in C-order.
-
-    Lava stores the mantissa as int16 (``bias_mant``), so it wraps to 16 bits.
-    """
-    bias = (g.ints("bias") + (1 << 15)) % (1 << 16) - (1 << 15)
+    """netx's bias broadcasting (``AbstractBlock._neuron``), returned in C-order."""
+    bias = g.ints("bias")
     if len(shape) == 1 and bias.size in (1, shape[0]):
         return bias.reshape(-1)
     if len(shape) == 3 and bias.shape == (shape[0],):  # channel-wise
@@ -254,13 +414,13 @@ def _bias(g: _Group, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _dense(g: _Group, fan_in: int | None) -> DenseLayer:
-    size = math.prod(int(s) for s in np.atleast_1d(g.raw("shape")))
+    size = math.prod(g.shape())
     weight = g.ints("weight")
     if weight.ndim == 1 and weight.size % size == 0:
         weight = weight.reshape(size, -1)
-    fan_in = weight.shape[-1] if fan_in is None else fan_in
-    if weight.shape != (size, fan_in):
-        raise g.fail(f"has weight of shape {weight.shape}, expected {(size, fan_in)} (out, in) for its shape and input")
+    if weight.ndim != 2 or weight.shape != (size, weight.shape[1] if fan_in is None else fan_in):
+        expected = f"({size}, {'inputs' if fan_in is None else fan_in})"
+        raise g.fail(f"has weight of shape {weight.shape}, expected {expected} (out, in) for its shape and input")
     lava_weight, weight_exp = lava_dense_weights(weight, g.fail)
     return DenseLayer((size,), lava_weight, weight_exp, _neuron(g, (size,), with_bias=True), _delay(g, weight.shape))
 
@@ -305,12 +465,7 @@ def _delay(g: _Group, weight_shape: tuple[int, int]) -> np.ndarray | None:
     """netx's delay handling: clip to [0, 62] when any exceeds 62; per output, per input, scalar or full matrix."""
     if not g.has("delay"):
         return None
-    delay = np.asarray(g.raw("delay"))
-    if delay.max() > MAX_DELAY:
-        delay = np.clip(delay, 0, MAX_DELAY)
-    delay = delay.astype(np.int64)
-    if delay.min() < 0:
-        raise g.fail(f"has negative delay {delay.min()}: Lava drops such synapses silently; use delays >= 0")
+    delay = np.minimum(g.ints("delay"), MAX_DELAY)
     out, fan_in = weight_shape
     if delay.ndim == 0:
         return np.full(weight_shape, int(delay))
@@ -326,13 +481,13 @@ def _delay(g: _Group, weight_shape: tuple[int, int]) -> np.ndarray | None:
 def _conv(g: _Group, input_shape: tuple[int, ...]) -> ConvLayer:
     if g.has("delay"):
         raise g.fail("has conv delays, which netx ignores silently: remove them")
-    shape = tuple(int(s) for s in np.atleast_1d(g.raw("shape")))
-    weight = g.ints("weight")
+    shape = g.shape()
+    weight = g.ints("weight", CONV_WEIGHT)
     if weight.ndim == 5 and weight.shape[-1] == 1:
         weight = weight[..., 0]
-    groups = int(np.asarray(g.raw("groups")).ravel()[0])
+    groups = g.scalar("groups")
     stride, padding, dilation = g.pair("stride"), g.pair("padding"), g.pair("dilation")
-    if weight.ndim != 4 or groups < 1 or input_shape[0] != weight.shape[1] * groups or weight.shape[0] % groups:
+    if weight.ndim != 4 or input_shape[0] != weight.shape[1] * groups or weight.shape[0] % groups:
         raise g.fail(
             f"has weight of shape {weight.shape} with groups={groups}: "
             f"expected (out, {input_shape[0]} / groups, kH, kW)"

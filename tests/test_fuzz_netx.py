@@ -1,0 +1,58 @@
+"""Damaged and edited .net files: each reads and simulates, or is refused in one NetxFileError line."""
+
+import json
+from collections import Counter
+
+import h5py
+import numpy as np
+import pytest
+
+from lava_qpsnn.errors import NetxFileError
+from lava_qpsnn.netx_file import METADATA_ATTR, read_net_info
+from lava_qpsnn.sim.fuzz import KINDS, run_isolated
+
+
+def test_every_mutant_is_a_network_or_a_one_line_refusal(conv_net):
+    """150 seeded mutants (truncations, byte flips, structured h5py edits) of an exported conv net."""
+    results = list(run_isolated(conv_net, 150, seed=7))
+    outcomes = Counter((mutant.kind, result.split(":")[0]) for mutant, result in results)
+    wrong = [
+        (mutant.description, result)
+        for mutant, result in results
+        if result.split(":")[0] not in ("accepted", "refused")
+    ]
+    assert not wrong, wrong
+    for _, result in results:
+        if result.startswith("refused: "):
+            assert "\n" not in result and conv_net.name in result, result
+    assert all(outcomes[kind, "refused"] > 0 for kind in KINDS), outcomes
+    assert outcomes["edit", "accepted"] > 0 and outcomes["flip", "accepted"] > 0, outcomes
+
+
+META = {"version": 1, "dataset": "digits", "encoding": {"time_steps": 4, "seed": 0, "kind": "rate"}, "num_classes": 3}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"num_classes": 4}, r"num_classes=4, but the output layer has 3 neurons"),
+        ({"version": 2}, r"metadata version 2, this lava-qpsnn reads version 1"),
+        ({"encoding": {**META["encoding"], "seed": -1}}, r"seed must be an integer >= 0, got -1"),
+        ({"encoding": {**META["encoding"], "seed": "x"}}, r"seed must be an integer >= 0, got 'x'"),
+        ({"num_classes": 3.0}, r"num_classes is 3.0, expected a JSON integer"),
+        ({"extra": 1}, r"keys \['dataset', 'encoding', 'extra', 'num_classes', 'version'\]"),
+    ],
+)
+def test_metadata_is_checked_against_the_network(tmp_path, change, message):
+    path = tmp_path / "meta.net"
+    with h5py.File(path, "w") as handle:
+        handle["layer/0/type"], handle["layer/0/shape"] = np.array([b"input"]), np.array([4])
+        handle["layer/1/type"], handle["layer/1/shape"] = np.array([b"dense"]), np.array([3])
+        handle["layer/1/weight"] = np.ones((3, 4))
+        handle.attrs[METADATA_ATTR] = json.dumps(META)
+    assert read_net_info(path).num_classes == 3
+    with h5py.File(path, "a") as handle:
+        handle.attrs[METADATA_ATTR] = json.dumps({**META, **change})
+    with pytest.raises(NetxFileError, match=message) as info:
+        read_net_info(path)
+    assert "\n" not in str(info.value)
