@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data import Dataset, Encoding, encode_test_split, rate_encode
+from .data import Dataset, Encoding, SpikeStream, encode_test_split, rate_encode, spike_batches, stream_test_split
 from .errors import ConfigError
 from .models import SpikingNet, weight_blocks
 
@@ -118,20 +118,23 @@ def classify(spikes: np.ndarray | torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def output_spikes(model: SpikingNet, spikes: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Run ``spikes`` (``NCHWT``) through ``model``; return output spikes ``N x classes x T``."""
+def output_spikes(model: SpikingNet, spikes: np.ndarray | SpikeStream, batch_size: int = 256) -> np.ndarray:
+    """Run ``spikes`` (``NCHWT``, any dtype, or a stream) through ``model``; return output spikes ``N x classes x T``.
+
+    Input goes to float32 one batch at a time, so bool spikes stay compact.
+    """
     model.eval()
-    outputs = [model(torch.from_numpy(spikes[i : i + batch_size])).numpy() for i in range(0, len(spikes), batch_size)]
-    return np.concatenate(outputs).astype(np.int8)
+    outputs = [model(torch.as_tensor(x).float()).numpy().astype(np.int8) for x in spike_batches(spikes, batch_size)]
+    return np.concatenate(outputs)
 
 
-def _accuracy(model: SpikingNet, spikes: np.ndarray, labels: np.ndarray) -> float:
+def _accuracy(model: SpikingNet, spikes: np.ndarray | SpikeStream, labels: np.ndarray) -> float:
     return float((classify(output_spikes(model, spikes)) == labels).mean())
 
 
 def accuracy(model: SpikingNet, test_set: Dataset, encoding: Encoding) -> float:
-    """Accuracy of ``model`` on the fixed encoding of ``test_set``."""
-    return _accuracy(model, encode_test_split(test_set, encoding), test_set.labels)
+    """Accuracy of ``model`` on the fixed encoding of ``test_set`` (encoded batch by batch)."""
+    return _accuracy(model, stream_test_split(test_set, encoding), test_set.labels)
 
 
 def train(
