@@ -1,6 +1,7 @@
 """Data sets that ship offline, and the spike encoding shared by training and Lava.
 
-This module is the one place new data sets plug in: add a loader to ``_LOADERS``.
+This module is the one place new data sets plug in: add a loader to ``_LOADERS``, or call
+:func:`register_dataset` from your own code.
 Images are float arrays in [0, 1] of layout ``NCHW``; spikes are ``N x shape x T``
 (slayer's layout: ``NFT`` for dense inputs, ``NCHWT`` for conv inputs).
 
@@ -28,6 +29,7 @@ __all__ = [
     "Encoding",
     "load_dataset",
     "dataset_names",
+    "register_dataset",
     "rate_encode",
     "SpikeStream",
     "stream_test_split",
@@ -189,6 +191,12 @@ def split_validation(train_set: Dataset, fraction: float) -> tuple[Dataset, Data
 
 
 _LOADERS: dict[str, Callable[[], tuple[Dataset, Dataset]]] = {"digits": _digits}
+
+
+def register_dataset(name: str, loader: Callable[[], tuple[Dataset, Dataset]]) -> None:
+    """Make ``loader`` (returning the fixed ``(train, test)`` split) available as data set ``name``
+    in this process; a ``.net`` trained on it names it, so evaluation finds its test split."""
+    _LOADERS[name] = loader
 
 
 def dataset_names() -> list[str]:
