@@ -83,17 +83,16 @@ def evaluate(
         lava_out = run_lava(net_path, stream.encode(0, count), progress=progress)
         seconds = time.perf_counter() - start
     tally = _Tally()
-    done = 0
     for spikes in spike_batches(stream, size, count):
+        batch = slice(tally.samples, tally.samples + len(spikes))
         if lava_out is None:
             start = time.perf_counter()
             out = simulate(network, spikes, batch_size=size)
             seconds += time.perf_counter() - start
         else:
-            out = lava_out[done : done + len(spikes)]
+            out = lava_out[batch]
         reference = None if reference_model is None else output_spikes(reference_model, spikes, batch_size=size)
-        tally.add(out, test_set.labels[done : done + len(spikes)], reference, first=done)
-        done += len(spikes)
+        tally.add(out, test_set.labels[batch], reference)
     return tally.evaluation(backend, seconds, with_reference=reference_model is not None)
 
 
@@ -104,8 +103,10 @@ class _Tally:
         self.samples = self.correct = self.reference_correct = self.agree = self.same = 0
         self.mismatched: list[int] = []
 
-    def add(self, out: np.ndarray, labels: np.ndarray, reference: np.ndarray | None, *, first: int) -> None:
+    def add(self, out: np.ndarray, labels: np.ndarray, reference: np.ndarray | None) -> None:
+        """One batch: the samples after those added before."""
         predictions = classify(out)
+        first = self.samples
         self.samples += len(out)
         self.correct += int((predictions == labels).sum())
         if reference is None:
