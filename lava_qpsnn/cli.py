@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from .checkpoint import Checkpoint, check_exported_from, load_checkpoint, save_checkpoint
 from .command import ArgumentParser, finite_float, run_guarded
-from .data import Encoding, dataset_names
+from .data import Encoding, dataset_names, load_dataset
 from .device import DEVICES, resolve_device
 from .errors import ConfigError
 from .evaluate import BACKENDS, Evaluation, evaluate
@@ -26,6 +27,7 @@ from .prune import CRITERIA, PruneConfig
 from .quantize import GAMMAS, GRIDS, QUANTIZERS, QuantConfig, synapse_bits
 from .resume import state_path
 from .sim import read_netx
+from .sizing import BUDGET_SECONDS, PROBE_SAMPLES, RunProbe, format_duration, measure_rate, sized_samples
 from .table import format_table
 from .targets import TARGETS, check_target, describe_target
 from .train import LOSSES, SCHEDULES, TrainConfig
@@ -162,15 +164,67 @@ def print_evaluation(result: Evaluation) -> None:
             print(f"samples whose output spikes differ: {list(result.mismatched_samples[:20])}")
 
 
+def _checked_checkpoint(args: argparse.Namespace) -> Checkpoint | None:
+    """``--checkpoint``, loaded and checked against the ``.net`` before any work."""
+    if args.checkpoint is None:
+        return None
+    checkpoint = load_checkpoint(args.checkpoint)
+    check_exported_from(checkpoint, read_net_info(args.net), read_netx(args.net))
+    return checkpoint
+
+
+def _lava_samples(args: argparse.Namespace, probe: RunProbe) -> int:
+    """The samples a Lava run gets: ``--samples N`` as given; otherwise the first few are run and
+    timed, and then all samples run (``all``) or as many as are estimated to fit :data:`BUDGET_SECONDS`.
+    Says what it chose and why, with the estimate, before the long run."""
+    if isinstance(args.samples, int):
+        return args.samples
+    total = len(load_dataset(read_net_info(args.net).dataset)[1])
+    rate = measure_rate(probe, min(PROBE_SAMPLES, total))
+    count = total if args.samples == "all" else sized_samples(total, rate)
+    budget = format_duration(BUDGET_SECONDS)
+    if args.samples == "all":
+        what, why = f"all {total:,} test samples", "--samples all"
+    elif count == total:
+        what, why = f"all {total:,} test samples", f"they fit the {budget} default"
+    else:
+        what = f"the first {count:,} of {total:,} test samples"
+        why = f"as many as fit the {budget} default; --samples all: about {format_duration(rate.seconds(total))}"
+    print(
+        f"lava: {rate.per_sample:.3f} s per sample after {rate.startup:.1f} s of start-up (measured on "
+        f"{rate.samples} samples): running {what}, about {format_duration(rate.seconds(count))} ({why})",
+        flush=True,
+    )
+    return count
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    from .data import encode_test_split
+    from .lava_run import run_lava
+
     resolve_device(args.device)
-    checkpoint = load_checkpoint(args.checkpoint) if args.checkpoint else None
+    checkpoint = _checked_checkpoint(args)
+    samples = None if args.samples == "all" else args.samples
+    if args.backend == "lava":
+        info = read_net_info(args.net)
+        test_set = load_dataset(info.dataset)[1]
+        samples = _lava_samples(
+            args,
+            lambda n, chunk, on_chunk: run_lava(
+                args.net,
+                encode_test_split(test_set, info.encoding, n),
+                samples_per_run=chunk,
+                progress=False,
+                on_chunk=on_chunk,
+            ),
+        )
     result = evaluate(
         args.net,
         backend=args.backend,
-        samples=args.samples,
+        samples=samples,
         checkpoint=checkpoint,
         progress=args.progress,
+        batch_size=args.batch_size,
         device=args.device,
     )
     print_evaluation(result)
@@ -182,11 +236,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     check_target(args.target)  # before any work, the checkpoint's too
     resolve_device(args.device)
-    checkpoint = None
-    if args.checkpoint is not None:
-        checkpoint = load_checkpoint(args.checkpoint)
-        check_exported_from(checkpoint, read_net_info(args.net), read_netx(args.net))
-    result = deploy(args.net, target=args.target, samples=args.samples, progress=args.progress)
+    checkpoint = _checked_checkpoint(args)
+    samples = _lava_samples(
+        args,
+        lambda n, chunk, on_chunk: deploy(
+            args.net, target=args.target, samples=n, samples_per_run=chunk, progress=False, on_chunk=on_chunk
+        ),
+    )
+    result = deploy(args.net, target=args.target, samples=samples, progress=args.progress)
     print(
         f"lava {args.target} ({describe_target(args.target)}): {result.samples} test samples in one Classifier run, "
         f"accuracy {_percent(result.accuracy)} ({result.seconds:.1f} s)"
@@ -200,11 +257,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _agreement_with_pytorch(checkpoint: Checkpoint, predictions: np.ndarray, device: str) -> float:
     """Fraction of the first test samples on which ``predictions`` equal the checkpoint's fixed-point model's."""
-    from .data import encode_test_split, load_dataset
+    from .data import stream_test_split
     from .train import classify, output_spikes
 
-    spikes = encode_test_split(load_dataset(checkpoint.dataset)[1], checkpoint.encoding)[: len(predictions)]
-    return float((classify(output_spikes(checkpoint.fixed_point(), spikes, device=device)) == predictions).mean())
+    stream = stream_test_split(load_dataset(checkpoint.dataset)[1], checkpoint.encoding).first(len(predictions))
+    return float((classify(output_spikes(checkpoint.fixed_point(), stream, device=device)) == predictions).mean())
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -284,7 +341,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.plot is not None:
         check_plot_folder(args.plot, force=args.force)  # before any work
     checkpoint = load_checkpoint(args.checkpoint) if args.checkpoint else None
-    report = report_network(args.net, checkpoint=checkpoint, samples=args.samples)
+    report = report_network(args.net, checkpoint=checkpoint, samples=args.samples, batch_size=args.batch_size)
     written = write_plots(report, args.plot, force=args.force) if args.plot is not None else []
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     if written and not args.json:
@@ -299,6 +356,15 @@ def _first_last_bits(text: str) -> int | str:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected 1..8 or 'same', got {text!r}") from None
+
+
+def _samples(text: str) -> int | str:
+    """``--samples`` of a Lava run: a count >= 1 or 'all'."""
+    if text == "all":
+        return text
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of samples >= 1 or 'all', got {text!r}")
+    return int(text)
 
 
 def _ratios(text: str) -> tuple[float, ...]:
@@ -412,14 +478,37 @@ def _add_output_options(parser: argparse.ArgumentParser, default: Path | None) -
 
 
 def _net_command(
-    sub, name: str, description: str, *, samples: str, checkpoint: str, default_samples: int | None = None
+    sub,
+    name: str,
+    description: str,
+    *,
+    samples: str,
+    checkpoint: str,
+    default_samples: int | None = None,
+    sample_count: Callable[[str], int | str] = int,
 ) -> argparse.ArgumentParser:
     """A subcommand on an exported network and the first test samples, optionally with its checkpoint."""
     p = sub.add_parser(name, help=description)
     p.add_argument("net", type=Path, help=".net written by 'python -m netx_export'")
-    p.add_argument("--samples", type=int, default=default_samples, help=samples)
+    p.add_argument("--samples", type=sample_count, default=default_samples, metavar="N", help=samples)
     p.add_argument("--checkpoint", type=Path, help=checkpoint)
     return p
+
+
+def _add_batch_size(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="test samples encoded and simulated at a time (default: about 256 MB of tensors for the largest layer); "
+        "results do not depend on it",
+    )
+
+
+LAVA_SAMPLES = (
+    "run the first few samples, time them, then as many as fit about "
+    f"{format_duration(BUDGET_SECONDS)} (the choice and the estimate for all are printed first); "
+    "N: the first N; all: every test sample"
+)  # the policy is lava_qpsnn.sizing's
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -453,9 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "eval",
         "evaluate an exported .net on its test set",
-        samples="evaluate only the first N test samples",
+        samples=f"N or all. Default: all with --backend sim; with --backend lava, {LAVA_SAMPLES}",
         checkpoint="model.pt to compare spikes and predictions with",
+        sample_count=_samples,
     )
+    _add_batch_size(p)
     p.add_argument(
         "--backend",
         default="sim",
@@ -469,8 +560,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "run",
         "classify test samples with the .net as one Lava Classifier process on a target",
-        samples="run only the first N test samples",
+        samples=f"N or all. Default: {LAVA_SAMPLES}",
         checkpoint="model.pt whose fixed-point predictions must be reproduced",
+        sample_count=_samples,
     )
     p.add_argument(
         "--target",
@@ -489,6 +581,7 @@ def build_parser() -> argparse.ArgumentParser:
         checkpoint="its model.pt: trained bits and sizes before pruning",
         default_samples=32,
     )
+    _add_batch_size(p)
     p.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
     p.add_argument("--plot", type=Path, metavar="DIR", help="write memory, SynOps and output spike raster PNGs here")
     p.add_argument("--force", action="store_true", help="replace the PNGs of an earlier --plot in DIR")

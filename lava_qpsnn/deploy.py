@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,11 +46,13 @@ def deploy(
     samples: int | None = None,
     samples_per_run: int = 50,
     progress: bool = True,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> Deployment:
     """Classify the first ``samples`` test samples (all by default) of the file's data set in ONE Lava run.
 
     ``samples_per_run`` only sets the progress bar's step: the run pauses between
     ``run()`` calls and resumes with its state, so results do not depend on it.
+    ``on_chunk(samples done)`` is called at each pause (see :func:`lava_qpsnn.lava_run.run_windows`).
     """
     check_target(target)  # before any work: a missing Loihi runtime fails in well under a second
     from .processes import Classifier
@@ -66,6 +69,7 @@ def deploy(
         desc=f"lava {target}",
         samples_per_run=samples_per_run,
         progress=progress,
+        on_chunk=on_chunk,
     ).astype(np.int64)
     labels = load_dataset(clf.info.dataset)[1].labels[: clf.num_samples]
     return Deployment(target, predictions, labels, time.perf_counter() - start)

@@ -74,12 +74,14 @@ def run_windows(
     desc: str = "lava",
     samples_per_run: int = 50,
     progress: bool = True,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Run ``count`` sample windows of ``steps`` through ``process``'s graph as ONE Lava run, then stop it.
 
     The run pauses after every ``samples_per_run`` windows (the progress bar's step) and resumes
-    with its state. Returns ``read()``, taken before the run stops; any failure of Lava's is one
-    :class:`LavaRuntimeError` naming ``name``.
+    with its state; ``on_chunk(windows done)`` is called at each pause (to time the run, see
+    :func:`lava_qpsnn.sizing.measure_rate`). Returns ``read()``, taken before the run stops; any
+    failure of Lava's is one :class:`LavaRuntimeError` naming ``name``.
     """
     from lava.magma.core.run_conditions import RunSteps
 
@@ -89,6 +91,8 @@ def run_windows(
                 chunk = min(samples_per_run, count - start)
                 process.run(condition=RunSteps(num_steps=chunk * steps), run_cfg=run_cfg)
                 bar.update(chunk)
+                if on_chunk is not None:
+                    on_chunk(start + chunk)
         return read()
     except Exception as exc:
         raise LavaRuntimeError(f"Lava run of {name} failed ({type(exc).__name__}: {exc})") from exc
@@ -103,6 +107,7 @@ def run_lava(
     *,
     samples_per_run: int = 50,
     progress: bool = True,
+    on_chunk: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Run input ``spikes`` through the ``.net`` in Lava's fixed-point CPU simulation.
 
@@ -113,6 +118,7 @@ def run_lava(
         network's input shape, and ``T`` the file's time steps
     samples_per_run : samples per ``run()`` call (the progress bar's step; state carries
         over between calls, so this does not change results)
+    on_chunk : called with the samples done after each ``run()`` call (see :func:`run_windows`)
 
     Returns
     -------
@@ -149,6 +155,7 @@ def run_lava(
         name=info.path.name,
         samples_per_run=samples_per_run,
         progress=progress,
+        on_chunk=on_chunk,
     )
     windows = out.reshape(info.num_classes, count, steps).transpose(1, 0, 2).astype(np.int8)
     windows[..., : info.num_spiking_layers] = 0

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import Dataset, Encoding, rate_encode
+from .data import Dataset, Encoding, SpikeStream, spike_batches
 from .device import model_device, resolve_device
 from .errors import ConfigError
 from .models import SpikingNet, weight_blocks
@@ -69,6 +69,7 @@ __all__ = [
     "kept_channels",
     "compact",
     "score_stability",
+    "calibration_stream",
     "svs_scores",
     "sca_scores",
 ]
@@ -269,7 +270,7 @@ class LayerScores:
 @torch.no_grad()
 def channel_scores(
     net: torch.nn.Module,
-    spikes: np.ndarray | torch.Tensor,
+    spikes: np.ndarray | torch.Tensor | SpikeStream,
     criterion: str | Criterion,
     *,
     seed: int = 0,
@@ -278,9 +279,10 @@ def channel_scores(
     """Score every output channel of every prunable layer of ``net`` (higher = keep).
 
     ``criterion`` is a registered name or a :class:`Criterion`. ``spikes`` is a calibration
-    batch in the network's input layout (``NCHWT``); activity criteria run it through ``net``
-    in batches of ``batch_size`` (scores are averages over samples, so batching does not
-    change them), weight criteria do not need it.
+    batch in the network's input layout (``NCHWT``, any dtype), or a stream that encodes it
+    batch by batch; activity criteria run it through ``net`` in batches of ``batch_size``
+    (scores are averages over samples, so batching does not change them, and memory is one
+    batch's), weight criteria do not need it.
     """
     blocks = prunable_blocks(net)
     scorer = criterion_named(criterion) if isinstance(criterion, str) else criterion
@@ -290,10 +292,10 @@ def channel_scores(
         return [LayerScores(s, np.zeros_like(s)) for s in scores]
     was_training = net.training
     net.eval()
-    spikes = torch.as_tensor(spikes).to(model_device(net))
+    where = model_device(net)
     with record_activity(blocks, scorer) as totals:
-        for start in range(0, len(spikes), batch_size):
-            net(spikes[start : start + batch_size])
+        for batch in spike_batches(spikes, batch_size):
+            net(torch.as_tensor(batch).to(where, torch.float32))
     net.train(was_training)
     return [LayerScores(_numpy(score / n), _numpy(rate / n)) for score, rate, n in totals]
 
@@ -488,11 +490,16 @@ def score_stability(
     return Stability(float(np.mean(cosine)), float(np.mean(tau)), float(np.mean(overlap)))
 
 
-def calibration_batch(train_set: Dataset, encoding: Encoding, samples: int, seed: int) -> np.ndarray:
-    """``samples`` training images (a seeded random subset), rate-encoded as in training."""
+def calibration_stream(train_set: Dataset, encoding: Encoding, samples: int, seed: int) -> SpikeStream:
+    """``samples`` training images (a seeded random subset), rate-encoded as in training, batch by batch on demand."""
     rng = np.random.default_rng(seed)
     index = rng.permutation(len(train_set))[:samples]
-    return rate_encode(train_set.images[index], encoding.time_steps, rng)
+    return SpikeStream(train_set.images[index], encoding.time_steps, rng.bit_generator.state)
+
+
+def calibration_batch(train_set: Dataset, encoding: Encoding, samples: int, seed: int) -> np.ndarray:
+    """The whole :func:`calibration_stream` at once, as float32 spikes (``N x ... x T``)."""
+    return calibration_stream(train_set, encoding, samples, seed).encode().astype(np.float32)
 
 
 def _select(
@@ -536,7 +543,7 @@ def prune_and_finetune(
         net.to(resolve_device(device))
     run = run or RunState()
     ratios = config.layer_ratios(len(prunable_blocks(net)))
-    calibration = calibration_batch(train_set, encoding, config.calibration_samples, train_config.seed + 2)
+    calibration = calibration_stream(train_set, encoding, config.calibration_samples, train_config.seed + 2)
     metrics = {"unpruned_test_accuracy": run.stage("unpruned", accuracy, net, test_set, encoding)}
     keeps = kept_channels(net)
     capped: set[int] = set()

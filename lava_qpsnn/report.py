@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -49,7 +50,7 @@ from netx_export.writer import (
 )
 
 from .checkpoint import Checkpoint, check_exported_from, squeeze_shape
-from .data import encode_test_split, load_dataset
+from .data import load_dataset, spike_batches, stream_test_split
 from .errors import ConfigError
 from .limits import STATE_LIMIT, StatePeak, measured_peaks
 from .loihi2 import (
@@ -65,7 +66,7 @@ from .loihi2 import (
 from .models import weight_blocks
 from .netx_file import read_net_info
 from .quantize import synapse_bits
-from .sim import simulate
+from .sim import default_batch_size, simulate
 from .sim.netx_reader import ConvLayer, DenseLayer, FlattenLayer, InputLayer, Layer, NetxNetwork, read_netx
 from .table import format_table
 from .train import classify
@@ -253,9 +254,16 @@ class NetworkReport:
 
 
 def report_network(
-    net_path: str | os.PathLike, *, checkpoint: Checkpoint | None = None, samples: int = 32
+    net_path: str | os.PathLike,
+    *,
+    checkpoint: Checkpoint | None = None,
+    samples: int = 32,
+    batch_size: int | None = None,
 ) -> NetworkReport:
     """Report on ``net_path``, measuring activity on its data set's first ``samples`` test samples.
+
+    Only those samples are encoded, ``batch_size`` at a time (default: the simulator's
+    :func:`~lava_qpsnn.sim.default_batch_size`); the figures do not depend on it.
 
     With ``checkpoint`` (the one the file was exported from), bits are the trained grid's and
     sizes are also given before pruning; a checkpoint of another data set, encoding or shape
@@ -263,6 +271,8 @@ def report_network(
     """
     if samples < 1:
         raise ConfigError(f"--samples must be >= 1, got {samples}")
+    if batch_size is not None and batch_size < 1:
+        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     info = read_net_info(net_path)
     network = read_netx(net_path)
     trained_bits = []
@@ -275,11 +285,11 @@ def report_network(
     if checkpoint is not None and checkpoint.pruning is not None:
         rows = [replace(r, shape_before=squeeze_shape(r.shape_before)) for r in with_unpruned_sizes(rows, checkpoint)]
     _, test_set = load_dataset(info.dataset)
-    spikes = encode_test_split(test_set, info.encoding)[:samples]
-    labels = test_set.labels[: len(spikes)]
-    layer_spikes, synops, output = _activity(network, spikes)
-    predictions = classify(output)
-    peaks = dict(zip(map(id, network.neuron_layers), measured_peaks(network, spikes), strict=True))
+    size = batch_size or default_batch_size(network, info.encoding.time_steps)
+    batches = spike_batches(stream_test_split(test_set, info.encoding), size, samples)
+    count, layer_spikes, synops, predictions, example_output, state_peaks = _activity(network, batches)
+    labels = test_set.labels[:count]
+    peaks = dict(zip(map(id, network.neuron_layers), state_peaks, strict=True))
     inputs = [None, *(layer.shape for layer in network.layers[:-1])]
     layers = tuple(
         replace(_layer_report(row, layer, shape, s, ops), peak=peaks.get(id(layer)))
@@ -289,10 +299,10 @@ def report_network(
         net=info.path,
         dataset=info.dataset,
         time_steps=info.encoding.time_steps,
-        samples=len(spikes),
+        samples=count,
         accuracy=float((predictions == labels).mean()),
         layers=layers,
-        example_output=output[0],
+        example_output=example_output,
         example_label=int(labels[0]),
         example_prediction=int(predictions[0]),
     )
@@ -314,20 +324,35 @@ def _summaries(network: NetxNetwork, trained_bits: list[int | None]) -> list[Lay
     return rows
 
 
-def _activity(network: NetxNetwork, spikes: np.ndarray) -> tuple[list[float | None], list[float], np.ndarray]:
-    """Per layer, spikes and SynOps per sample; and the output spikes ``N x classes x T``."""
-    traces = iter(simulate(network, spikes, layers=True))
-    count = len(spikes)
-    current = (np.asarray(spikes) != 0).reshape(count, *network.input_shape, -1)
-    layer_spikes, synops = [], []
-    for layer in network.layers:
-        synops.append(_synops(layer, current) / count if isinstance(layer, DenseLayer | ConvLayer) else 0.0)
-        if getattr(layer, "neuron", None) is not None:
-            current = next(traces)
-        elif isinstance(layer, FlattenLayer):
-            current = current.reshape(count, -1, current.shape[-1])
-        layer_spikes.append(None if isinstance(layer, FlattenLayer) else float(current.sum()) / count)
-    return layer_spikes, synops, current
+def _activity(
+    network: NetxNetwork, batches: Iterable[np.ndarray]
+) -> tuple[int, list[float | None], list[float], np.ndarray, np.ndarray, list[StatePeak]]:
+    """Samples run; per layer, spikes and SynOps per sample; predictions; sample 0's output spikes (classes x T);
+    per neuron layer, the largest current and voltage reached (:func:`~lava_qpsnn.limits.measured_peaks`)."""
+    count, spikes, synops, predictions, example = 0, [0] * len(network.layers), [0] * len(network.layers), [], None
+    peaks = [StatePeak(0, 0) for _ in network.neuron_layers]
+    for batch in batches:
+        peaks = [
+            StatePeak(max(a.current, b.current), max(a.voltage, b.voltage))
+            for a, b in zip(peaks, measured_peaks(network, batch), strict=True)
+        ]
+        traces = iter(simulate(network, batch, layers=True, batch_size=len(batch)))
+        n = len(batch)
+        current = (np.asarray(batch) != 0).reshape(n, *network.input_shape, -1)
+        for i, layer in enumerate(network.layers):
+            if isinstance(layer, DenseLayer | ConvLayer):
+                synops[i] += _synops(layer, current)
+            if getattr(layer, "neuron", None) is not None:
+                current = next(traces)
+            elif isinstance(layer, FlattenLayer):
+                current = current.reshape(n, -1, current.shape[-1])
+            spikes[i] += int(np.count_nonzero(current))
+        predictions.append(classify(current))
+        example = current[0] if example is None else example
+        count += n
+    flat = [isinstance(layer, FlattenLayer) for layer in network.layers]
+    per_sample = [None if f else s / count for f, s in zip(flat, spikes, strict=True)]
+    return count, per_sample, [s / count for s in synops], np.concatenate(predictions), example, peaks
 
 
 def _synops(layer: DenseLayer | ConvLayer, spikes: np.ndarray) -> int:

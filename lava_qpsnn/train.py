@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data import Dataset, Encoding, encode_test_split, rate_encode
+from .data import Dataset, Encoding, SpikeStream, encode_test_split, rate_encode, spike_batches, stream_test_split
 from .device import model_device, resolve_device
 from .errors import ConfigError
 from .models import SpikingNet, weight_blocks
@@ -134,30 +134,35 @@ def classify(spikes: np.ndarray | torch.Tensor) -> np.ndarray:
 
 @torch.no_grad()
 def output_spikes(
-    model: SpikingNet, spikes: np.ndarray, batch_size: int = 256, *, device: str | torch.device | None = None
+    model: SpikingNet,
+    spikes: np.ndarray | SpikeStream,
+    batch_size: int = 256,
+    *,
+    device: str | torch.device | None = None,
 ) -> np.ndarray:
-    """Run ``spikes`` (``NCHWT``) through ``model``; return output spikes ``N x classes x T``.
+    """Run ``spikes`` (``NCHWT``, any dtype, or a stream) through ``model``; return output spikes ``N x classes x T``.
 
-    ``device`` moves ``model`` there first (in place); by default it runs where ``model`` is.
+    Input goes to float32 one batch at a time, so bool spikes stay compact. ``device``
+    moves ``model`` there first (in place); by default it runs where ``model`` is.
     """
     if device is not None:
         model.to(resolve_device(device))
     model.eval()
     where = model_device(model)
     outputs = [
-        model(torch.from_numpy(spikes[i : i + batch_size]).to(where)).cpu().numpy()
-        for i in range(0, len(spikes), batch_size)
+        model(torch.as_tensor(x).to(where, torch.float32)).cpu().numpy().astype(np.int8)
+        for x in spike_batches(spikes, batch_size)
     ]
-    return np.concatenate(outputs).astype(np.int8)
+    return np.concatenate(outputs)
 
 
-def _accuracy(model: SpikingNet, spikes: np.ndarray, labels: np.ndarray) -> float:
+def _accuracy(model: SpikingNet, spikes: np.ndarray | SpikeStream, labels: np.ndarray) -> float:
     return float((classify(output_spikes(model, spikes)) == labels).mean())
 
 
 def accuracy(model: SpikingNet, test_set: Dataset, encoding: Encoding) -> float:
-    """Accuracy of ``model`` on the fixed encoding of ``test_set``."""
-    return _accuracy(model, encode_test_split(test_set, encoding), test_set.labels)
+    """Accuracy of ``model`` on the fixed encoding of ``test_set`` (encoded batch by batch)."""
+    return _accuracy(model, stream_test_split(test_set, encoding), test_set.labels)
 
 
 def validation_subset(train_set: Dataset, samples: int) -> Dataset:

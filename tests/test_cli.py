@@ -52,8 +52,12 @@ def test_eval_errors(tmp_path, capsys, mlp_files):
     assert qpsnn_main(["eval", str(tmp_path / "none.net")]) == 2
     assert "no network file" in _one_line_error(capsys, "lava_qpsnn: error: ")
     pt, net = mlp_files
-    assert qpsnn_main(["eval", str(net), "--samples", "0"]) == 2
-    assert "--samples must be >= 1" in _one_line_error(capsys, "lava_qpsnn: error: ")
+    with pytest.raises(SystemExit) as exit_info:  # argparse's own check
+        qpsnn_main(["eval", str(net), "--samples", "0"])
+    assert exit_info.value.code == 2
+    assert "--samples: expected a number of samples >= 1" in _one_line_error(capsys, "python -m lava_qpsnn eval: error")
+    assert qpsnn_main(["eval", str(net), "--batch-size", "0"]) == 2
+    assert "--batch-size must be >= 1" in _one_line_error(capsys, "lava_qpsnn: error: ")
     assert qpsnn_main(["eval", str(pt)]) == 2  # a checkpoint is not a network
     assert "not an HDF5 file" in _one_line_error(capsys, "lava_qpsnn: error: ")
 

@@ -74,7 +74,7 @@ def known_input(monkeypatch):
     spikes = np.zeros((2, 1, 8, 8, T), np.float32)
     spikes[0, 0, 0, 0, 0] = 1
     spikes[0, 0, 3, 3, 1] = 1
-    monkeypatch.setattr(report_module, "encode_test_split", lambda test_set, encoding: spikes)
+    monkeypatch.setattr(report_module, "stream_test_split", lambda test_set, encoding: spikes)
 
 
 def test_figures_of_the_hand_network(tiny_net, known_input):

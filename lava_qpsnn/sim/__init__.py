@@ -1,7 +1,8 @@
 """A fast, bit-exact batched simulator of NetX HDF5 networks (Lava's fixed-point CPU models).
 
 :func:`read_netx` turns a ``.net`` into the integers Lava computes with (netx's weight
-transformations included); :func:`simulate` runs a batch of spike trains through it.
+transformations included); :func:`simulate` runs spike trains through it, in batches of
+bounded memory (:func:`default_batch_size`).
 
 Arithmetic (``lava/proc/{dense,conv,lif}/models.py``, per step, ``M = 2^23``)::
 
@@ -37,7 +38,7 @@ neuron has latency 0) first sees a sample's input ``l`` steps after the sample s
   first step): one Lava run without reset per sample.
 """
 
-from .engine import LayerTrace, simulate, trace
+from .engine import LayerTrace, default_batch_size, simulate, trace
 from .netx_reader import ConvLayer, DenseLayer, FlattenLayer, InputLayer, NetxNetwork, Neuron, read_netx
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "LayerTrace",
     "NetxNetwork",
     "Neuron",
+    "default_batch_size",
     "read_netx",
     "simulate",
     "trace",

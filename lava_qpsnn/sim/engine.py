@@ -5,6 +5,10 @@ matmul / conv2d (exact: see :func:`_synapse`), then runs Lava's LIF recurrence i
 (exact: see :func:`_lif`), elementwise over the batch, looping only over time. Tensors are
 ``T x N x shape`` inside (one contiguous slice per step), ``N x shape x T`` outside.
 Layers are treated as immutable: their torch weights are prepared once and cached.
+
+Samples are independent, so many samples run in batches (:func:`default_batch_size`) and the
+results are the same whatever the batch size: the float tensors of one batch bound the
+memory, only the int8 results grow with the number of samples.
 """
 
 from __future__ import annotations
@@ -18,16 +22,18 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..errors import DataError, NetxFileError
+from ..errors import ConfigError, DataError, NetxFileError
 from .netx_reader import ConvLayer, DenseLayer, FlattenLayer, InputLayer, NetxNetwork, Neuron, read_netx
 
-__all__ = ["LayerTrace", "simulate", "trace"]
+__all__ = ["LayerTrace", "simulate", "trace", "default_batch_size", "BATCH_BYTES"]
 
 FLOAT32_EXACT = 1 << 24  # integers up to 2^24 are exact in float32, so are all partial sums below it
 UV_LIMIT = 1 << 23  # Lava's 24-bit state range (max_uv_val)
 INT32_LIMIT = 1 << 31
 DECAY_UNITY = 4096  # decays are 12-bit fractions
 STATE_SHIFT = 6  # a_in, bias and vth are left-shifted by 6 bits into the 24-bit state
+BATCH_BYTES = 256 << 20  # what one batch's tensors may take
+BYTES_PER_NEURON_STEP = 24  # a layer's float32 input and output spikes, its drive and a temporary (float64 at worst)
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +51,7 @@ def simulate(
     *,
     layers: bool = False,
     continuous: bool = False,
+    batch_size: int | None = None,
 ) -> np.ndarray | list[np.ndarray]:
     """Run a batch of spike trains through a ``.net`` exactly as Lava's fixed-point CPU models would.
 
@@ -57,12 +64,13 @@ def simulate(
     layers : return every neuron layer's spikes (the processes of ``netx.hdf5.Network.layers``)
     continuous : each sample is one stream from zero state (a Lava run without reset);
         default: each layer starts from zero state when the sample reaches it (see :mod:`lava_qpsnn.sim`)
+    batch_size : samples run together (default: :func:`default_batch_size`); results do not depend on it
 
     Returns
     -------
     int8 ``N x out_shape x T`` output spikes (``out_shape`` C-order), or a list of them per layer.
     """
-    traces = _run(net, spikes, continuous=continuous, record_state=False)
+    traces = _batched(net, spikes, continuous=continuous, record_state=False, batch_size=batch_size)
     return [t.spikes for t in traces] if layers else traces[-1].spikes
 
 
@@ -71,6 +79,7 @@ def trace(
     spikes: np.ndarray | torch.Tensor,
     *,
     continuous: bool = False,
+    batch_size: int | None = None,
     limits: bool = True,
 ) -> list[LayerTrace]:
     """Like :func:`simulate` with ``layers=True``, recording each layer's ``u`` and ``v`` after every step too.
@@ -79,18 +88,63 @@ def trace(
     32-bit sum overflows): exact integer states, as slayer's model computes them, to measure
     how close a network comes to Lava's limits (``u`` and ``v`` are then int64).
     """
-    return _run(net, spikes, continuous=continuous, record_state=True, limits=limits)
+    return _batched(net, spikes, continuous=continuous, record_state=True, batch_size=batch_size, limits=limits)
+
+
+def default_batch_size(net: NetxNetwork, time_steps: int) -> int:
+    """Samples per batch whose largest layer takes about :data:`BATCH_BYTES` (at least 1).
+
+    A layer's float tensors (:data:`BYTES_PER_NEURON_STEP` per neuron and step) are what a batch
+    costs; a small network gets large batches (few Python steps), a large one small batches.
+    """
+    largest = max(math.prod(layer.shape) for layer in net.layers)
+    return max(1, BATCH_BYTES // (BYTES_PER_NEURON_STEP * largest * max(time_steps, 1)))
+
+
+def _batched(
+    net: str | os.PathLike | NetxNetwork,
+    spikes: np.ndarray | torch.Tensor,
+    *,
+    continuous: bool,
+    record_state: bool,
+    batch_size: int | None,
+    limits: bool = True,
+) -> list[LayerTrace]:
+    """:func:`_run` on consecutive batches of samples, each layer's results concatenated."""
+    if batch_size is not None and batch_size < 1:
+        raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+    network = net if isinstance(net, NetxNetwork) else read_netx(net)
+    spikes = spikes if isinstance(spikes, torch.Tensor) else np.asarray(spikes)
+    if spikes.ndim < 3:  # not spikes: _run says what it expected
+        return _run(network, spikes, continuous=continuous, record_state=record_state, limits=limits)
+    size = batch_size or default_batch_size(network, spikes.shape[-1])
+    if len(spikes) <= size:
+        return _run(network, spikes, continuous=continuous, record_state=record_state, limits=limits)
+    parts = [
+        _run(network, spikes[i : i + size], continuous=continuous, record_state=record_state, limits=limits)
+        for i in range(0, len(spikes), size)
+    ]
+    return [_concatenated(batches) for batches in zip(*parts, strict=True)]
+
+
+def _concatenated(batches: tuple[LayerTrace, ...]) -> LayerTrace:
+    """One layer's traces of consecutive batches as one."""
+
+    def join(name: str) -> np.ndarray | None:
+        parts = [getattr(b, name) for b in batches]
+        return None if parts[0] is None else np.concatenate(parts)
+
+    return LayerTrace(join("spikes"), join("current"), join("voltage"))
 
 
 def _run(
-    net: str | os.PathLike | NetxNetwork,
+    network: NetxNetwork,
     spikes: np.ndarray | torch.Tensor,
     *,
     continuous: bool,
     record_state: bool,
     limits: bool = True,
 ) -> list[LayerTrace]:
-    network = net if isinstance(net, NetxNetwork) else read_netx(net)
     if not network.neuron_layers:
         raise NetxFileError(f"{network.name} has no layer with neurons: there is nothing to simulate")
     x = _input(network, spikes)
