@@ -103,6 +103,14 @@ def signed_weight_bits(weights: np.ndarray) -> int:
     return max(int(mantissa.max()).bit_length(), int(-mantissa.min() - 1).bit_length()) + 1
 
 
+def _write_checked(group: h5py.Group, name: str, values: np.ndarray) -> None:
+    """An array with HDF5's Fletcher-32 checksum: a damaged weight or bias is a read error, not another network.
+
+    netx reads such datasets as any other (h5py verifies the checksum on read).
+    """
+    group.create_dataset(name, data=values, fletcher32=True)
+
+
 BlockWriter = Callable[[int, torch.nn.Module, h5py.Group], LayerSummary]
 
 
@@ -128,7 +136,7 @@ def _write_synaptic(index: int, block: torch.nn.Module, group: h5py.Group) -> La
         check_on_grid(integers, hook.bits, name, hook.grid, hook.exponent)
         bits = hook.bits
     del group["weight"]
-    group.create_dataset("weight", data=integers.astype(np.int16))  # |n| <= 256: 2 bytes
+    _write_checked(group, "weight", integers.astype(np.int16))  # |n| <= 256: 2 bytes
     bias = None
     if "bias" in group:  # slayer writes the neuron norm's bias as floats; ours are integers
         bias = np.rint(group["bias"][()])
@@ -138,7 +146,7 @@ def _write_synaptic(index: int, block: torch.nn.Module, group: h5py.Group) -> La
                 f"{-MAX_LOIHI_BIAS - 1}..{MAX_LOIHI_BIAS}: retrain with fewer --bits or without --norm bn"
             )
         del group["bias"]
-        group.create_dataset("bias", data=bias.astype(np.int16))
+        _write_checked(group, "bias", bias.astype(np.int16))
     kind = type(block).__name__.lower()
     if kind == "dense":
         _check_dense_matrix(name, integers, bias)
@@ -185,7 +193,7 @@ def _write_pool(index: int, block: torch.nn.Module, group: h5py.Group) -> LayerS
     group.create_dataset("padding", data=np.array([0, 0]))
     group.create_dataset("dilation", data=np.array([1, 1]))
     group.create_dataset("groups", data=channels)
-    group.create_dataset("weight", data=np.full((channels, 1, kernel, kernel), round(value), dtype=np.int16))
+    _write_checked(group, "weight", np.full((channels, 1, kernel, kernel), round(value), dtype=np.int16))
     for key, item in neuron.device_params.items():
         group.create_dataset(f"neuron/{key}", data=item)
     # the chip stores these synapses (one constant each): counted at their signed bits, like the report does

@@ -83,3 +83,23 @@ def test_unsupported_block_is_named(mlp_checkpoint, tmp_path, monkeypatch):
 def test_missing_output_folder(mlp_checkpoint, tmp_path):
     with pytest.raises(OutputPathError, match="does not exist"):
         export_netx(mlp_checkpoint, tmp_path / "no" / "such" / "model.net")
+
+
+def test_a_damaged_weight_array_is_a_read_error_not_another_network(mlp_files, tmp_path):
+    """Weights and biases carry HDF5's Fletcher-32 checksum: one flipped byte is refused on reading."""
+    from lava_qpsnn.errors import NetxFileError
+    from lava_qpsnn.sim import read_netx
+
+    _, net = mlp_files
+    with h5py.File(net) as f:
+        weight = f["layer/2/weight"]
+        assert weight.fletcher32
+        offset = weight.id.get_chunk_info(0).byte_offset
+    damaged = tmp_path / "damaged.net"
+    data = bytearray(net.read_bytes())
+    data[offset + 3] ^= 0x10
+    damaged.write_bytes(bytes(data))
+    read_netx(net)  # the original reads
+    with pytest.raises(NetxFileError, match=r"/layer/2 has an unreadable 'weight'") as info:
+        read_netx(damaged)
+    assert "\n" not in str(info.value)
