@@ -26,7 +26,6 @@ from .netx_file import read_net_info
 from .prune import CRITERIA, PruneConfig
 from .quantize import GAMMAS, GRIDS, QUANTIZERS, QuantConfig, synapse_bits
 from .resume import state_path
-from .sim import read_netx
 from .sizing import BUDGET_SECONDS, PROBE_SAMPLES, RunProbe, format_duration, measure_rate, sized_samples
 from .table import format_table
 from .targets import TARGETS, check_target, describe_target
@@ -169,7 +168,8 @@ def _checked_checkpoint(args: argparse.Namespace) -> Checkpoint | None:
     if args.checkpoint is None:
         return None
     checkpoint = load_checkpoint(args.checkpoint)
-    check_exported_from(checkpoint, read_net_info(args.net), read_netx(args.net))
+    info = read_net_info(args.net)
+    check_exported_from(checkpoint, info, info.network)
     return checkpoint
 
 

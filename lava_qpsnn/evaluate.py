@@ -21,7 +21,7 @@ from .data import load_dataset, spike_batches, stream_test_split
 from .errors import ConfigError
 from .lava_run import run_lava
 from .netx_file import read_net_info
-from .sim import default_batch_size, read_netx, simulate
+from .sim import default_batch_size, simulate
 from .train import classify, output_spikes
 
 __all__ = ["Evaluation", "evaluate"]
@@ -71,7 +71,7 @@ def evaluate(
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     info = read_net_info(net_path)
-    network = read_netx(net_path)  # what the simulator runs and a checkpoint is checked against
+    network = info.network  # what the simulator runs and a checkpoint is checked against
     if checkpoint is not None:
         check_exported_from(checkpoint, info, network)
     _, test_set = load_dataset(info.dataset)

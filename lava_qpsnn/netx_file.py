@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
 
 from .data import Encoding
 from .errors import NetxFileError, QpsnnError
-from .sim.netx_reader import ConvLayer, DenseLayer, open_netx, read_netx
+from .sim.netx_reader import ConvLayer, DenseLayer, NetxNetwork, open_netx, read_netx
 
 __all__ = ["NetInfo", "open_netx", "read_net_info", "write_metadata", "METADATA_ATTR"]
 
@@ -34,6 +34,7 @@ class NetInfo:
     input_shape : one time step of input, C-order as in the file (``(F,)`` or ``(C, H, W)``)
     num_classes : size of the output layer
     num_spiking_layers : dense and conv layers; each adds one step of latency in Lava
+    network : the validated layers the metadata was checked against (read once, reused by callers)
     """
 
     path: Path
@@ -42,6 +43,7 @@ class NetInfo:
     input_shape: tuple[int, ...]
     num_classes: int
     num_spiking_layers: int
+    network: NetxNetwork = field(repr=False, compare=False)
 
 
 def write_metadata(handle: h5py.File, *, dataset: str, encoding: Encoding, num_classes: int) -> None:
@@ -86,6 +88,7 @@ def read_net_info(path: str | os.PathLike) -> NetInfo:
         input_shape=network.input_shape,
         num_classes=meta["num_classes"],
         num_spiking_layers=sum(isinstance(layer, DenseLayer | ConvLayer) for layer in network.layers),
+        network=network,
     )
 
 

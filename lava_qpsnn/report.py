@@ -67,7 +67,7 @@ from .models import weight_blocks
 from .netx_file import read_net_info
 from .quantize import synapse_bits
 from .sim import default_batch_size, simulate
-from .sim.netx_reader import ConvLayer, DenseLayer, FlattenLayer, InputLayer, Layer, NetxNetwork, read_netx
+from .sim.netx_reader import ConvLayer, DenseLayer, FlattenLayer, InputLayer, Layer, NetxNetwork
 from .table import format_table
 from .train import classify
 
@@ -274,7 +274,7 @@ def report_network(
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     info = read_net_info(net_path)
-    network = read_netx(net_path)
+    network = info.network
     trained_bits = []
     if checkpoint is not None:
         check_exported_from(checkpoint, info, network)
