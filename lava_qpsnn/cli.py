@@ -51,7 +51,9 @@ def cmd_prune(args: argparse.Namespace) -> int:
     prune = _prune_from_args(args)
     if checkpoint.training is None:
         print(f"note: {args.checkpoint} records no training settings; fine-tuning uses the defaults of 'train'")
-    pruned = prune_checkpoint(checkpoint, prune, device=args.device, state=state, progress=args.progress)
+    pruned = prune_checkpoint(
+        checkpoint, prune, device=args.device, state=state, progress=args.progress, validation=args.validation
+    )
     _save_run(pruned, args, state)
     return 0
 
@@ -70,7 +72,7 @@ def _save_run(checkpoint: Checkpoint, args: argparse.Namespace, state: Path) -> 
     """Write the finished run's checkpoint, then drop its saved state; print what it achieved."""
     save_checkpoint(checkpoint, args.out, force=args.force)
     state.unlink(missing_ok=True)
-    m = checkpoint.metrics
+    m = _split_metrics(checkpoint.metrics)
     if checkpoint.quant is not None:
         bits = synapse_bits(checkpoint.build())
         note = "" if checkpoint.quant.bits in bits else " (all are first/last layers: add --first-last-bits same)"
@@ -78,16 +80,26 @@ def _save_run(checkpoint: Checkpoint, args: argparse.Namespace, state: Path) -> 
     if checkpoint.pruning is not None:
         print_pruning(checkpoint)
     print(
-        f"test accuracy {_percent(m['test_accuracy'])} (train {_percent(m.get('train_accuracy'))}), "
+        f"{m['split']} accuracy {_percent(m['test_accuracy'])} (train {_percent(m.get('train_accuracy'))}), "
         f"fixed-point network as exported {_percent(m['fixed_point_test_accuracy'])}; saved {args.out}"
     )
 
 
+def _split_metrics(metrics: dict[str, float]) -> dict:
+    """``metrics`` under their test-split names, and ``split``: the split they were measured on.
+
+    A run with ``--validation`` names them after the validation split (the test split unread).
+    """
+    split = "validation" if "validation_accuracy" in metrics else "test"
+    return {"split": split, **{name.replace("validation", "test"): value for name, value in metrics.items()}}
+
+
 def print_pruning(checkpoint: Checkpoint) -> None:
-    record, m = checkpoint.pruning, checkpoint.metrics
+    record, m = checkpoint.pruning, _split_metrics(checkpoint.metrics)
     print(
         f"pruned ({record['criterion']}, ratios {record['layer_ratios']}): widths {record['widths_before'][:-1]} -> "
-        f"{list(checkpoint.model.widths[:-1])}; test accuracy unpruned {_percent(m['unpruned_test_accuracy'])}, "
+        f"{list(checkpoint.model.widths[:-1])}; {m['split']} accuracy unpruned "
+        f"{_percent(m['unpruned_test_accuracy'])}, "
         f"masked before fine-tuning {_percent(m['pruned_test_accuracy_before_finetune'])}"
     )
     for layer in record["capped_layers"]:
@@ -145,6 +157,7 @@ def _train_from_args(args: argparse.Namespace, state: Path | None = None) -> Che
         neuron=NeuronConfig(threshold=args.threshold, tau_grad=args.tau_grad, scale_grad=args.scale_grad),
         quant=quant,
         prune=_prune_from_args(args),
+        validation=args.validation,
         progress=args.progress,
         device=args.device,
         state=state,
@@ -465,6 +478,23 @@ def _add_device_option(parser: argparse.ArgumentParser, what: str = "training") 
     )
 
 
+def _add_validation_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--validation",
+        type=_fraction,
+        metavar="F",
+        help="hold out a fixed, stratified fraction F of the training split (e.g. 0.1), train on the rest and "
+        "measure every accuracy on the held-out part, never reading the test split: for choosing settings",
+    )
+
+
+def _fraction(text: str) -> float:
+    value = finite_float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1), e.g. 0.1, got {text!r}")
+    return value
+
+
 def _add_output_options(parser: argparse.ArgumentParser, default: Path | None) -> None:
     """--out, --force and --resume of a command that trains and writes a checkpoint."""
     parser.add_argument("--out", type=Path, default=default, required=default is None, help="checkpoint to write")
@@ -523,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a spiking network with lava-dl and save model.pt")
     _add_training_options(p, epochs=20)
+    _add_validation_option(p)
     _add_output_options(p, Path("model.pt"))
     p.set_defaults(func=cmd_train)
 
@@ -534,6 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("checkpoint", type=Path, help="trained model.pt written by 'python -m lava_qpsnn train'")
     _add_pruning_options(p, required=True)
+    _add_validation_option(p)
     _add_device_option(p, "fine-tuning")
     _add_output_options(p, None)
     p.set_defaults(func=cmd_prune)

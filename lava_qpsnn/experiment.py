@@ -63,9 +63,7 @@ def train_checkpoint(
     config = config or TrainConfig()
     neuron = neuron or NeuronConfig()
     where = resolve_device(device)
-    train_set, test_set = load_dataset(dataset)
-    if validation is not None:
-        train_set, test_set = split_validation(train_set, validation)
+    train_set, test_set = _splits(dataset, validation)
     torch.manual_seed(config.seed)
     model_config = ModelConfig.from_arch(
         arch, train_set.images.shape[1:], train_set.num_classes, norm=norm, neuron=neuron
@@ -96,11 +94,7 @@ def train_checkpoint(
         model, record, metrics = prune_and_finetune(
             model, prune, train_set, test_set, encoding, config, progress=progress, run=run
         )
-    checkpoint = _package(model, dataset, encoding, test_set, metrics, record, config)
-    if validation is not None:
-        renamed = {name.replace("test", "validation"): value for name, value in checkpoint.metrics.items()}
-        checkpoint = dataclasses.replace(checkpoint, metrics=renamed)
-    return checkpoint
+    return _named(_package(model, dataset, encoding, test_set, metrics, record, config), validation)
 
 
 def prune_checkpoint(
@@ -110,13 +104,15 @@ def prune_checkpoint(
     progress: bool = True,
     device: str | torch.device = "cpu",
     state: str | os.PathLike | None = None,
+    validation: float | None = None,
 ) -> Checkpoint:
     """Prune and fine-tune a trained, unpruned checkpoint as ``train --prune`` would have.
 
     Fine-tuning uses the training settings the checkpoint records (``TrainConfig()`` for one
     that records none), on the training and test splits of its data set. A pruned checkpoint,
     or a ratio that would remove every channel of a layer, is refused before any work.
-    ``state`` makes the run resumable, as in :func:`train_checkpoint`.
+    ``state`` makes the run resumable and ``validation`` measures on a validation split
+    instead of the test split, as in :func:`train_checkpoint`.
     """
     if checkpoint.pruning is not None:
         record = checkpoint.pruning
@@ -132,12 +128,28 @@ def prune_checkpoint(
                 f"--prune {ratio} would remove all {width} channels of prunable layer {layer}: use a smaller ratio"
             )
     config = checkpoint.training or TrainConfig()
-    train_set, test_set = load_dataset(checkpoint.dataset)
-    run = RunState(state, settings_of(source=_digest(checkpoint), train=config, prune=prune))
+    train_set, test_set = _splits(checkpoint.dataset, validation)
+    run = RunState(state, settings_of(source=_digest(checkpoint), train=config, prune=prune, validation=validation))
     small, record, metrics = prune_and_finetune(
         net, prune, train_set, test_set, checkpoint.encoding, config, progress=progress, run=run
     )
-    return _package(small, checkpoint.dataset, checkpoint.encoding, test_set, metrics, record, config)
+    return _named(
+        _package(small, checkpoint.dataset, checkpoint.encoding, test_set, metrics, record, config), validation
+    )
+
+
+def _splits(dataset: str, validation: float | None) -> tuple[Dataset, Dataset]:
+    """``(train, test)``, or with a ``validation`` fraction ``(the rest of train, validation)``."""
+    train_set, test_set = load_dataset(dataset)
+    return (train_set, test_set) if validation is None else split_validation(train_set, validation)
+
+
+def _named(checkpoint: Checkpoint, validation: float | None) -> Checkpoint:
+    """With a validation split, every metric named ``test`` is named ``validation`` instead."""
+    if validation is None:
+        return checkpoint
+    renamed = {name.replace("test", "validation"): value for name, value in checkpoint.metrics.items()}
+    return dataclasses.replace(checkpoint, metrics=renamed)
 
 
 def _package(

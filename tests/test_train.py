@@ -110,3 +110,27 @@ def test_training_with_a_validation_split_never_reads_the_test_split(monkeypatch
     monkeypatch.setattr(experiment, "load_dataset", lambda name: (train, _Unread()))
     checkpoint = train_checkpoint(arch="8-10", config=TrainConfig(epochs=1), validation=0.2, progress=False)
     assert set(checkpoint.metrics) == {"train_accuracy", "validation_accuracy", "fixed_point_validation_accuracy"}
+
+
+def test_train_and_prune_commands_with_a_validation_split_never_read_the_test_split(tmp_path, monkeypatch, capsys):
+    import lava_qpsnn.experiment as experiment
+    from lava_qpsnn.checkpoint import load_checkpoint
+    from lava_qpsnn.cli import main
+
+    train, _ = load_dataset("digits")
+    monkeypatch.setattr(experiment, "load_dataset", lambda name: (train, _Unread()))
+    trained, pruned = tmp_path / "t.pt", tmp_path / "p.pt"
+    common = ["--no-progress"]
+    assert main([*common, "train", "--arch", "8-10", "--epochs", "1", "--validation", "0.2", "--out", str(trained)]) == 0
+    assert "validation accuracy" in capsys.readouterr().out
+    args = ["prune", str(trained), "--prune", "0.5", "--finetune-epochs", "1", "--validation", "0.2"]
+    assert main([*common, *args, "--out", str(pruned)]) == 0
+    out = capsys.readouterr().out
+    assert "validation accuracy unpruned" in out and "test accuracy" not in out
+    metrics = load_checkpoint(pruned).metrics
+    assert metrics["unpruned_validation_accuracy"] == load_checkpoint(trained).metrics["validation_accuracy"]
+    assert not any("test" in name for name in metrics)
+    with pytest.raises(SystemExit) as stop:
+        main([*common, "train", "--validation", "1", "--out", str(tmp_path / "x.pt")])
+    assert stop.value.code == 2
+    assert "expected a fraction in (0, 1)" in capsys.readouterr().err
