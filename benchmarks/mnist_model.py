@@ -1,0 +1,124 @@
+"""The shipped MNIST model: train it, export it, and measure it with the library's own commands.
+
+Each step is one command line run as a child process; its wall time and peak resident memory
+(``os.wait4``) are recorded with what it printed, one JSON file per step under
+``benchmarks/results/mnist_model/``. A finished step is not run again (delete its JSON file to
+redo it), so an interrupted run continues. A step's file may carry a ``note`` (for example
+that it was timed outside this script); the table prints it. The table goes to ``benchmarks/results/mnist_model.md``.
+
+    .venv/bin/python benchmarks/mnist_model.py [--models models/mnist]
+
+Training uses every core PyTorch sees (2 here); the time of the ``train`` step is the
+whole of training, pruning, fine-tuning and the accuracy passes that go with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+NAME = "mnist-4bit-svs50"
+TRAIN = (
+    "train --dataset mnist --arch 32c3s2-64c3s2-10 --time-steps 8 --epochs 12 --bits 4 "
+    "--prune 0.5 --criterion svs --finetune-epochs 6"
+)
+
+
+def steps(models: Path) -> dict[str, list[str]]:
+    pt, net = models / f"{NAME}.pt", models / f"{NAME}.net"
+    qpsnn = [sys.executable, "-m", "lava_qpsnn", "--no-progress"]
+    return {
+        "train": [*qpsnn, *TRAIN.split(), "--out", str(pt)],
+        "export": [sys.executable, "-m", "netx_export", str(pt), "-o", str(net)],
+        "eval-sim": [*qpsnn, "eval", str(net), "--checkpoint", str(pt)],
+        "eval-lava": [*qpsnn, "eval", str(net), "--backend", "lava", "--samples", "200", "--checkpoint", str(pt)],
+        "report": [*qpsnn, "report", str(net), "--checkpoint", str(pt), "--samples", "1000", "--json"],
+    }
+
+
+def run_step(command: list[str]) -> dict:
+    """Run ``command``; its wall time, peak RSS and output. A failing step stops the benchmark."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"step failed ({' '.join(command)}):\n{output}")
+    return {"command": command, "seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "output": output}
+
+
+def display(command: list[str]) -> str:
+    return " ".join(["python" if part == sys.executable else part for part in command if part != "--no-progress"])
+
+
+def summary(results: dict[str, dict]) -> list[tuple[str, str]]:
+    """The figures the model is judged by, read from the steps' outputs."""
+    report = json.loads(results["report"]["output"])
+    sim = results["eval-sim"]["output"]
+    lava = results["eval-lava"]["output"]
+    convs = [layer for layer in report["layers"] if layer["type"] == "conv"]
+    kept = ", ".join(f"{layer['shape_before_pruning'][0]} -> {layer['shape'][0]}" for layer in convs)
+    accuracy = re.search(r"accuracy ([\d.]+%)", sim).group(1)
+    agree = re.search(r"output spikes identical on ([\d.]+%)", sim).group(1)
+    lava_acc = re.search(r"accuracy ([\d.]+%)", lava).group(1)
+    lava_agree = re.search(r"output spikes identical on ([\d.]+%)", lava).group(1)
+    train_line = [re.sub(r"; saved .*", "", line) for line in results["train"]["output"].strip().splitlines()]
+    return [
+        ("simulator accuracy, all 10,000 test images", f"{accuracy} (output spikes identical to PyTorch: {agree})"),
+        ("Lava fixed_pt, first 200 test images", f"{lava_acc} (output spikes identical to PyTorch: {lava_agree})"),
+        ("packed weights", f"{report['totals']['packed_bytes'] / 1024:.2f} KB"),
+        ("channels of the prunable conv layers", kept),
+        ("training (train, prune, fine-tune)", f"{results['train']['seconds'] / 60:.1f} min"),
+        ("peak memory of eval over the whole test set", f"{results['eval-sim']['peak_rss_mb']:,.0f} MB"),
+        ("what training printed", "<br>".join(train_line[-3:])),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, default=Path("models/mnist"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/mnist_model.md"))
+    args = parser.parse_args()
+    folder = args.out.with_suffix("")
+    folder.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name, command in steps(args.models).items():
+        path = folder / f"{name}.json"
+        if not path.exists():
+            print(f"{name}: {display(command)}", flush=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(run_step(command), indent=1))
+            tmp.replace(path)
+        results[name] = json.loads(path.read_text())
+    lines = [
+        "# The shipped MNIST model, measured",
+        "",
+        f"Made by `.venv/bin/python benchmarks/mnist_model.py` on 2 CPU cores; `{args.models}` holds the files.",
+        "",
+        "| step | command | wall time | peak RSS |",
+        "|---|---|---|---|",
+        *(
+            f"| {name} | `{display(r['command'])}` | {r['seconds']:.0f} s | {r['peak_rss_mb']:,.0f} MB |"
+            for name, r in results.items()
+        ),
+        "",
+        *(f"{name}: {r['note']}\n" for name, r in results.items() if "note" in r),
+        "| figure | value |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in summary(results)),
+        "",
+    ]
+    args.out.write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
