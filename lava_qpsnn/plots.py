@@ -43,13 +43,8 @@ def write_plots(report: NetworkReport, folder: str | os.PathLike, *, force: bool
 
     Each file is written whole or not at all (:func:`~lava_qpsnn.files.atomic_output`).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     folder = check_plot_folder(folder, force=force)
-    figures = [_memory(report, plt), _synops(report, plt), _raster(report, plt)]
+    figures = [_memory(report), _synops(report), _raster(report)]
     paths = []
     try:
         folder.mkdir(exist_ok=True)
@@ -61,10 +56,16 @@ def write_plots(report: NetworkReport, folder: str | os.PathLike, *, force: bool
         raise OutputPathError(
             f"cannot write plots into {folder} ({exc.strerror or exc}): choose another folder"
         ) from None
-    finally:
-        for figure in figures:
-            plt.close(figure)
     return paths
+
+
+def _figure(width: float, height: float):
+    """A figure and its axes outside pyplot: no backend is chosen or changed, so the caller's
+    (a notebook's inline display, a GUI) stays as it was, and nothing is left open."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height))
+    return figure, figure.subplots()
 
 
 def _synapse_layers(report: NetworkReport) -> tuple[list, list[str]]:
@@ -72,14 +73,14 @@ def _synapse_layers(report: NetworkReport) -> tuple[list, list[str]]:
     return layers, [f"{layer.summary.index}: {layer.summary.kind}" for layer in layers]
 
 
-def _memory(report: NetworkReport, plt):
+def _memory(report: NetworkReport):
     layers, names = _synapse_layers(report)
     x = np.arange(len(layers))
     bars = [("packed", [layer.summary.packed_bytes for layer in layers])]
     bars.append(("float32", [layer.summary.float32_bytes for layer in layers]))
     if report.pruned:
         bars.append(("float32 before pruning", [layer.summary.float32_bytes_before for layer in layers]))
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _figure(7, 4)
     width = 0.8 / len(bars)
     for i, (label, values) in enumerate(bars):
         ax.bar(x + (i - (len(bars) - 1) / 2) * width, np.array(values) / 1024, width, label=label)
@@ -97,10 +98,10 @@ def _memory(report: NetworkReport, plt):
     return fig
 
 
-def _synops(report: NetworkReport, plt):
+def _synops(report: NetworkReport):
     layers, names = _synapse_layers(report)
     values = [layer.synops_per_sample for layer in layers]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _figure(7, 4)
     ax.bar(names, values, color="tab:orange")
     for name, value in zip(names, values, strict=True):
         ax.annotate(f"{value:,.0f}", (name, value), ha="center", va="bottom")
@@ -115,10 +116,10 @@ def _synops(report: NetworkReport, plt):
     return fig
 
 
-def _raster(report: NetworkReport, plt):
+def _raster(report: NetworkReport):
     spikes = report.example_output
     classes, steps = spikes.shape
-    fig, ax = plt.subplots(figsize=(7, 0.3 * classes + 1.5))
+    fig, ax = _figure(7, 0.3 * classes + 1.5)
     ax.imshow(spikes, aspect="auto", cmap="Greys", interpolation="nearest", vmin=0, vmax=1)
     ax.set_yticks(range(classes), [f"{c} ({n})" for c, n in enumerate(spikes.sum(axis=1))])
     if steps <= 32:

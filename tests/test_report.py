@@ -202,6 +202,23 @@ def test_cli_table_and_plots(conv_net, tmp_path, capsys):
     assert (plots / "memory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_plots_leave_the_callers_matplotlib_alone(conv_net, tmp_path):
+    """A notebook keeps its inline backend and gets no stray figures from write_plots."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    from lava_qpsnn.plots import write_plots
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # stands for the caller's own choice (inline in a notebook)
+    try:
+        write_plots(report_network(conv_net, samples=2), tmp_path / "plots")
+        assert matplotlib.get_backend() == "svg"
+        assert plt.get_fignums() == []
+    finally:
+        matplotlib.use(before)
+
+
 def _error(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert err.startswith("lava_qpsnn: error: ") and "\n" not in err, err
