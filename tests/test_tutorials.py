@@ -15,7 +15,8 @@ def test_there_are_tutorials():
 
 
 @pytest.mark.parametrize("notebook", TUTORIALS, ids=lambda p: p.name)
-def test_tutorial_runs(notebook, tmp_path):
+def test_tutorial_runs(notebook, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAVA_QPSNN_FAST", "1")  # tutorials that evaluate a whole test set take a part of it
     nb = nbformat.read(notebook, as_version=4)
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError, naming the cell, on any error
