@@ -1,7 +1,7 @@
 """Choosing the training defaults on a validation split (the test split is never read).
 
 Each setting trains the MLP 64-128-10 on 80% of the digits training split and reports the
-accuracy of its exported fixed-point network on the other 20% (``validation=0.2`` of
+accuracy of its exported fixed-point network on the other 20% (``TrainConfig(validation=0.2)`` of
 :func:`~lava_qpsnn.experiment.train_checkpoint`): T = 16, 20 epochs, batch 32, every
 synapse layer quantized (``first_last_bits=None``). A setting overrides the library's
 defaults (``TrainConfig``, ``NeuronConfig``, ``QuantConfig``) by name. One JSON file per
@@ -77,10 +77,9 @@ def run(name: str, seed: int) -> dict:
     start = time.perf_counter()
     checkpoint = train_checkpoint(
         encoding=Encoding(time_steps=16, seed=seed),
-        config=TrainConfig(**{"seed": seed, **train}),
+        config=TrainConfig(**{"seed": seed, "validation": 0.2, **train}),
         neuron=NeuronConfig(**neuron),
         quant=None if quant is None else QuantConfig(**{"first_last_bits": None, **quant}),
-        validation=0.2,
         progress=False,
     )
     return {**checkpoint.metrics, "seconds": time.perf_counter() - start}

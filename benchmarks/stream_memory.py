@@ -80,9 +80,8 @@ def build(folder: Path) -> tuple[Path, Path, float]:
         dataset="digits28",
         arch=ARCH,
         encoding=Encoding(time_steps=STEPS, seed=0),
-        config=TrainConfig(epochs=1, init_gain=1.0),
+        config=TrainConfig(epochs=1, init_gain=1.0, validation=0.2),
         quant=QuantConfig(8),
-        validation=0.2,
         progress=False,
     )
     pt, net = folder / "model.pt", folder / "model.net"

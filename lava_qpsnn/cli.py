@@ -51,9 +51,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     prune = _prune_from_args(args)
     if checkpoint.training is None:
         print(f"note: {args.checkpoint} records no training settings; fine-tuning uses the defaults of 'train'")
-    pruned = prune_checkpoint(
-        checkpoint, prune, device=args.device, state=state, progress=args.progress, validation=args.validation
-    )
+    pruned = prune_checkpoint(checkpoint, prune, device=args.device, state=state, progress=args.progress)
     _save_run(pruned, args, state)
     return 0
 
@@ -153,11 +151,11 @@ def _train_from_args(args: argparse.Namespace, state: Path | None = None) -> Che
             weight_decay=args.weight_decay,
             init_gain=args.init_gain,
             val_samples=args.val_samples,
+            validation=args.validation,
         ),
         neuron=NeuronConfig(threshold=args.threshold, tau_grad=args.tau_grad, scale_grad=args.scale_grad),
         quant=quant,
         prune=_prune_from_args(args),
-        validation=args.validation,
         progress=args.progress,
         device=args.device,
         state=state,
@@ -565,7 +563,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("checkpoint", type=Path, help="trained model.pt written by 'python -m lava_qpsnn train'")
     _add_pruning_options(p, required=True)
-    _add_validation_option(p)
     _add_device_option(p, "fine-tuning")
     _add_output_options(p, None)
     p.set_defaults(func=cmd_prune)
@@ -623,7 +620,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_training_options(p, epochs=20)
     p.add_argument("--workdir", type=Path, default=Path("build/demo"), help="where model.pt and model.net go")
     p.add_argument("--samples", type=int, help="test samples to run in Lava (default: all)")
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=cmd_demo, validation=None)  # the demo reports on the test split
     return parser
 
 

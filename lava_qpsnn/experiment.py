@@ -36,7 +36,6 @@ def train_checkpoint(
     quant: QuantConfig | None = None,
     prune: PruneConfig | None = None,
     neuron: NeuronConfig | None = None,
-    validation: float | None = None,
     progress: bool = True,
     device: str | torch.device = "cpu",
     state: str | os.PathLike | None = None,
@@ -50,8 +49,8 @@ def train_checkpoint(
     ``fixed_point_test_accuracy`` (the integer network that is exported and runs in Lava);
     with pruning also ``unpruned_test_accuracy`` and ``pruned_test_accuracy_before_finetune``.
 
-    ``validation`` (a fraction, e.g. 0.2) trains on the rest of the training split and
-    evaluates on the carved-off part instead of the test split: every metric named
+    With ``config.validation`` (a fraction, e.g. 0.2) it trains on the rest of the training
+    split and evaluates on the carved-off part instead of the test split: every metric named
     ``test`` above is then named ``validation``, and the test split is never read.
     This is how settings are chosen.
 
@@ -63,7 +62,7 @@ def train_checkpoint(
     config = config or TrainConfig()
     neuron = neuron or NeuronConfig()
     where = resolve_device(device)
-    train_set, test_set = _splits(dataset, validation)
+    train_set, test_set = _splits(dataset, config.validation)
     torch.manual_seed(config.seed)
     model_config = ModelConfig.from_arch(
         arch, train_set.images.shape[1:], train_set.num_classes, norm=norm, neuron=neuron
@@ -85,7 +84,6 @@ def train_checkpoint(
             train=config,
             quant=quant,
             prune=prune,
-            validation=validation,
         ),
     )
     metrics = run.stage("train", train, model, train_set, test_set, encoding, config, progress=progress, run=run)
@@ -94,7 +92,7 @@ def train_checkpoint(
         model, record, metrics = prune_and_finetune(
             model, prune, train_set, test_set, encoding, config, progress=progress, run=run
         )
-    return _named(_package(model, dataset, encoding, test_set, metrics, record, config), validation)
+    return _named(_package(model, dataset, encoding, test_set, metrics, record, config), config.validation)
 
 
 def prune_checkpoint(
@@ -104,15 +102,15 @@ def prune_checkpoint(
     progress: bool = True,
     device: str | torch.device = "cpu",
     state: str | os.PathLike | None = None,
-    validation: float | None = None,
 ) -> Checkpoint:
     """Prune and fine-tune a trained, unpruned checkpoint as ``train --prune`` would have.
 
     Fine-tuning uses the training settings the checkpoint records (``TrainConfig()`` for one
     that records none), on the training and test splits of its data set. A pruned checkpoint,
     or a ratio that would remove every channel of a layer, is refused before any work.
-    ``state`` makes the run resumable and ``validation`` measures on a validation split
-    instead of the test split, as in :func:`train_checkpoint`.
+    A checkpoint trained with a validation split (``TrainConfig.validation``) is fine-tuned
+    and measured on the same split, the test split unread. ``state`` makes the run resumable,
+    as in :func:`train_checkpoint`.
     """
     if checkpoint.pruning is not None:
         record = checkpoint.pruning
@@ -128,13 +126,13 @@ def prune_checkpoint(
                 f"--prune {ratio} would remove all {width} channels of prunable layer {layer}: use a smaller ratio"
             )
     config = checkpoint.training or TrainConfig()
-    train_set, test_set = _splits(checkpoint.dataset, validation)
-    run = RunState(state, settings_of(source=_digest(checkpoint), train=config, prune=prune, validation=validation))
+    train_set, test_set = _splits(checkpoint.dataset, config.validation)
+    run = RunState(state, settings_of(source=_digest(checkpoint), train=config, prune=prune))
     small, record, metrics = prune_and_finetune(
         net, prune, train_set, test_set, checkpoint.encoding, config, progress=progress, run=run
     )
     return _named(
-        _package(small, checkpoint.dataset, checkpoint.encoding, test_set, metrics, record, config), validation
+        _package(small, checkpoint.dataset, checkpoint.encoding, test_set, metrics, record, config), config.validation
     )
 
 

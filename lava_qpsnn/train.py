@@ -65,6 +65,10 @@ class TrainConfig:
     val_samples : training samples (a fixed, seeded subset with a fixed encoding) whose
         accuracy is measured after every epoch; 0 measures nothing. They stay in training:
         the figure tracks fitting without reading the test split.
+    validation : None, or a fraction of the training split held out for choosing settings
+        (:func:`~lava_qpsnn.data.split_validation`): ``train_checkpoint`` and
+        ``prune_checkpoint`` then train on the rest and measure on it, never reading the test
+        split. Recorded in the checkpoint, so pruning it later keeps the same split.
     """
 
     epochs: int = 20
@@ -78,6 +82,7 @@ class TrainConfig:
     true_rate: float = 0.5
     false_rate: float = 0.05
     val_samples: int = 256
+    validation: float | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 0 or self.batch_size < 1 or not 0 < self.lr < math.inf:
@@ -92,6 +97,8 @@ class TrainConfig:
             raise ConfigError(f"need weight decay >= 0 and init gain > 0; got {self.weight_decay}, {self.init_gain}")
         if self.val_samples < 0:
             raise ConfigError(f"--val-samples must be >= 0, got {self.val_samples}")
+        if self.validation is not None and not 0 < self.validation < 1:
+            raise ConfigError(f"the validation fraction must be in (0, 1), got {self.validation}")
 
     def to_dict(self) -> dict:
         return dict(vars(self))

@@ -108,7 +108,7 @@ def test_training_with_a_validation_split_never_reads_the_test_split(monkeypatch
 
     train, _ = load_dataset("digits")
     monkeypatch.setattr(experiment, "load_dataset", lambda name: (train, _Unread()))
-    checkpoint = train_checkpoint(arch="8-10", config=TrainConfig(epochs=1), validation=0.2, progress=False)
+    checkpoint = train_checkpoint(arch="8-10", config=TrainConfig(epochs=1, validation=0.2), progress=False)
     assert set(checkpoint.metrics) == {"train_accuracy", "validation_accuracy", "fixed_point_validation_accuracy"}
 
 
@@ -121,9 +121,10 @@ def test_train_and_prune_commands_with_a_validation_split_never_read_the_test_sp
     monkeypatch.setattr(experiment, "load_dataset", lambda name: (train, _Unread()))
     trained, pruned = tmp_path / "t.pt", tmp_path / "p.pt"
     common = ["--no-progress"]
-    assert main([*common, "train", "--arch", "8-10", "--epochs", "1", "--validation", "0.2", "--out", str(trained)]) == 0
+    train_args = ["train", "--arch", "8-10", "--epochs", "1", "--validation", "0.2"]
+    assert main([*common, *train_args, "--out", str(trained)]) == 0
     assert "validation accuracy" in capsys.readouterr().out
-    args = ["prune", str(trained), "--prune", "0.5", "--finetune-epochs", "1", "--validation", "0.2"]
+    args = ["prune", str(trained), "--prune", "0.5", "--finetune-epochs", "1"]  # the checkpoint's split
     assert main([*common, *args, "--out", str(pruned)]) == 0
     out = capsys.readouterr().out
     assert "validation accuracy unpruned" in out and "test accuracy" not in out
