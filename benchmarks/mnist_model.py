@@ -2,13 +2,14 @@
 
 Each step is one command line run as a child process; its wall time and peak resident memory
 (``os.wait4``) are recorded with what it printed, one JSON file per step under
-``benchmarks/results/mnist_model/``. A finished step is not run again (delete its JSON file to
-redo it), so an interrupted run continues. A step's file may carry a ``note`` (for example
+``benchmarks/results/mnist_model/``. A finished step is not run again, so an interrupted run
+continues; delete a step's JSON file to redo it, and every step after it is redone too (they
+measure its output). A step's file may carry a ``note`` (for example
 that it was timed outside this script); the table prints it. The table goes to ``benchmarks/results/mnist_model.md``.
 
     .venv/bin/python benchmarks/mnist_model.py [--models models/mnist]
 
-Training uses every core PyTorch sees (2 here); the time of the ``train`` step is the
+Training uses every core PyTorch sees; the time of the ``train`` step is the
 whole of training, pruning, fine-tuning and the accuracy passes that go with them.
 """
 
@@ -34,8 +35,8 @@ def steps(models: Path) -> dict[str, list[str]]:
     pt, net = models / f"{NAME}.pt", models / f"{NAME}.net"
     qpsnn = [sys.executable, "-m", "lava_qpsnn", "--no-progress"]
     return {
-        "train": [*qpsnn, *TRAIN.split(), "--out", str(pt)],
-        "export": [sys.executable, "-m", "netx_export", str(pt), "-o", str(net)],
+        "train": [*qpsnn, *TRAIN.split(), "--out", str(pt), "--force"],
+        "export": [sys.executable, "-m", "netx_export", str(pt), "-o", str(net), "--force"],
         "eval-sim": [*qpsnn, "eval", str(net), "--checkpoint", str(pt)],
         "eval-lava": [*qpsnn, "eval", str(net), "--backend", "lava", "--samples", "200", "--checkpoint", str(pt)],
         "report": [*qpsnn, "report", str(net), "--checkpoint", str(pt), "--samples", "1000", "--json"],
@@ -50,11 +51,12 @@ def run_step(command: list[str]) -> dict:
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"step failed ({' '.join(command)}):\n{output}")
+        sys.exit(f"{output}\nstep failed: {' '.join(command)}\nfix what it printed above and run this script again")
     return {"command": command, "seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "output": output}
 
 
 def display(command: list[str]) -> str:
+    """The command as a user types it (no interpreter path of this machine)."""
     return " ".join(["python" if part == sys.executable else part for part in command if part != "--no-progress"])
 
 
@@ -76,7 +78,7 @@ def summary(results: dict[str, dict]) -> list[tuple[str, str]]:
         ("packed weights", f"{report['totals']['packed_bytes'] / 1024:.2f} KB"),
         ("channels of the prunable conv layers", kept),
         ("training (train, prune, fine-tune)", f"{results['train']['seconds'] / 60:.1f} min"),
-        ("peak memory of eval over the whole test set", f"{results['eval-sim']['peak_rss_mb']:,.0f} MB"),
+        ("peak memory of eval over the whole test set", f"{results['eval-sim']['peak_rss_mb']:,.0f} MiB"),
         ("what training printed", "<br>".join(train_line[-3:])),
     ]
 
@@ -89,23 +91,25 @@ def main() -> int:
     folder = args.out.with_suffix("")
     folder.mkdir(parents=True, exist_ok=True)
     results = {}
+    redo = False  # once a step runs, the steps after it measure its new output
     for name, command in steps(args.models).items():
         path = folder / f"{name}.json"
-        if not path.exists():
+        if redo or not path.exists():
+            redo = True
             print(f"{name}: {display(command)}", flush=True)
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(run_step(command), indent=1))
+            tmp.write_text(json.dumps({**run_step(command), "command": display(command)}, indent=1))
             tmp.replace(path)
         results[name] = json.loads(path.read_text())
     lines = [
         "# The shipped MNIST model, measured",
         "",
-        f"Made by `.venv/bin/python benchmarks/mnist_model.py` on 2 CPU cores; `{args.models}` holds the files.",
+        f"Made by `.venv/bin/python benchmarks/mnist_model.py` on a 2-core CPU; `{args.models}` holds the files.",
         "",
-        "| step | command | wall time | peak RSS |",
+        "| step | command | wall time | peak RSS (MiB) |",
         "|---|---|---|---|",
         *(
-            f"| {name} | `{display(r['command'])}` | {r['seconds']:.0f} s | {r['peak_rss_mb']:,.0f} MB |"
+            f"| {name} | `{r['command']}` | {r['seconds']:.0f} s | {r['peak_rss_mb']:,.0f} |"
             for name, r in results.items()
         ),
         "",

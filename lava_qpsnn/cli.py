@@ -438,7 +438,8 @@ def _add_training_options(parser: argparse.ArgumentParser, *, epochs: int) -> No
     q.add_argument(
         "--first-last-bits",
         type=_first_last_bits,
-        help="bits of the first and last layers (default 8, as in the paper), or 'same' for --bits",
+        help="bits of the first and last layers (default 8: the paper keeps them in float, Loihi has no float "
+        "weights), or 'same' for --bits",
     )
     q.add_argument(
         "--gamma", choices=GAMMAS, help="ReScaW scale of each layer (default: mean |W| up to 2 bits, max |W| from 3)"

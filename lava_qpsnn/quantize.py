@@ -139,7 +139,8 @@ class QuantConfig:
     ----------
     bits : weight bits of the hidden layers, 1..8
     quantizer : ``"baseline"`` or ``"rescaw"``
-    first_last_bits : bits of the first and last conv/dense layers (8, as in the paper), or
+    first_last_bits : bits of the first and last conv/dense layers (8: the paper keeps them in
+        float, which Loihi cannot hold), or
         None to quantize them with ``bits`` too
     gamma : ReScaW scale: ``"mean"`` (the paper's best), ``"max"``, ``"percentile"``; None
         picks :func:`default_gamma` of ``bits`` (and is recorded as that name)
