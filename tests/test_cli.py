@@ -167,15 +167,19 @@ def test_ctrl_c_during_training_leaves_no_file(tmp_path):
     import time
 
     out = tmp_path / "m.pt"
-    code = (
-        "import sys; from lava_qpsnn.cli import main; print('ready', flush=True); "
+    code = (  # SIGINT as in a terminal, even where the test runner was started with it ignored (a background job)
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from lava_qpsnn.cli import main; print('ready', flush=True); "
         f"sys.exit(main(['--no-progress', 'train', '--epochs', '1000', '--out', {str(out)!r}]))"
     )
     worker = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert worker.stdout.readline() == "ready\n"
-    time.sleep(3)  # inside main(): loading data or training
-    worker.send_signal(signal.SIGINT)
-    _, err = worker.communicate(timeout=120)
+    try:
+        assert worker.stdout.readline() == "ready\n"
+        time.sleep(3)  # inside main(): loading data or training
+        worker.send_signal(signal.SIGINT)
+        _, err = worker.communicate(timeout=120)
+    finally:
+        worker.kill()  # a failed run must not leave a 1000-epoch training behind
     assert worker.returncode == 130 and err.strip() == "lava_qpsnn: interrupted", err
     assert not out.exists() and not list(tmp_path.glob(".m.pt.*"))
 
