@@ -7,7 +7,6 @@ same weights and metrics.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 
@@ -92,7 +91,7 @@ def train_checkpoint(
         model, record, metrics = prune_and_finetune(
             model, prune, train_set, test_set, encoding, config, progress=progress, run=run
         )
-    return _named(_package(model, dataset, encoding, test_set, metrics, record, config), config.validation)
+    return _package(model, dataset, encoding, test_set, metrics, record, config)
 
 
 def prune_checkpoint(
@@ -131,23 +130,13 @@ def prune_checkpoint(
     small, record, metrics = prune_and_finetune(
         net, prune, train_set, test_set, checkpoint.encoding, config, progress=progress, run=run
     )
-    return _named(
-        _package(small, checkpoint.dataset, checkpoint.encoding, test_set, metrics, record, config), config.validation
-    )
+    return _package(small, checkpoint.dataset, checkpoint.encoding, test_set, metrics, record, config)
 
 
 def _splits(dataset: str, validation: float | None) -> tuple[Dataset, Dataset]:
     """``(train, test)``, or with a ``validation`` fraction ``(the rest of train, validation)``."""
     train_set, test_set = load_dataset(dataset)
     return (train_set, test_set) if validation is None else split_validation(train_set, validation)
-
-
-def _named(checkpoint: Checkpoint, validation: float | None) -> Checkpoint:
-    """With a validation split, every metric named ``test`` is named ``validation`` instead."""
-    if validation is None:
-        return checkpoint
-    renamed = {name.replace("test", "validation"): value for name, value in checkpoint.metrics.items()}
-    return dataclasses.replace(checkpoint, metrics=renamed)
 
 
 def _package(
@@ -159,9 +148,15 @@ def _package(
     record: dict | None,
     config: TrainConfig,
 ) -> Checkpoint:
-    """The checkpoint of a trained (and compacted) ``net``, with its fixed-point test accuracy."""
+    """The checkpoint of a trained (and compacted) ``net``, with its fixed-point test accuracy.
+
+    With ``config.validation``, ``test_set`` is the validation split and every metric named
+    ``test`` is named ``validation`` instead.
+    """
     fixed = to_fixed_point(net, time_steps=encoding.time_steps)
     metrics = {**metrics, "fixed_point_test_accuracy": accuracy(fixed, test_set, encoding)}
+    if config.validation is not None:
+        metrics = {name.replace("test", "validation"): value for name, value in metrics.items()}
     return Checkpoint.of(net, dataset=dataset, encoding=encoding, metrics=metrics, pruning=record, training=config)
 
 
