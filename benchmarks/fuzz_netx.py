@@ -2,14 +2,15 @@
 
 The network is a randomly initialised conv net with a dense output layer, quantized to 4 bits
 and exported by ``netx_export`` (no training, no data: offline). Mutants are truncations,
-byte flips and structured h5py edits (:mod:`lava_qpsnn.sim.fuzz`). Counted: accepted (reads and
-simulates), refused (one ``NetxFileError`` line; grouped by reason), other exceptions, crashes
-of the worker (the HDF5 C library) and hangs. Accepted structured edits are listed with the
-reason accepting them is right: the file reads as the original network (the edit touched an
-entry netx never reads, or left its value unchanged), or as another network netx and Lava
-build and run (what it reads as is what they compute). Writes ``benchmarks/results/fuzz_netx.md``.
+byte flips and structured h5py edits (:mod:`lava_qpsnn.sim.fuzz`), then the file with each of
+its bytes inverted in turn. Counted: accepted (reads and simulates), refused (one
+``NetxFileError`` line; grouped by reason), other exceptions, crashes of the worker (the HDF5 C
+library) and hangs. Every accepted mutant is listed with the reason accepting it is right: the
+file reads as the original network (the edit touched an entry netx never reads or left its
+value unchanged; the damaged bytes are ones HDF5 does not read), or as another network netx and
+Lava build and run (what it reads as is what they compute). Writes ``benchmarks/results/fuzz_netx.md``.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fuzz_netx.py [--mutants 1200] [--seed 0]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fuzz_netx.py [--mutants 1200] [--seed 0] [--no-sweep]
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.checkpoint import Checkpoint
 from lava_qpsnn.data import Encoding
 from lava_qpsnn.models import ModelConfig, build_model
+from lava_qpsnn.netx_file import NetInfo, read_net_info
 from lava_qpsnn.quantize import QuantConfig, quantize_model
-from lava_qpsnn.sim import read_netx
-from lava_qpsnn.sim.fuzz import KINDS, run_isolated
+from lava_qpsnn.sim.fuzz import KINDS, byte_sweep, mutants, run_isolated
 from lava_qpsnn.table import format_markdown
 from netx_export import export_netx
 
@@ -90,31 +91,44 @@ def _differences(a, b) -> list[str]:
     return diffs
 
 
+def _why(original: NetInfo, path: Path, same: str) -> str:
+    """Why accepting the file at ``path`` is right, from how it reads compared with the original."""
+    info = read_net_info(path)
+    metadata = [key for key in ("dataset", "encoding", "num_classes") if getattr(info, key) != getattr(original, key)]
+    diffs = _differences(original.network, info.network) + [f"metadata {key}" for key in metadata]
+    if not diffs:
+        return f"reads as the original network: {same}"
+    return f"another network netx and Lava build and run as read ({', '.join(diffs)})"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mutants", type=int, default=1200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-sweep", dest="sweep", action="store_false", help="skip the every-byte sweep")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/fuzz_netx.md"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = _network(Path(tmp))
-        original = read_netx(path)
+        original = read_net_info(path)
+        batch = list(mutants(path, args.mutants, args.seed)) + (list(byte_sweep(path)) if args.sweep else [])
         start = time.perf_counter()
-        results = list(run_isolated(path, args.mutants, args.seed))
+        results = list(run_isolated(batch, path.name))
         seconds = time.perf_counter() - start
         accepted_edits: dict[tuple[str, str], Counter] = defaultdict(Counter)
+        accepted_damage: Counter = Counter()
+        scratch = Path(tmp) / "accepted.net"
         for mutant, result in results:
-            if mutant.kind == "edit" and result == "accepted":
-                scratch = Path(tmp) / "accepted.net"
-                scratch.write_bytes(mutant.data)
-                diffs = _differences(original, read_netx(scratch))
-                why = (
-                    "reads as the original network: an entry netx never reads, or the same value"
-                    if not diffs
-                    else f"another network netx and Lava build and run as read ({', '.join(diffs)})"
-                )
+            if result != "accepted":
+                continue
+            scratch.write_bytes(mutant.data)
+            if mutant.kind == "edit":
                 target, change = mutant.description.removeprefix("edit ").split(": ", 1)
-                accepted_edits[target, why][change.split(", shape")[0]] += 1
+                accepted_edits[target, _why(original, scratch, "an entry netx never reads, or the same value")][
+                    change.split(", shape")[0]
+                ] += 1
+            else:
+                accepted_damage[mutant.kind, _why(original, scratch, "only bytes HDF5 does not read were damaged")] += 1
     by_kind = Counter((mutant.kind, result.split(":")[0]) for mutant, result in results)
     reasons = Counter(_reason(result) for _, result in results if result.startswith("refused: "))
     outcomes = ["accepted", "refused", "exception", "crash", "hang"]
@@ -122,18 +136,26 @@ def main() -> int:
         "# Hostile .net files: outcomes of seeded mutants",
         "",
         f"Command: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fuzz_netx.py --mutants {args.mutants} "
-        f"--seed {args.seed}` ({seconds:.0f} s on 2 shared cores). Network: a randomly initialised 4-bit "
-        "conv net 4c3-8c3s2-10 (input, conv, conv, flatten, dense) exported by netx_export.",
+        f"--seed {args.seed}{'' if args.sweep else ' --no-sweep'}` ({seconds:.0f} s on 2 shared cores). "
+        "Network: a randomly initialised 4-bit conv net 4c3-8c3s2-10 (input, conv, conv, flatten, dense) "
+        "exported by netx_export.",
         "",
         format_markdown(
             ["mutation", *outcomes],
             [[kind, *(by_kind[kind, outcome] for outcome in outcomes)] for kind in KINDS]
-            + [["total", *(sum(by_kind[k, outcome] for k in KINDS) for outcome in outcomes)]],
+            + [["total", *(sum(by_kind[k, outcome] for k in KINDS) for outcome in outcomes)]]
+            + ([["every byte inverted", *(by_kind["sweep", outcome] for outcome in outcomes)]] if args.sweep else []),
         ),
         "",
         "Refused, by reason:",
         "",
         format_markdown(["reason", "mutants"], [[reason, n] for reason, n in reasons.most_common()]),
+        "",
+        "Accepted damage (flips, sweep) and why accepting it is right:",
+        "",
+        format_markdown(
+            ["mutation", "why", "mutants"], [[kind, why, n] for (kind, why), n in sorted(accepted_damage.items())]
+        ),
         "",
         "Accepted structured edits and why accepting them is right:",
         "",

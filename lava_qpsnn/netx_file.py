@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from .data import Encoding
 from .errors import NetxFileError, QpsnnError
@@ -48,14 +49,14 @@ class NetInfo:
 
 def write_metadata(handle: h5py.File, *, dataset: str, encoding: Encoding, num_classes: int) -> None:
     """Store what evaluation needs beside the network (see module docstring)."""
-    handle.attrs[METADATA_ATTR] = json.dumps(
-        {
-            "version": METADATA_VERSION,
-            "dataset": dataset,
-            "encoding": dict(vars(encoding)),
-            "num_classes": num_classes,
-        }
-    )
+    document = {
+        "version": METADATA_VERSION,
+        "dataset": dataset,
+        "encoding": dict(vars(encoding)),
+        "num_classes": num_classes,
+    }
+    # fixed-length ASCII (json escapes the rest): a variable-length string would live outside any checksum
+    handle.attrs[METADATA_ATTR] = np.bytes_(json.dumps(document).encode("ascii"))
     simulation = handle.create_group("simulation")
     simulation.create_dataset("Ts", data=1)
     simulation.create_dataset("tSample", data=encoding.time_steps)

@@ -103,14 +103,6 @@ def signed_weight_bits(weights: np.ndarray) -> int:
     return max(int(mantissa.max()).bit_length(), int(-mantissa.min() - 1).bit_length()) + 1
 
 
-def _write_checked(group: h5py.Group, name: str, values: np.ndarray) -> None:
-    """An array with HDF5's Fletcher-32 checksum: a damaged weight or bias is a read error, not another network.
-
-    netx reads such datasets as any other (h5py verifies the checksum on read).
-    """
-    group.create_dataset(name, data=values, fletcher32=True)
-
-
 BlockWriter = Callable[[int, torch.nn.Module, h5py.Group], LayerSummary]
 
 
@@ -136,7 +128,7 @@ def _write_synaptic(index: int, block: torch.nn.Module, group: h5py.Group) -> La
         check_on_grid(integers, hook.bits, name, hook.grid, hook.exponent)
         bits = hook.bits
     del group["weight"]
-    _write_checked(group, "weight", integers.astype(np.int16))  # |n| <= 256: 2 bytes
+    group.create_dataset("weight", data=integers.astype(np.int16))  # |n| <= 256: 2 bytes
     bias = None
     if "bias" in group:  # slayer writes the neuron norm's bias as floats; ours are integers
         bias = np.rint(group["bias"][()])
@@ -146,7 +138,7 @@ def _write_synaptic(index: int, block: torch.nn.Module, group: h5py.Group) -> La
                 f"{-MAX_LOIHI_BIAS - 1}..{MAX_LOIHI_BIAS}: retrain with fewer --bits or without --norm bn"
             )
         del group["bias"]
-        _write_checked(group, "bias", bias.astype(np.int16))
+        group.create_dataset("bias", data=bias.astype(np.int16))
     kind = type(block).__name__.lower()
     if kind == "dense":
         _check_dense_matrix(name, integers, bias)
@@ -193,7 +185,7 @@ def _write_pool(index: int, block: torch.nn.Module, group: h5py.Group) -> LayerS
     group.create_dataset("padding", data=np.array([0, 0]))
     group.create_dataset("dilation", data=np.array([1, 1]))
     group.create_dataset("groups", data=channels)
-    _write_checked(group, "weight", np.full((channels, 1, kernel, kernel), round(value), dtype=np.int16))
+    group.create_dataset("weight", data=np.full((channels, 1, kernel, kernel), round(value), dtype=np.int16))
     for key, item in neuron.device_params.items():
         group.create_dataset(f"neuron/{key}", data=item)
     # the chip stores these synapses (one constant each): counted at their signed bits, like the report does
@@ -245,8 +237,8 @@ def export_netx(checkpoint: Checkpoint, path: str | os.PathLike, *, force: bool 
     _check_exportable(net)
     rows = [LayerSummary(0, "input", tuple(checkpoint.model.input_shape))]
     with atomic_output(path, force=force) as tmp:
-        with h5py.File(tmp, "w") as handle:
-            layers = handle.create_group("layer")
+        with h5py.File("draft", "w", driver="core", backing_store=False) as draft:
+            layers = draft.create_group("layer")
             inp = layers.create_group("0")
             inp.create_dataset("type", (1,), "S10", [b"input"])
             inp.create_dataset("shape", data=np.array(checkpoint.model.input_shape))
@@ -254,13 +246,47 @@ def export_netx(checkpoint: Checkpoint, path: str | os.PathLike, *, force: bool 
                 for i, block in enumerate(net.blocks, start=1):
                     rows.append(_writers()[type(block)](i, block, layers.create_group(str(i))))
             write_metadata(
-                handle,
+                draft,
                 dataset=checkpoint.dataset,
                 encoding=checkpoint.encoding,
                 num_classes=checkpoint.model.num_classes,
             )
+            with h5py.File(tmp, "w", libver=("v110", "v110")) as handle:
+                _copy_checksummed(draft, handle)
         _check_state_limits(tmp, checkpoint)
     return with_unpruned_sizes(rows, checkpoint)
+
+
+COMPACT_BYTES = 2048  # datasets up to this size live in their (checksummed) object header
+
+
+def _copy_checksummed(source: h5py.Group, target: h5py.Group) -> None:
+    """Copy a draft file so that every byte HDF5 reads from the copy is covered by a checksum.
+
+    A damaged file is then a read error naming the entry, never a silently different network, and
+    HDF5 refuses it before parsing damaged structures (which can crash its C library). The target is
+    written in the HDF5 1.10 format, whose superblock, object headers, B-trees and heaps carry
+    checksums; attributes must be fixed-length (a variable-length value lives in the unchecked
+    global heap); a dataset of up to ``COMPACT_BYTES`` is stored inside its object header, a larger
+    one in chunks with Fletcher-32. netx reads such files unchanged.
+    """
+    for key, value in source.attrs.items():
+        target.attrs[key] = value
+    for name, item in source.items():
+        if isinstance(item, h5py.Group):
+            _copy_checksummed(item, target.create_group(name))
+            continue
+        data = np.asarray(item[()])  # a variable-length string becomes fixed-length
+        if data.nbytes <= COMPACT_BYTES:  # low-level: h5py's create_dataset drops the layout of a scalar
+            layout = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            layout.set_layout(h5py.h5d.COMPACT)
+            space = h5py.h5s.create_simple(data.shape) if data.shape else h5py.h5s.create(h5py.h5s.SCALAR)
+            dtype = h5py.h5t.py_create(data.dtype, logical=True)
+            h5py.h5d.create(target.id, name.encode(), dtype, space, dcpl=layout).write(
+                h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(data)
+            )
+        else:
+            target.create_dataset(name, data=data, fletcher32=True)
 
 
 def _check_state_limits(path: os.PathLike, checkpoint: Checkpoint) -> None:

@@ -85,21 +85,40 @@ def test_missing_output_folder(mlp_checkpoint, tmp_path):
         export_netx(mlp_checkpoint, tmp_path / "no" / "such" / "model.net")
 
 
-def test_a_damaged_weight_array_is_a_read_error_not_another_network(mlp_files, tmp_path):
-    """Weights and biases carry HDF5's Fletcher-32 checksum: one flipped byte is refused on reading."""
+def test_every_byte_netx_reads_is_under_a_checksum(mlp_files):
+    """HDF5 1.10 format (checksummed superblock, headers, B-trees and heaps), every dataset inside its
+    object header or in Fletcher-32 chunks, no variable-length value (the global heap has no checksum)."""
+    _, net = mlp_files
+    assert net.read_bytes()[8] >= 2  # superblock version: 2 and up carry a checksum
+    layouts = {}
+    with h5py.File(net) as f:
+        f.visititems(lambda name, item: layouts.update({name: item}) if isinstance(item, h5py.Dataset) else None)
+        for name, item in layouts.items():
+            compact = item.id.get_create_plist().get_layout() == h5py.h5d.COMPACT
+            assert compact or item.fletcher32, name
+            string = h5py.check_string_dtype(item.dtype)
+            assert h5py.check_vlen_dtype(item.dtype) is None and (string is None or string.length is not None)
+            layouts[name] = "compact" if compact else "chunked"
+        for value in f.attrs.values():
+            assert isinstance(value, np.bytes_)
+    assert layouts["layer/1/weight"] == "chunked" and layouts["layer/2/weight"] == "compact"  # 4096 and 640 bytes
+
+
+@pytest.mark.parametrize("layer", [1, 2])
+def test_a_damaged_weight_is_a_read_error_not_another_network(mlp_files, tmp_path, layer):
+    """One flipped bit in a chunked (layer 1) or compact (layer 2) weight array is refused on reading."""
     from lava_qpsnn.errors import NetxFileError
     from lava_qpsnn.sim import read_netx
 
     _, net = mlp_files
     with h5py.File(net) as f:
-        weight = f["layer/2/weight"]
-        assert weight.fletcher32
-        offset = weight.id.get_chunk_info(0).byte_offset
-    damaged = tmp_path / "damaged.net"
+        weight = f[f"layer/{layer}/weight"][()]
     data = bytearray(net.read_bytes())
+    offset = data.index(weight.tobytes())
     data[offset + 3] ^= 0x10
+    damaged = tmp_path / "damaged.net"
     damaged.write_bytes(bytes(data))
     read_netx(net)  # the original reads
-    with pytest.raises(NetxFileError, match=r"/layer/2 has an unreadable 'weight'") as info:
+    with pytest.raises(NetxFileError, match=r"damaged\.net") as info:
         read_netx(damaged)
     assert "\n" not in str(info.value)

@@ -4,7 +4,8 @@ network or one :class:`~lava_qpsnn.errors.NetxFileError` line.
 :func:`mutants` derives damaged copies of a valid file in three equal shares: truncation,
 byte flips, and structured h5py edits (a value replaced by NaN, infinity, a huge number, a
 string, an empty, boolean or compound array; a scalar turned into a vector or back; an entry,
-a layer or the metadata deleted, moved, retyped or edited). :func:`outcome` reads a file as
+a layer or the metadata deleted, moved, retyped or edited); :func:`byte_sweep` damages each
+byte of a file in turn. :func:`outcome` reads a file as
 the commands do (:func:`~lava_qpsnn.netx_file.read_net_info`, :func:`read_netx`) and
 simulates two samples. :func:`run_isolated` does that for every mutant in a worker process,
 so that a crash of the HDF5 C library itself (some damaged files make it segfault, which no
@@ -20,7 +21,7 @@ import select
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,14 +33,14 @@ from ..netx_file import METADATA_ATTR, read_net_info
 from .engine import simulate
 from .netx_reader import read_netx
 
-__all__ = ["Mutant", "mutants", "outcome", "run_isolated", "KINDS"]
+__all__ = ["Mutant", "mutants", "byte_sweep", "outcome", "run_isolated", "KINDS"]
 
 KINDS = ("truncate", "flip", "edit")
 
 
 @dataclass(frozen=True)
 class Mutant:
-    kind: str  # one of KINDS
+    kind: str  # one of KINDS, or "sweep"
     description: str
     data: bytes
 
@@ -67,6 +68,15 @@ def mutants(path: str | os.PathLike, count: int, seed: int) -> Iterator[Mutant]:
                 yield Mutant(kind, description, scratch.read_bytes())
 
 
+def byte_sweep(path: str | os.PathLike) -> Iterator[Mutant]:
+    """One mutant per byte of the file at ``path``, that byte inverted: every single-byte damage."""
+    original = Path(path).read_bytes()
+    for at in range(len(original)):
+        data = bytearray(original)
+        data[at] ^= 0xFF
+        yield Mutant("sweep", f"byte {at} inverted", bytes(data))
+
+
 def outcome(path: str | os.PathLike, steps: int = 5) -> str | None:
     """None if the file reads and simulates; the one-line message if it is refused. Anything else raises."""
     try:
@@ -79,18 +89,15 @@ def outcome(path: str | os.PathLike, steps: int = 5) -> str | None:
     return None
 
 
-def run_isolated(
-    path: str | os.PathLike, count: int, seed: int, *, timeout: float = 120.0
-) -> Iterator[tuple[Mutant, str]]:
-    """Each mutant with its outcome, computed in a worker process.
+def run_isolated(batch: Sequence[Mutant], name: str, *, timeout: float = 120.0) -> Iterator[tuple[Mutant, str]]:
+    """Each mutant, written as a file called ``name``, with its outcome computed in a worker process.
 
     Outcomes: ``accepted``, ``refused: <message>``, ``exception: <type>: <message>`` (a bug),
     ``crash: signal N`` (the worker died) or ``hang`` (no answer within ``timeout`` seconds,
-    the worker's start-up included). A new worker continues after a crash or a hang.
+    the worker's start-up included). A new worker continues after a crash or a hang. Mutants
+    keep the original file's name, which every refusal must give.
     """
-    batch = list(mutants(path, count, seed))
     with tempfile.TemporaryDirectory() as folder:
-        name = Path(path).name  # each mutant keeps the file's name, which its messages must give
         for i, mutant in enumerate(batch):
             (Path(folder) / str(i)).mkdir()
             (Path(folder) / str(i) / name).write_bytes(mutant.data)
