@@ -7,12 +7,15 @@ line and return 2, Ctrl-C returns 130, a closed output pipe 141 (:mod:`lava_qpsn
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from . import distributed
 from .checkpoint import Checkpoint, check_exported_from, load_checkpoint, save_checkpoint
 from .command import ArgumentParser, finite_float, run_guarded
 from .data import Encoding, dataset_names, load_dataset
@@ -40,8 +43,9 @@ def _percent(x: float | None) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     state = _run_state_path(args)
-    checkpoint = _train_from_args(args, state=state)
-    _save_run(checkpoint, args, state)
+    with _ranks(args, state):
+        checkpoint = _train_from_args(args, state=state)
+        _save_run(checkpoint, args, state)
     return 0
 
 
@@ -49,11 +53,32 @@ def cmd_prune(args: argparse.Namespace) -> int:
     state = _run_state_path(args)
     checkpoint = load_checkpoint(args.checkpoint)
     prune = _prune_from_args(args)
-    if checkpoint.training is None:
-        print(f"note: {args.checkpoint} records no training settings; fine-tuning uses the defaults of 'train'")
-    pruned = prune_checkpoint(checkpoint, prune, device=args.device, state=state, progress=args.progress)
-    _save_run(pruned, args, state)
+    with _ranks(args, state):
+        if checkpoint.training is None:
+            print(f"note: {args.checkpoint} records no training settings; fine-tuning uses the defaults of 'train'")
+        pruned = prune_checkpoint(checkpoint, prune, device=args.device, state=state, progress=args.progress)
+        _save_run(pruned, args, state)
     return 0
+
+
+@contextlib.contextmanager
+def _ranks(args: argparse.Namespace, state: Path) -> Iterator[None]:
+    """Under torchrun, join the other ranks (:mod:`~lava_qpsnn.distributed`) for the command's work.
+
+    Every rank must have been given the same options and see the same saved run ``state`` (or
+    none); ``args.device`` becomes this rank's device (its own GPU on ``cuda``); only rank 0
+    prints and writes files (the others' stdout is discarded). Without torchrun, nothing changes.
+    """
+    with distributed.session(resolve_device(args.device)) as device:
+        options = {name: str(value) for name, value in vars(args).items() if name != "func"}
+        distributed.check_same("options", json.dumps(options, sort_keys=True))
+        shared = f"every rank must see {state} to resume: put --out on a file system all ranks share"
+        distributed.check_same("saved run state", str(state.exists()), fix=shared)
+        args.device = str(device)
+        with contextlib.ExitStack() as stack:
+            if not distributed.is_main():
+                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+            yield
 
 
 def _run_state_path(args: argparse.Namespace) -> Path:
@@ -67,7 +92,9 @@ def _run_state_path(args: argparse.Namespace) -> Path:
 
 
 def _save_run(checkpoint: Checkpoint, args: argparse.Namespace, state: Path) -> None:
-    """Write the finished run's checkpoint, then drop its saved state; print what it achieved."""
+    """Write the finished run's checkpoint, then drop its saved state; print what it achieved (rank 0 only)."""
+    if not distributed.is_main():
+        return
     save_checkpoint(checkpoint, args.out, force=args.force)
     state.unlink(missing_ok=True)
     m = _split_metrics(checkpoint.metrics)

@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import torch
 
+from .distributed import batch_moments
 from .errors import ConfigError
 
 __all__ = ["BatchNorm", "FoldedWeights", "IntegerBias", "time_mask", "folded_norm"]
@@ -78,9 +79,8 @@ class BatchNorm(torch.nn.Module):
         safe = torch.where(scale.abs() < MIN_SCALE, torch.where(scale < 0, -MIN_SCALE, MIN_SCALE), scale)
         raw = current / _per_channel(safe, current)  # W x
         active = raw[..., self.latency :].transpose(0, 1).reshape(self.num_features, -1)
-        mean, var = active.mean(1), active.var(1, unbiased=False)
+        mean, var, count = batch_moments(active)  # over all ranks' samples under torchrun
         with torch.no_grad():
-            count = active.shape[1]
             self.running_mean.lerp_(mean, self.momentum)
             self.running_var.lerp_(var * count / max(count - 1, 1), self.momentum)
         gain = self.weight / torch.sqrt(var + self.eps)

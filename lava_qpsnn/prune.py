@@ -45,6 +45,7 @@ import torch
 
 from .data import Dataset, Encoding, SpikeStream, spike_batches
 from .device import model_device, resolve_device
+from .distributed import my_batches, sum_over_ranks
 from .errors import ConfigError
 from .models import SpikingNet, weight_blocks
 from .norm import FoldedWeights
@@ -231,7 +232,9 @@ def criterion_named(name: str) -> Criterion:
 def record_activity(blocks: Sequence[torch.nn.Module], criterion: Criterion) -> Iterator[list[list]]:
     """While open, forward hooks on ``blocks``' neurons sum each layer's per-channel scores and firing rates.
 
-    Yields ``[[score_sum, rate_sum, samples], ...]`` per block; the hooks are removed on exit.
+    Yields ``[[score_sum, spike_count, samples], ...]`` per block (spike counts per channel in
+    float64: exact, whatever the order of the batches or the ranks that ran them); the hooks
+    are removed on exit.
     Run the network in eval mode inside it (as :func:`channel_scores` does): a criterion that
     asks for the voltage reruns the neuron, whose BatchNorm would otherwise update twice.
     """
@@ -242,7 +245,7 @@ def record_activity(blocks: Sequence[torch.nn.Module], criterion: Criterion) -> 
             score = criterion.activity(LayerActivity(neuron, inputs[0], spikes))
             entry = totals[index]
             entry[0] = entry[0] + score.sum(0)
-            entry[1] = entry[1] + spikes.flatten(2).mean(-1).sum(0)
+            entry[1] = entry[1] + spikes.flatten(2).sum((0, 2), dtype=torch.float64)
             entry[2] += spikes.shape[0]
 
         return record
@@ -257,7 +260,7 @@ def record_activity(blocks: Sequence[torch.nn.Module], criterion: Criterion) -> 
 
 @dataclass(frozen=True)
 class LayerScores:
-    """Scores of one prunable layer's output channels, and their firing rates (tie-break)."""
+    """Scores of one prunable layer's output channels, and their mean spike count per sample (tie-break)."""
 
     score: np.ndarray
     rate: np.ndarray
@@ -294,10 +297,15 @@ def channel_scores(
     net.eval()
     where = model_device(net)
     with record_activity(blocks, scorer) as totals:
-        for batch in spike_batches(spikes, batch_size):
+        for batch in my_batches(spike_batches(spikes, batch_size)):  # all of them in a single process
             net(torch.as_tensor(batch).to(where, torch.float32))
     net.train(was_training)
-    return [LayerScores(_numpy(score / n), _numpy(rate / n)) for score, rate, n in totals]
+    scores = []
+    for block, (score, count, n) in zip(blocks, totals, strict=True):
+        zeros = torch.zeros(block.synapse.weight.shape[0], device=where)  # a rank that ran no batch adds nothing
+        score, count, n = sum_over_ranks(zeros + score), sum_over_ranks(zeros.double() + count), sum_over_ranks(n)
+        scores.append(LayerScores(_numpy(score / n), _numpy(count / n)))
+    return scores
 
 
 def _numpy(values: torch.Tensor) -> np.ndarray:

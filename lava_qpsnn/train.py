@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from .data import Dataset, Encoding, SpikeStream, encode_test_split, rate_encode, spike_batches, stream_test_split
 from .device import model_device, resolve_device
+from .distributed import is_main, my_batches, share, sum_over_ranks, world_size, wrap
 from .errors import ConfigError
 from .models import SpikingNet, weight_blocks
 from .resume import RunState, capture_rng, restore_rng
@@ -122,15 +123,21 @@ def init_weights(net: torch.nn.Module, gain: float) -> None:
             weight.uniform_(-bound, bound)
 
 
-def _loss_function(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """``loss(output spikes N x classes x T, labels N)`` for ``config.loss``."""
+def _loss_function(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]:
+    """``loss(output spikes n x classes x T, labels n, B)`` for ``config.loss``: this rank's n samples' part of
+    the loss of a global batch of B (the whole loss when n = B; see :mod:`~lava_qpsnn.distributed`)."""
+    ce = torch.nn.functional.cross_entropy
     if config.loss == "ce-count":
-        return lambda out, labels: torch.nn.functional.cross_entropy(out.sum(-1), labels)
+        return lambda out, labels, batch: ce(out.sum(-1), labels, reduction="sum") / batch
     if config.loss == "ce-rate":
-        return lambda out, labels: torch.nn.functional.cross_entropy(out, labels[:, None].expand(-1, out.shape[-1]))
+        steps = lambda out: out.shape[-1]  # noqa: E731
+        return lambda out, labels, batch: (
+            ce(out, labels[:, None].expand(-1, steps(out)), reduction="sum") / (batch * steps(out))
+        )
     from lava.lib.dl import slayer
 
-    return slayer.loss.SpikeRate(true_rate=config.true_rate, false_rate=config.false_rate, reduction="sum")
+    spike_rate = slayer.loss.SpikeRate(true_rate=config.true_rate, false_rate=config.false_rate, reduction="sum")
+    return lambda out, labels, batch: spike_rate(out, labels)
 
 
 def classify(spikes: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -163,8 +170,16 @@ def output_spikes(
     return np.concatenate(outputs)
 
 
-def _accuracy(model: SpikingNet, spikes: np.ndarray | SpikeStream, labels: np.ndarray) -> float:
-    return float((classify(output_spikes(model, spikes)) == labels).mean())
+@torch.no_grad()
+def _accuracy(model: SpikingNet, spikes: np.ndarray | SpikeStream, labels: np.ndarray, batch_size: int = 256) -> float:
+    """Share of ``labels`` predicted; with several ranks each runs its share of the batches."""
+    model.eval()
+    where = model_device(model)
+    correct = 0
+    for i, x in my_batches(enumerate(spike_batches(spikes, batch_size))):
+        predicted = classify(model(torch.as_tensor(x).to(where, torch.float32)).cpu().numpy())
+        correct += int((predicted == labels[i * batch_size : i * batch_size + len(x)]).sum())
+    return sum_over_ranks(correct) / len(labels)
 
 
 def accuracy(model: SpikingNet, test_set: Dataset, encoding: Encoding) -> float:
@@ -195,10 +210,16 @@ def train(
     ``device`` moves ``model`` there first (default: where it is). ``run`` saves the state
     after every epoch as ``stage`` and, if it holds a saved state of ``stage``, continues
     after that state's last epoch (see :mod:`~lava_qpsnn.resume`).
+
+    Under torchrun each rank runs its share of every batch (:mod:`~lava_qpsnn.distributed`);
+    ``config.batch_size`` is the global batch, the same as in one process.
     """
     if device is not None:
         model.to(resolve_device(device))
+    if config.batch_size < world_size():
+        raise ConfigError(f"a batch of {config.batch_size} cannot give each of {world_size()} ranks a sample")
     where = model_device(model)
+    learner = wrap(model)  # DistributedDataParallel under torchrun, else the model itself
     run = run or RunState()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed + 1)
@@ -225,7 +246,7 @@ def train(
         initial=len(history) * len(batches),
         desc=stage,
         unit="batch",
-        disable=not progress,
+        disable=not (progress and is_main()),
     )
     for epoch in range(len(history), config.epochs):
         model.train()
@@ -233,10 +254,15 @@ def train(
         correct = 0
         for start in batches:
             index = order[start : start + config.batch_size]
-            x = torch.from_numpy(rate_encode(train_set.images[index], encoding.time_steps, rng)).to(where)
-            y = labels[torch.from_numpy(index).to(where)]
-            out = model(x)
-            loss = loss_fn(out, y)
+            spikes = rate_encode(train_set.images[index], encoding.time_steps, rng)  # every rank draws all
+            if len(index) < world_size():  # a last batch too small to give every rank a sample is skipped
+                bar.update()
+                continue
+            mine = share(np.arange(len(index)))
+            x = torch.from_numpy(spikes[mine]).to(where)
+            y = labels[torch.from_numpy(index[mine]).to(where)]
+            out = learner(x)
+            loss = loss_fn(out, y, len(index)) * world_size()  # DDP averages the ranks' gradients
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -244,21 +270,22 @@ def train(
                 schedule.step()
             correct += int((out.sum(-1).argmax(1) == y).sum())
             bar.update()
-        epoch_metrics = {"train_accuracy": correct / len(train_set)}
+        epoch_metrics = {"train_accuracy": sum_over_ranks(correct) / len(train_set)}
         if len(val_set):
             epoch_metrics["val_accuracy"] = _accuracy(model, val_spikes, val_set.labels)
         history.append(epoch_metrics)
         bar.set_postfix(epoch=epoch + 1, **{k.split("_")[0]: f"{v:.3f}" for k, v in epoch_metrics.items()})
-        run.save(
-            stage,
-            {
-                "model": _cpu(model.state_dict()),
-                "optimizer": _cpu(optimizer.state_dict()),
-                "schedule": None if schedule is None else schedule.state_dict(),
-                "rng": capture_rng(rng),
-                "history": history,
-            },
-        )
+        if is_main():
+            run.save(
+                stage,
+                {
+                    "model": _cpu(model.state_dict()),
+                    "optimizer": _cpu(optimizer.state_dict()),
+                    "schedule": None if schedule is None else schedule.state_dict(),
+                    "rng": capture_rng(rng),
+                    "history": history,
+                },
+            )
     bar.close()
     train_accuracy = history[-1]["train_accuracy"] if history else 0.0
     return {"train_accuracy": train_accuracy, "test_accuracy": accuracy(model, test_set, encoding)}

@@ -31,8 +31,10 @@ def test_ce_count_is_cross_entropy_of_the_spike_counts():
     # counts: sample 0 (2, 1, 0), label 0; sample 1 (1, 3, 1), label 2
     nll0 = -math.log(math.exp(2) / (math.exp(2) + math.exp(1) + 1))
     nll1 = -math.log(math.e / (math.e + math.exp(3) + math.e))
-    loss = _loss_function(TrainConfig(loss="ce-count"))(SPIKES, LABELS)
-    assert loss.item() == pytest.approx((nll0 + nll1) / 2, rel=1e-6)
+    loss = _loss_function(TrainConfig(loss="ce-count"))
+    assert loss(SPIKES, LABELS, 2).item() == pytest.approx((nll0 + nll1) / 2, rel=1e-6)
+    # a rank holding sample 1 of the batch of 2 contributes its part of the batch's mean
+    assert loss(SPIKES[1:], LABELS[1:], 2).item() == pytest.approx(nll1 / 2, rel=1e-6)
 
 
 def test_ce_rate_is_the_per_step_cross_entropy_averaged_over_steps_and_samples():
@@ -43,15 +45,16 @@ def test_ce_rate_is_the_per_step_cross_entropy_averaged_over_steps_and_samples()
         [nll((0, 0, 0), 0), nll((1, 0, 0), 0), nll((1, 1, 0), 0), nll((0, 0, 0), 0)],
         [nll((0, 0, 0), 2), nll((0, 1, 1), 2), nll((0, 1, 0), 2), nll((1, 1, 0), 2)],
     ]
-    loss = _loss_function(TrainConfig(loss="ce-rate"))(SPIKES, LABELS)
-    assert loss.item() == pytest.approx(sum(map(sum, steps)) / 8, rel=1e-6)
+    loss = _loss_function(TrainConfig(loss="ce-rate"))
+    assert loss(SPIKES, LABELS, 2).item() == pytest.approx(sum(map(sum, steps)) / 8, rel=1e-6)
+    assert loss(SPIKES[:1], LABELS[:1], 2).item() == pytest.approx(sum(steps[0]) / 8, rel=1e-6)
 
 
 def test_spike_rate_is_slayers():
     from lava.lib.dl import slayer
 
     expected = slayer.loss.SpikeRate(true_rate=0.5, false_rate=0.05, reduction="sum")(SPIKES, LABELS)
-    assert _loss_function(TrainConfig(loss="spike-rate"))(SPIKES, LABELS).item() == expected.item()
+    assert _loss_function(TrainConfig(loss="spike-rate"))(SPIKES, LABELS, 2).item() == expected.item()
 
 
 def test_bad_train_configs():
