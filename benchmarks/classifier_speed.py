@@ -1,6 +1,6 @@
 """The Classifier process: one Lava run over the digits test set vs one Lava run per sample.
 
-Trains the demo's MLP (64-128-10 at T = 16, as ``make demo``) and a conv net (8-16 channels,
+Trains an MLP (64-128-10 at T = 16, the preset ``mlp``) and a conv net (8-16 channels,
 4-bit weights, 50% SVS-pruned), exports each, then
 
 - runs ONE :class:`lava_qpsnn.processes.Classifier` over all 360 test samples and checks its
@@ -39,7 +39,7 @@ from lava_qpsnn.train import TrainConfig, classify, output_spikes
 from netx_export import export_netx
 
 NETWORKS = {
-    "MLP 64-128-10 (demo)": dict(arch="mlp", config=TrainConfig(epochs=20)),
+    "MLP 64-128-10": dict(arch="mlp", config=TrainConfig(epochs=20)),
     "conv 8-16, 4-bit, 50% SVS-pruned": dict(
         arch="conv",
         config=TrainConfig(epochs=8),

@@ -302,72 +302,103 @@ def _agreement_with_pytorch(checkpoint: Checkpoint, predictions: np.ndarray, dev
     return float((classify(output_spikes(checkpoint.fixed_point(), stream, device=device)) == predictions).mean())
 
 
+DEMO_ARCH = "128-128-10"
+QUANT_OPTIONS = ("bits", "quantizer", "first_last_bits", "gamma", "grid")
+PRUNE_OPTIONS = ("prune", "criterion", "finetune_epochs", "prune_steps", "calibration_samples")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    """The method in one run: the same network in float and as QP-SNN, both exported and measured side by side,
+    every output spike of the QP-SNN one checked in Lava, and that one deployed as a Lava Classifier process."""
     from netx_export import export_netx
-    from netx_export.writer import SUMMARY_HEADERS, summary_rows
 
     from .deploy import deploy
     from .report import report_network
 
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
-    model_pt, model_net = workdir / "model.pt", workdir / "model.net"
-    print(
-        f"[1/4] training a spiking network ({args.arch}) on {args.dataset} "
-        f"({args.epochs} epochs, {args.time_steps} time steps)"
-    )
-    checkpoint = _train_from_args(args)
-    save_checkpoint(checkpoint, model_pt, force=True)
-    print(f"[2/4] exporting {model_pt} -> {model_net}")
-    rows = export_netx(checkpoint, model_net, force=True)
-    print(format_table(SUMMARY_HEADERS, summary_rows(rows)))
-    print("[3/4] every output spike in Lava (Loihi2SimCfg, fixed_pt) and in the simulator vs PyTorch")
-    result = evaluate(
-        model_net,
+    plain = argparse.Namespace(**{**vars(args), **dict.fromkeys(QUANT_OPTIONS + PRUNE_OPTIONS)})
+    what = f"{args.arch} on {args.dataset}, {args.epochs} epochs, {args.time_steps} time steps"
+    print(f"[1/5] training the float network ({what})")
+    float_ckpt = _train_from_args(plain)
+    criterion = args.criterion or "svs"
+    print(f"[2/5] the same as QP-SNN: {args.bits}-bit weights, pruning {_ratio_text(args.prune)} ({criterion})")
+    qpsnn_ckpt = _train_from_args(args)
+    print(f"[3/5] exporting both to NetX HDF5 in {workdir}")
+    files = {}
+    for name, checkpoint in (("float", float_ckpt), ("qpsnn", qpsnn_ckpt)):
+        save_checkpoint(checkpoint, workdir / f"{name}.pt", force=True)
+        files[name] = workdir / f"{name}.net"
+        export_netx(checkpoint, files[name], force=True)
+    print("[4/5] every output spike of qpsnn.net in Lava (Loihi2SimCfg, fixed_pt) and in the simulator vs PyTorch")
+    lava = evaluate(
+        files["qpsnn"],
         backend="lava",
         samples=args.samples,
-        checkpoint=checkpoint,
+        checkpoint=qpsnn_ckpt,
         progress=args.progress,
         device=args.device,
     )
-    print_evaluation(result)
-    sim = evaluate(model_net, backend="sim", samples=args.samples, checkpoint=checkpoint, device=args.device)
-    print_evaluation(sim)
-    print("[4/4] deploying as one Lava Classifier process (encoder -> netx -> readout); measuring its cost")
-    deployed = deploy(model_net, samples=args.samples, progress=args.progress)
-    deployed_agreement = _agreement_with_pytorch(checkpoint, deployed.predictions, args.device)
-    report = report_network(model_net, checkpoint=checkpoint, samples=deployed.samples)
+    sim = evaluate(files["qpsnn"], backend="sim", samples=args.samples, checkpoint=qpsnn_ckpt, device=args.device)
+    print("[5/5] deploying qpsnn.net as one Lava Classifier process (encoder -> netx -> readout); measuring both")
+    deployed = deploy(files["qpsnn"], samples=args.samples, progress=args.progress)
+    deployed_agreement = _agreement_with_pytorch(qpsnn_ckpt, deployed.predictions, args.device)
+    reports = {
+        name: report_network(files[name], checkpoint=ckpt, samples=deployed.samples)
+        for name, ckpt in (("float", float_ckpt), ("qpsnn", qpsnn_ckpt))
+    }
+    print()
+    print(format_table(["", "float", "QP-SNN"], _demo_comparison(float_ckpt, qpsnn_ckpt, reports)))
     print()
     print(
         format_table(
-            ["result", "value"],
+            ["QP-SNN in Lava", "value"],
             [
-                ["PyTorch test accuracy (all samples)", _percent(checkpoint.metrics["test_accuracy"])],
-                [f"Lava fixed_pt accuracy ({result.samples} samples)", _percent(result.accuracy)],
-                ["prediction agreement Lava vs PyTorch", _percent(result.prediction_agreement)],
-                ["identical output spikes Lava vs PyTorch", _percent(result.spike_agreement)],
+                [f"Lava fixed_pt accuracy ({lava.samples} samples)", _percent(lava.accuracy)],
+                ["identical output spikes Lava vs PyTorch", _percent(lava.spike_agreement)],
                 [f"simulator accuracy, time ({sim.samples} samples)", f"{_percent(sim.accuracy)}, {sim.seconds:.2f} s"],
-                [f"Lava time ({result.samples} samples)", f"{result.seconds:.1f} s"],
+                ["identical output spikes simulator vs PyTorch", _percent(sim.spike_agreement)],
+                [f"Lava time ({lava.samples} samples)", f"{lava.seconds:.1f} s"],
                 [
-                    f"Lava Classifier process accuracy, time ({deployed.samples} samples, one run)",
+                    f"Classifier process accuracy, time ({deployed.samples} samples, one run)",
                     f"{_percent(deployed.accuracy)}, {deployed.seconds:.1f} s",
                 ],
                 ["prediction agreement Classifier vs PyTorch", _percent(deployed_agreement)],
-                ["model.net file size", f"{model_net.stat().st_size / 1024:.1f} KB"],
-                [
-                    "packed weight memory",
-                    f"{report.packed_bytes / 1024:.2f} KB ({report.compression:.1f}x smaller than float32)",
-                ],
-                [
-                    "SynOps, spikes per sample (measured)",
-                    f"{report.synops_per_sample:,.0f}, {report.spikes_per_sample:,.0f}",
-                ],
-                ["Loihi 2 neuro cores, chips (ESTIMATE)", f"{report.cores}, {report.chips}"],
-                ["energy per inference (ESTIMATE, Loihi 1 figures)", f"{report.energy.joules * 1e9:,.0f} nJ"],
             ],
         )
     )
-    return 0 if result.spike_agreement == sim.spike_agreement == deployed_agreement == 1.0 else 1
+    return 0 if lava.spike_agreement == sim.spike_agreement == deployed_agreement == 1.0 else 1
+
+
+def _ratio_text(ratios: tuple[float, ...]) -> str:
+    return ", ".join(f"{r:.0%}" for r in ratios) + (" of each hidden layer's channels" if len(ratios) == 1 else "")
+
+
+def _demo_comparison(float_ckpt: Checkpoint, qpsnn_ckpt: Checkpoint, reports: dict) -> list[list[str]]:
+    """Rows of the demo's float vs QP-SNN table."""
+    pair = (float_ckpt, qpsnn_ckpt)
+    a, b = reports["float"], reports["qpsnn"]
+
+    def bits(report) -> str:
+        """Stored bits per synapse layer: the trained grid's, or for lava-dl's 8-bit export what netx keeps."""
+        return "-".join(str(layer.summary.weight_bits) for layer in report.layers if layer.summary.params)
+
+    return [
+        ["hidden widths", *("-".join(map(str, c.model.widths[:-1])) for c in pair)],
+        ["weight bits per layer (as stored)", bits(a), bits(b)],
+        ["test accuracy, trained model", *(_percent(c.metrics["test_accuracy"]) for c in pair)],
+        ["test accuracy, exported integer network", *(_percent(c.metrics["fixed_point_test_accuracy"]) for c in pair)],
+        ["packed weight memory", *(f"{r.packed_bytes / 1024:.2f} KB" for r in (a, b))],
+        [
+            "smaller than the float network in float32",
+            f"{a.float32_bytes_before / a.packed_bytes:.1f}x",
+            f"{a.float32_bytes_before / b.packed_bytes:.1f}x",
+        ],
+        ["SynOps per sample (measured)", *(f"{r.synops_per_sample:,.0f}" for r in (a, b))],
+        ["spikes per sample (measured)", *(f"{r.spikes_per_sample:,.0f}" for r in (a, b))],
+        ["Loihi 2 neuro cores, chips (ESTIMATE)", *(f"{r.cores}, {r.chips}" for r in (a, b))],
+        ["energy per inference (ESTIMATE, Loihi 1 figures)", *(f"{r.energy.joules * 1e9:,.0f} nJ" for r in (a, b))],
+    ]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -644,11 +675,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace the PNGs of an earlier --plot in DIR")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("demo", help="train, export, run in Lava and print a summary")
+    p = sub.add_parser(
+        "demo", help="the same network in float and as QP-SNN: train, prune, export, check in Lava, compare"
+    )
     _add_training_options(p, epochs=20)
-    p.add_argument("--workdir", type=Path, default=Path("build/demo"), help="where model.pt and model.net go")
+    p.add_argument("--workdir", type=Path, default=Path("build/demo"), help="where the .pt and .net files go")
     p.add_argument("--samples", type=int, help="test samples to run in Lava (default: all)")
-    p.set_defaults(func=cmd_demo, validation=None)  # the demo reports on the test split
+    # the demo reports on the test split; QP-SNN settings unless given
+    p.set_defaults(func=cmd_demo, validation=None, arch=DEMO_ARCH, bits=4, prune=(0.5,))
     return parser
 
 

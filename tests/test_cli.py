@@ -1,5 +1,6 @@
 """The command lines, called in-process through ``main(argv)``, plus real ``python -m`` runs."""
 
+import re
 import subprocess
 import sys
 
@@ -125,18 +126,23 @@ def test_train_options_reach_the_checkpoint(tmp_path, capsys):
     assert checkpoint.quant.grid == "zero-free"
 
 
-def test_demo_trains_exports_checks_deploys_and_reports(tmp_path, capsys):
-    args = ["--no-progress", "demo", "--epochs", "2", "--arch", "16-10", "--time-steps", "8", "--samples", "12"]
-    assert qpsnn_main([*args, "--workdir", str(tmp_path)]) == 0
+def test_demo_compares_float_and_qpsnn_and_checks_every_spike_in_lava(tmp_path, capsys):
+    args = ["--no-progress", "demo", "--epochs", "2", "--finetune-epochs", "1", "--time-steps", "8", "--samples", "12"]
+    assert qpsnn_main([*args, "--arch", "16-16-10", "--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert (tmp_path / "model.pt").is_file() and (tmp_path / "model.net").is_file()
-    pairs = (line.rsplit("  ", 1) for line in out.splitlines() if "  " in line)
-    rows = {key.strip(): value.strip() for key, value in pairs}
-    assert rows["identical output spikes Lava vs PyTorch"] == "100.00%"
-    assert rows["prediction agreement Classifier vs PyTorch"] == "100.00%"
-    assert rows["Lava Classifier process accuracy, time (12 samples, one run)"].endswith(" s")
-    assert rows["Loihi 2 neuro cores, chips (ESTIMATE)"] == "2, 1"  # two synapse layers, one core each
-    assert rows["energy per inference (ESTIMATE, Loihi 1 figures)"].endswith(" nJ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["float.net", "float.pt", "qpsnn.net", "qpsnn.pt"]
+    rows = {cells[0]: cells[1:] for cells in (re.split(r"\s{2,}", line.strip()) for line in out.splitlines())}
+    assert rows["hidden widths"] == ["16-16", "8-8"]  # 50% of each hidden layer pruned and removed
+    assert rows["weight bits per layer (as stored)"][1] == "8-4-8"  # first and last layers stay 8-bit
+    # after pruning 64*8 + 8*8 + 8*10 weights, the hidden layer's at 4 bits: 512 + 32 + 80 bytes
+    float_kb, qpsnn_kb = rows["packed weight memory"]
+    assert qpsnn_kb == f"{624 / 1024:.2f} KB" and float(float_kb.split()[0]) > 624 / 1024
+    assert rows["identical output spikes Lava vs PyTorch"] == ["100.00%"]
+    assert rows["identical output spikes simulator vs PyTorch"] == ["100.00%"]
+    assert rows["prediction agreement Classifier vs PyTorch"] == ["100.00%"]
+    assert rows["Classifier process accuracy, time (12 samples, one run)"][0].endswith(" s")
+    assert rows["Loihi 2 neuro cores, chips (ESTIMATE)"] == ["3, 1", "3, 1"]  # three synapse layers, one core each
+    assert all(value.endswith(" nJ") for value in rows["energy per inference (ESTIMATE, Loihi 1 figures)"])
 
 
 @pytest.mark.parametrize("option", ["--lr", "--weight-decay", "--threshold", "--tau-grad", "--init-gain"])
