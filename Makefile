@@ -19,12 +19,16 @@ WORK := build/demo
 
 install: $(STAMP)
 
+# pip -qq: errors only (a fresh install prints pages of index and build warnings otherwise)
 $(STAMP): pyproject.toml Makefile
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
-	$(PY) -m pip install --quiet --no-deps --ignore-requires-python $(LAVA_WHEELS)
-	touch $(STAMP)
+	@echo "setting up $(VENV): lava-qpsnn and its dependencies (a few minutes on a fresh machine)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -qq --upgrade pip
+	@$(PY) -m pip install -qq -e '.[dev]'
+	@echo "setting up $(VENV): $(LAVA_WHEELS) (without their Python <3.11 pins)"
+	@$(PY) -m pip install -qq --no-deps --ignore-requires-python $(LAVA_WHEELS)
+	@touch $(STAMP)
+	@echo "$(VENV) is ready"
 
 demo: $(STAMP)
 	$(PY) -m lava_qpsnn demo --workdir $(WORK)
