@@ -161,7 +161,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a ``model.pt`` written by :func:`save_checkpoint`; every field is checked, one-line error otherwise."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}: train one with 'python -m lava_qpsnn train --out {path}'")
+        raise CheckpointError(f"no checkpoint at {path}: give the path of a model.pt (from save_checkpoint or 'train')")
     data = _read(path)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(

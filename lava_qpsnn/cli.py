@@ -310,9 +310,8 @@ PRUNE_OPTIONS = ("prune", "criterion", "finetune_epochs", "prune_steps", "calibr
 def cmd_demo(args: argparse.Namespace) -> int:
     """The method in one run: the same network in float and as QP-SNN, both exported and measured side by side,
     every output spike of the QP-SNN one checked in Lava, and that one deployed as a Lava Classifier process."""
-    from netx_export import export_netx
-
     from .deploy import deploy
+    from .export import export_netx
     from .report import report_network
 
     workdir: Path = args.workdir

@@ -3,7 +3,8 @@
 :func:`run_guarded` turns every way a command can stop into one line and a Unix exit status:
 
 - a user error (:class:`~lava_qpsnn.errors.QpsnnError`) or an OS error (a full disk, a
-  folder that vanished): ``prog: error: ...``, status 2;
+  folder that vanished): ``prog: error: ...``, status 2; the options of the settings the
+  error names follow in brackets (``[--time-steps]``);
 - Ctrl-C: ``prog: interrupted``, status 130 (128 + SIGINT, as shells report it); outputs are
   written to a temporary file and renamed into place, so an interrupted command leaves none;
 - a closed output pipe (``... | head``): no message, status 141 (128 + SIGPIPE), as Unix
@@ -66,8 +67,14 @@ def run_guarded(prog: str, work: Callable[[], int]) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return INTERRUPTED
     except (QpsnnError, OSError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}{_options(exc)}", file=sys.stderr)
         return 2
+
+
+def _options(error: Exception) -> str:
+    """The command-line options of the settings an error names (``time_steps`` -> `` [--time-steps]``)."""
+    settings = getattr(error, "settings", ())
+    return f" [{', '.join('--' + name.replace('_', '-') for name in settings)}]" if settings else ""
 
 
 def _one_line_warnings(prog: str, show: Callable) -> Callable:

@@ -76,9 +76,9 @@ class Encoding:
         if self.kind != "rate":
             raise ConfigError(f"unknown encoding {self.kind!r}: use 'rate'")
         if not _is_int(self.time_steps) or not 1 <= self.time_steps <= 10_000:
-            raise ConfigError(f"time steps must be in 1..10000, got {self.time_steps!r}: pass e.g. --time-steps 16")
+            raise ConfigError(f"time steps must be in 1..10000, got {self.time_steps!r}", settings=("time_steps",))
         if not _is_int(self.seed) or self.seed < 0:
-            raise ConfigError(f"the encoding seed must be an integer >= 0, got {self.seed!r}: pass e.g. --seed 0")
+            raise ConfigError(f"the encoding seed must be an integer >= 0, got {self.seed!r}", settings=("seed",))
 
 
 def _is_int(value: object) -> bool:

@@ -23,7 +23,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if name.split(":")[0] not in DEVICES:
         raise ConfigError(f"unknown device {name!r}: choose one of {', '.join(DEVICES)}")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: PyTorch sees no CUDA GPU here; use --device cpu (or auto)")
+        raise ConfigError("device 'cuda': PyTorch sees no CUDA GPU here; use 'cpu' (or 'auto')", settings=("device",))
     return torch.device(name)
 
 

@@ -18,7 +18,15 @@ __all__ = [
 
 
 class QpsnnError(Exception):
-    """Base class of every error a user can cause and fix."""
+    """Base class of every error a user can cause and fix.
+
+    The message speaks in library terms. ``settings`` names what fixes it as Python parameter
+    names (``time_steps``); the command lines print those as their options (``[--time-steps]``).
+    """
+
+    def __init__(self, message: str = "", *, settings: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.settings = tuple(settings)
 
 
 class ConfigError(QpsnnError, ValueError):
@@ -38,7 +46,7 @@ class ExportError(QpsnnError):
 
 
 class OutputPathError(QpsnnError):
-    """An output file exists (and --force was not given) or its folder is missing."""
+    """An output file exists (and replacing it was not allowed) or its folder is missing."""
 
 
 class NetxFileError(QpsnnError):

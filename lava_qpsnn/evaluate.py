@@ -67,9 +67,9 @@ def evaluate(
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if samples is not None and samples < 1:
-        raise ConfigError(f"--samples must be >= 1, got {samples}")
+        raise ConfigError(f"samples must be >= 1, got {samples}", settings=("samples",))
     if batch_size is not None and batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+        raise ConfigError(f"batch size must be >= 1, got {batch_size}", settings=("batch_size",))
     info = read_net_info(net_path)
     network = info.network  # what the simulator runs and a checkpoint is checked against
     if checkpoint is not None:

@@ -122,7 +122,9 @@ def prune_checkpoint(
     for layer, (width, ratio) in enumerate(zip(widths, prune.layer_ratios(len(widths)), strict=True)):
         if channels_left(width, ratio) < 1:
             raise ConfigError(
-                f"--prune {ratio} would remove all {width} channels of prunable layer {layer}: use a smaller ratio"
+                f"a pruning ratio of {ratio} would remove all {width} channels of prunable layer {layer}: "
+                "use a smaller ratio",
+                settings=("prune",),
             )
     config = checkpoint.training or TrainConfig()
     train_set, test_set = _splits(checkpoint.dataset, config.validation)

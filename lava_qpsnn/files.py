@@ -19,7 +19,9 @@ def check_output_path(path: str | os.PathLike, *, force: bool = False) -> Path:
     if target.is_dir():
         raise OutputPathError(f"{target} is a folder: give a file name inside it")
     if target.exists() and not force:
-        raise OutputPathError(f"{target} exists: pass --force to overwrite it, or choose another name")
+        raise OutputPathError(
+            f"{target} exists: allow replacing it (force) or choose another name", settings=("force",)
+        )
     if not target.parent.is_dir():
         raise OutputPathError(f"folder {target.parent} does not exist: create it first (mkdir -p {target.parent})")
     if not os.access(target.parent, os.W_OK):

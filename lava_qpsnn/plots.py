@@ -33,7 +33,8 @@ def check_plot_folder(folder: str | os.PathLike, *, force: bool = False) -> Path
     present = [name for name in PLOT_NAMES if (folder / name).exists()]
     if present and not force:
         raise OutputPathError(
-            f"{folder} already has {', '.join(present)}: pass --force to replace them, or choose another plot folder"
+            f"{folder} already has {', '.join(present)}: allow replacing them (force) or choose another plot folder",
+            settings=("force",),
         )
     return folder
 

@@ -103,12 +103,14 @@ class PruneConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "ratios", tuple(float(r) for r in self.ratios))
         if not self.ratios or any(not 0.0 <= r < 1.0 for r in self.ratios):
-            raise ConfigError(f"--prune ratios must be in [0, 1), got {list(self.ratios)}: e.g. --prune 0.5")
+            raise ConfigError(f"pruning ratios must be in [0, 1), got {list(self.ratios)}", settings=("prune",))
         criterion_named(self.criterion)
         if self.finetune_epochs < 0 or self.steps < 1 or self.calibration_samples < 1 or self.finetune_lr <= 0:
             raise ConfigError(
-                "need --finetune-epochs >= 0, --prune-steps >= 1, --calibration-samples >= 1 and a positive lr; "
-                f"got {self.finetune_epochs}, {self.steps}, {self.calibration_samples}, {self.finetune_lr}"
+                "need fine-tuning epochs >= 0, pruning steps >= 1, calibration samples >= 1 and a positive "
+                f"fine-tuning lr; got {self.finetune_epochs}, {self.steps}, {self.calibration_samples}, "
+                f"{self.finetune_lr}",
+                settings=("finetune_epochs", "prune_steps", "calibration_samples"),
             )
 
     def layer_ratios(self, count: int) -> tuple[float, ...]:
@@ -117,8 +119,9 @@ class PruneConfig:
             return self.ratios * count
         if len(self.ratios) != count:
             raise ConfigError(
-                f"--prune got {len(self.ratios)} ratios but the model has {count} prunable layers "
-                "(every conv/dense layer but the last): give one ratio or one per layer"
+                f"got {len(self.ratios)} pruning ratios but the model has {count} prunable layers "
+                "(every conv/dense layer but the last): give one ratio or one per layer",
+                settings=("prune",),
             )
         return self.ratios
 

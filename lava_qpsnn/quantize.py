@@ -123,12 +123,18 @@ def _check_grid(bits: int, grid: str) -> None:
     if grid not in GRIDS:
         raise ConfigError(f"unknown grid {grid!r}: choose one of {', '.join(GRIDS)}")
     if grid == "symmetric" and bits < 2:
-        raise ConfigError("the symmetric grid needs >= 2 bits (1 bit holds only 0): use --grid zero-free at 1 bit")
+        raise ConfigError(
+            "the symmetric grid needs >= 2 bits (1 bit holds only 0): use the zero-free grid at 1 bit",
+            settings=("grid",),
+        )
 
 
-def _check_bits(bits: int, what: str = "--bits") -> None:
+def _check_bits(bits: int, setting: str = "bits") -> None:
     if not (isinstance(bits, int) and 1 <= bits <= 8):
-        raise ConfigError(f"{what} must be an integer in 1..8 (Loihi 2 synapses hold up to 8 bits), got {bits}")
+        raise ConfigError(
+            f"{setting} must be an integer in 1..8 (Loihi 2 synapses hold up to 8 bits), got {bits}",
+            settings=(setting,),
+        )
 
 
 @dataclass(frozen=True)
@@ -159,7 +165,7 @@ class QuantConfig:
     def __post_init__(self) -> None:
         _check_bits(self.bits)
         if self.first_last_bits is not None:
-            _check_bits(self.first_last_bits, "--first-last-bits")
+            _check_bits(self.first_last_bits, "first_last_bits")
         if self.quantizer not in QUANTIZERS:
             raise ConfigError(f"unknown quantizer {self.quantizer!r}: choose one of {', '.join(QUANTIZERS)}")
         if self.gamma is None:
@@ -386,7 +392,8 @@ def to_fixed_point(
         weight = _folded_weight(block)
         if not torch.isfinite(weight).all():
             raise ExportError(
-                f"weight layer {i} has NaN or infinite weights (training diverged): retrain with a lower --lr"
+                f"weight layer {i} has NaN or infinite weights (training diverged): retrain with a lower learning rate",
+                settings=("lr",),
             )
         if isinstance(hook, WeightQuantizer):
             stored = None if scale is None else torch.tensor(scale, dtype=weight.dtype, device=weight.device)
@@ -403,13 +410,15 @@ def to_fixed_point(
         if integers.max() > MAX_LOIHI_WEIGHT or integers.min() < -MAX_LOIHI_WEIGHT - 2:
             raise ExportError(
                 f"weight layer {i}: integer weights reach {int(integers.abs().max())}, beyond Loihi's -256..254 "
-                "(netx would clip them): quantize the network with --bits"
+                "(netx would clip them): quantize the network (QuantConfig)",
+                settings=("bits",),
             )
         vth = round(block.neuron.threshold * gain)
         if not 1 <= vth <= MAX_LOIHI_VTH:
             raise ExportError(
                 f"weight layer {i}: threshold {vth} after folding the weight scale is outside Loihi's "
-                f"1..{MAX_LOIHI_VTH}; its weights are nearly all zero or huge: retrain with another --quantizer"
+                f"1..{MAX_LOIHI_VTH}; its weights are nearly all zero or huge: retrain with another quantizer",
+                settings=("quantizer",),
             )
         block.synapse.weight.copy_(integers / w_scale)
         block.synapse._pre_hook_fx = IntegerWeights(bits, w_scale, grid, exponent)
@@ -419,7 +428,8 @@ def to_fixed_point(
             if bias.abs().max() > MAX_LOIHI_BIAS:
                 raise ExportError(
                     f"weight layer {i}: BatchNorm bias reaches {int(bias.abs().max())} after scaling, beyond Loihi's "
-                    f"13-bit {-MAX_LOIHI_BIAS - 1}..{MAX_LOIHI_BIAS}: retrain with fewer bits or without --norm bn"
+                    f"13-bit {-MAX_LOIHI_BIAS - 1}..{MAX_LOIHI_BIAS}: retrain with fewer bits or without BatchNorm",
+                    settings=("bits", "norm"),
                 )
             block.neuron.norm = IntegerBias(bias, w_scale, norm.latency)
     for block in fixed.blocks:

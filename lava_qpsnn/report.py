@@ -4,7 +4,7 @@
 simulator (:func:`lava_qpsnn.sim.simulate`) and returns a :class:`NetworkReport`; the
 ``report`` command prints it as a table or JSON (``python -m lava_qpsnn report model.net``).
 Shapes, weights, bits and packed sizes are the exporter's own rows
-(:class:`netx_export.LayerSummary`), so both commands agree.
+(:class:`lava_qpsnn.export.LayerSummary`), so both commands agree.
 
 Definitions (per sample = one inference of T time steps, averaged over the samples run):
 
@@ -41,17 +41,16 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from netx_export.writer import (
+from .checkpoint import Checkpoint, check_exported_from, squeeze_shape
+from .data import load_dataset, spike_batches, stream_test_split
+from .errors import ConfigError
+from .export import (
     SUMMARY_HEADERS,
     LayerSummary,
     signed_weight_bits,
     summary_rows,
     with_unpruned_sizes,
 )
-
-from .checkpoint import Checkpoint, check_exported_from, squeeze_shape
-from .data import load_dataset, spike_batches, stream_test_split
-from .errors import ConfigError
 from .limits import STATE_LIMIT, StatePeak, measured_peaks
 from .loihi2 import (
     ENERGIES,
@@ -270,9 +269,9 @@ def report_network(
     is a :class:`~lava_qpsnn.errors.ConfigError`.
     """
     if samples < 1:
-        raise ConfigError(f"--samples must be >= 1, got {samples}")
+        raise ConfigError(f"samples must be >= 1, got {samples}", settings=("samples",))
     if batch_size is not None and batch_size < 1:
-        raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
+        raise ConfigError(f"batch size must be >= 1, got {batch_size}", settings=("batch_size",))
     info = read_net_info(net_path)
     network = info.network
     trained_bits = []

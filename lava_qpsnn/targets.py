@@ -20,7 +20,7 @@ TARGETS = ("sim", "loihi2")
 
 LOIHI_ACCESS = (
     "lava-loihi is not installed: Loihi 2 runs need Intel's Lava extension for Loihi, which Intel gives to members "
-    "of its Neuromorphic Research Community (INRC); install it into this environment, or use --target sim"
+    "of its Neuromorphic Research Community (INRC); install it into this environment, or use the 'sim' target"
 )
 
 
@@ -32,7 +32,7 @@ def check_target(target: str) -> None:
         from lava.utils import loihi
 
         if not loihi.is_installed():
-            raise LavaRuntimeError(LOIHI_ACCESS)
+            raise LavaRuntimeError(LOIHI_ACCESS, settings=("target",))
 
 
 def describe_target(target: str) -> str:

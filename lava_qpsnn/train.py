@@ -97,7 +97,7 @@ class TrainConfig:
         if not 0 <= self.weight_decay < math.inf or (self.init_gain is not None and not 0 < self.init_gain < math.inf):
             raise ConfigError(f"need weight decay >= 0 and init gain > 0; got {self.weight_decay}, {self.init_gain}")
         if self.val_samples < 0:
-            raise ConfigError(f"--val-samples must be >= 0, got {self.val_samples}")
+            raise ConfigError(f"validation samples must be >= 0, got {self.val_samples}", settings=("val_samples",))
         if self.validation is not None and not 0 < self.validation < 1:
             raise ConfigError(f"the validation fraction must be in (0, 1), got {self.validation}")
 

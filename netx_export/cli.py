@@ -7,9 +7,7 @@ from pathlib import Path
 
 from lava_qpsnn.checkpoint import load_checkpoint
 from lava_qpsnn.command import ArgumentParser, run_guarded
-from lava_qpsnn.table import format_table
-
-from .writer import SUMMARY_HEADERS, export_netx, summary_rows, total_bytes
+from lava_qpsnn.export import export_netx, format_summary, total_bytes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 def _export(args: argparse.Namespace) -> int:
     output = args.output or args.checkpoint.with_suffix(".net")
     rows = export_netx(load_checkpoint(args.checkpoint), output, force=args.force)
-    print(format_table(SUMMARY_HEADERS, summary_rows(rows)))
+    print(format_summary(rows))
     packed, dense = total_bytes(rows)
     unpruned = sum(r.float32_bytes_before for r in rows)
     before = "" if unpruned == dense else f"; {unpruned / packed:.1f}x smaller than float32 before pruning"

@@ -46,7 +46,9 @@ def test_export_errors(tmp_path, capsys, mlp_files):
     assert "not a readable" in _one_line_error(capsys, "netx_export: error: ")
     pt, net = mlp_files
     assert export_main([str(pt), "-o", str(net)]) == 2
-    assert "exists: pass --force" in _one_line_error(capsys, "netx_export: error: ")
+    assert _one_line_error(capsys, "netx_export: error: ").endswith(
+        "exists: allow replacing it (force) or choose another name [--force]"
+    )
 
 
 def test_eval_errors(tmp_path, capsys, mlp_files):
@@ -58,7 +60,7 @@ def test_eval_errors(tmp_path, capsys, mlp_files):
     assert exit_info.value.code == 2
     assert "--samples: expected a number of samples >= 1" in _one_line_error(capsys, "python -m lava_qpsnn eval: error")
     assert qpsnn_main(["eval", str(net), "--batch-size", "0"]) == 2
-    assert "--batch-size must be >= 1" in _one_line_error(capsys, "lava_qpsnn: error: ")
+    assert _one_line_error(capsys, "lava_qpsnn: error: ").endswith("batch size must be >= 1, got 0 [--batch-size]")
     assert qpsnn_main(["eval", str(pt)]) == 2  # a checkpoint is not a network
     assert "not an HDF5 file" in _one_line_error(capsys, "lava_qpsnn: error: ")
 
@@ -74,15 +76,19 @@ def test_python_dash_m_reports_bad_input_in_one_line(module, tmp_path):
 @pytest.mark.parametrize(
     "options, message",
     [
-        (["--bits", "9"], "--bits must be an integer in 1..8"),
-        (["--bits", "0"], "--bits must be an integer in 1..8"),
-        (["--bits", "4", "--first-last-bits", "12"], "--first-last-bits must be an integer in 1..8"),
+        (["--bits", "9"], "bits must be an integer in 1..8 (Loihi 2 synapses hold up to 8 bits), got 9 [--bits]"),
+        (["--bits", "0"], "bits must be an integer in 1..8 (Loihi 2 synapses hold up to 8 bits), got 0 [--bits]"),
+        (
+            ["--bits", "4", "--first-last-bits", "12"],
+            "first_last_bits must be an integer in 1..8 (Loihi 2 synapses hold up to 8 bits), got 12 "
+            "[--first-last-bits]",
+        ),
         (["--bits", "4", "--quantizer", "lsq"], "invalid choice: 'lsq'"),
         (["--bits", "4", "--first-last-bits", "all"], "expected 1..8 or 'same'"),
         (["--quantizer", "baseline"], "--quantizer only apply with --bits"),
         (["--first-last-bits", "same", "--gamma", "max"], "--first-last-bits, --gamma only apply with --bits"),
         (["--grid", "symmetric"], "--grid only apply with --bits"),
-        (["--bits", "1", "--grid", "symmetric"], "the symmetric grid needs >= 2 bits"),
+        (["--bits", "1", "--grid", "symmetric"], "use the zero-free grid at 1 bit [--grid]"),
         (["--bits", "4", "--grid", "log"], "invalid choice: 'log'"),
         (["--loss", "mse"], "invalid choice: 'mse'"),
         (["--schedule", "step"], "invalid choice: 'step'"),

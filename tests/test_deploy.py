@@ -55,7 +55,7 @@ def test_run_loihi2_without_the_extension_stops_at_once(mlp_files, tmp_path):
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1
-    assert "lava-loihi is not installed" in proc.stderr and "--target sim" in proc.stderr
+    assert "lava-loihi is not installed" in proc.stderr and proc.stderr.endswith("use the 'sim' target [--target]\n")
 
 
 def test_run_bad_input(tmp_path, capsys):

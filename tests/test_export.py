@@ -2,11 +2,11 @@ import h5py
 import numpy as np
 import pytest
 
-import netx_export.writer as writer
+import lava_qpsnn.export as export
 from lava_qpsnn.errors import ExportError, OutputPathError
+from lava_qpsnn.export import signed_weight_bits
 from lava_qpsnn.netx_file import read_net_info
 from netx_export import export_netx
-from netx_export.writer import signed_weight_bits
 
 
 def test_exported_file_loads_in_unmodified_netx(mlp_files, mlp_checkpoint):
@@ -63,7 +63,7 @@ def test_failure_mid_write_leaves_no_file(mlp_checkpoint, tmp_path, monkeypatch)
     def broken(*args):
         raise ExportError("simulated failure")
 
-    monkeypatch.setitem(writer._writers(), type(mlp_checkpoint.build().blocks[1]), broken)
+    monkeypatch.setitem(export._writers(), type(mlp_checkpoint.build().blocks[1]), broken)
     with pytest.raises(ExportError, match="simulated"):
         export_netx(mlp_checkpoint, path)
     assert list(tmp_path.iterdir()) == []

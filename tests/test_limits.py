@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-import netx_export.writer as writer
+import lava_qpsnn.export as export
 from lava_qpsnn.checkpoint import Checkpoint
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import ExportError, StateLimitWarning
@@ -143,7 +143,7 @@ def test_layer_over_the_limit_on_data_is_refused_and_really_diverges(export_as, 
     net = _integer_net("256-10", [254, 254], current_decay=[0.0, 0.0])
     message = _refused(export_as, net, tmp_path, r"^layer 2 \(dense\) reaches \|u\| 41,615,360 and \|v\| [\d,]+ on")
     assert "the first 64 test samples, beyond Lava's 24-bit limit 8,388,608" in message
-    monkeypatch.setattr(writer, "_check_state_limits", lambda *args: None)
+    monkeypatch.setattr(export, "_check_state_limits", lambda *args: None)
     path = export_as(net)
     spikes = _digits(2)
     pytorch, lava = output_spikes(net, spikes), simulate(path, spikes)
@@ -164,7 +164,7 @@ def test_layer_over_the_limit_in_theory_only_is_exported_with_a_warning(
     """
     net = _integer_net("32-10", [254, 1], current_decay=[0.0, 1.0])
     assert mlp_checkpoint.encoding == MLP_ENCODING
-    spikes = _digits(writer.LIMIT_SAMPLES)
+    spikes = _digits(export.LIMIT_SAMPLES)
     reached = 64 * 254 * int(spikes[..., :-1].reshape(len(spikes), -1).sum(1).max())
     with pytest.warns(StateLimitWarning) as caught:
         export_as(net)

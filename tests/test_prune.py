@@ -145,8 +145,8 @@ def test_score_stability_is_one_for_identical_batches_and_below_for_different(da
         (lambda: PruneConfig((1.0,)), r"in \[0, 1\)"),
         (lambda: PruneConfig((-0.1,)), r"in \[0, 1\)"),
         (lambda: PruneConfig((0.5,), "taylor"), "unknown criterion 'taylor'"),
-        (lambda: PruneConfig((0.5,), steps=0), "--prune-steps >= 1"),
-        (lambda: PruneConfig((0.5, 0.5, 0.5)).layer_ratios(2), "3 ratios but the model has 2 prunable layers"),
+        (lambda: PruneConfig((0.5,), steps=0), "pruning steps >= 1"),
+        (lambda: PruneConfig((0.5, 0.5, 0.5)).layer_ratios(2), "3 pruning ratios but the model has 2 prunable layers"),
     ],
 )
 def test_bad_pruning_settings(make, message):
@@ -237,10 +237,10 @@ def test_iterative_schedule_reaches_the_ratio(data):
         (["--prune", "1.0"], r"in [0, 1)"),
         (["--prune", "half"], "expected ratios like 0.5"),
         (["--prune", "0.5", "--criterion", "taylor"], "invalid choice: 'taylor'"),
-        (["--prune", "0.5,0.5"], "2 ratios but the model has 1 prunable layers"),
+        (["--prune", "0.5,0.5"], "2 pruning ratios but the model has 1 prunable layers"),
         (["--criterion", "svs"], "--criterion only apply with --prune"),
-        (["--prune", "0.5", "--prune-steps", "0"], "--prune-steps >= 1"),
-        (["--prune", "0.5", "--calibration-samples", "0"], "--calibration-samples >= 1"),
+        (["--prune", "0.5", "--prune-steps", "0"], "pruning steps >= 1"),
+        (["--prune", "0.5", "--calibration-samples", "0"], "[--finetune-epochs, --prune-steps, --calibration-samples]"),
     ],
 )
 def test_bad_pruning_options_are_one_line_errors(options, message, train_error):
@@ -283,9 +283,12 @@ def test_prune_command_equals_train_with_prune(tmp_path, capsys):
         ("missing", "no checkpoint at"),
         ("foreign", "not a readable lava-qpsnn checkpoint"),
         ("pruned", "already pruned (svs, ratios [0.5, 0.5]): prune the unpruned checkpoint it came from"),
-        ("empties", "--prune 0.99 would remove all 32 channels of prunable layer 0: use a smaller ratio"),
-        ("same", "exists: pass --force to overwrite it"),
-        ("ratios", "2 ratios but the model has 1 prunable layers"),
+        (
+            "empties",
+            "a pruning ratio of 0.99 would remove all 32 channels of prunable layer 0: use a smaller ratio [--prune]",
+        ),
+        ("same", "exists: allow replacing it (force) or choose another name [--force]"),
+        ("ratios", "2 pruning ratios but the model has 1 prunable layers"),
     ],
 )
 def test_prune_command_bad_input_is_one_line_and_writes_nothing(

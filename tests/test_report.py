@@ -161,7 +161,7 @@ def test_checkpoint_of_another_network_is_refused(conv_net, conv_checkpoint, mlp
     other = dataclasses.replace(conv_checkpoint, encoding=Encoding(time_steps=5, seed=3))
     with pytest.raises(ConfigError, match="differ: give the checkpoint the network was exported from"):
         report_network(conv_net, checkpoint=other)
-    with pytest.raises(ConfigError, match="--samples must be >= 1"):
+    with pytest.raises(ConfigError, match="samples must be >= 1"):
         report_network(conv_net, samples=0)
 
 
@@ -228,7 +228,7 @@ def test_cli_errors(tmp_path, capsys, mlp_files, conv_net):
     cases = [
         (["report", str(tmp_path / "none.net")], "no network file"),
         (["report", str(pt)], "not an HDF5 file"),
-        (["report", str(net), "--samples", "0"], "--samples must be >= 1"),
+        (["report", str(net), "--samples", "0"], "samples must be >= 1, got 0 [--samples]"),
         (["report", str(conv_net), "--checkpoint", str(pt)], "differ"),
         (["report", str(net), "--plot", str(tmp_path / "no" / "plots")], "cannot be created"),
         (["report", str(net), "--plot", str(pt)], "is not a folder"),

@@ -161,14 +161,14 @@ def test_epoch_metrics_come_from_a_fixed_training_subset_and_the_test_split_is_r
     assert {x.tobytes() for x in subset.images} <= {x.tobytes() for x in train_set.images}
     assert len({x.tobytes() for x in subset.images}) > 90  # (digits holds a few duplicate images)
     np.testing.assert_array_equal(validation_subset(train_set, 100).labels, subset.labels)
-    with pytest.raises(ConfigError, match="--val-samples must be >= 0"):
+    with pytest.raises(ConfigError, match="validation samples must be >= 0"):
         TrainConfig(val_samples=-1)
 
 
 def test_devices(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert resolve_device("auto") == resolve_device("cpu") == torch.device("cpu")
-    with pytest.raises(ConfigError, match="PyTorch sees no CUDA GPU here; use --device cpu"):
+    with pytest.raises(ConfigError, match="PyTorch sees no CUDA GPU here; use 'cpu'"):
         resolve_device("cuda")
     with pytest.raises(ConfigError, match="unknown device 'tpu'"):
         resolve_device("tpu")
@@ -188,7 +188,7 @@ def test_cuda_without_a_gpu_is_a_one_line_error_before_any_work(command, tmp_pat
     }[command]
     assert qpsnn_main([*args, "--device", "cuda"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "lava_qpsnn: error: --device cuda: PyTorch sees no CUDA GPU here; use --device cpu (or auto)"
+    assert err == "lava_qpsnn: error: device 'cuda': PyTorch sees no CUDA GPU here; use 'cpu' (or 'auto') [--device]"
     assert not out.exists()
 
 

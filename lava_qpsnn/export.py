@@ -34,6 +34,7 @@ Per layer, over one window of T steps:
 from __future__ import annotations
 
 import os
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -43,18 +44,29 @@ import h5py
 import numpy as np
 import torch
 
-from lava_qpsnn.checkpoint import Checkpoint
-from lava_qpsnn.data import encode_test_split, load_dataset
-from lava_qpsnn.errors import ExportError, StateLimitWarning
-from lava_qpsnn.files import atomic_output
-from lava_qpsnn.limits import STATE_LIMIT, layer_worst_case, measured_peaks
-from lava_qpsnn.models import build_model, weight_blocks
-from lava_qpsnn.netx_file import write_metadata
-from lava_qpsnn.quantize import MAX_LOIHI_BIAS, MAX_LOIHI_WEIGHT, IntegerWeights, check_on_grid
-from lava_qpsnn.sim import ConvLayer, DenseLayer, read_netx
-from lava_qpsnn.sim.netx_reader import lava_dense_weights
+from .checkpoint import Checkpoint
+from .data import encode_test_split, load_dataset
+from .errors import ExportError, StateLimitWarning
+from .files import atomic_output
+from .limits import STATE_LIMIT, layer_worst_case, measured_peaks
+from .models import build_model, weight_blocks
+from .netx_file import write_metadata
+from .quantize import MAX_LOIHI_BIAS, MAX_LOIHI_WEIGHT, IntegerWeights, check_on_grid
+from .sim import ConvLayer, DenseLayer, read_netx
+from .sim.netx_reader import lava_dense_weights
+from .table import format_table
 
-__all__ = ["LayerSummary", "export_netx", "signed_weight_bits", "with_unpruned_sizes", "LIMIT_SAMPLES"]
+__all__ = [
+    "LayerSummary",
+    "export_netx",
+    "format_summary",
+    "summary_rows",
+    "total_bytes",
+    "signed_weight_bits",
+    "with_unpruned_sizes",
+    "SUMMARY_HEADERS",
+    "LIMIT_SAMPLES",
+]
 
 LIMIT_SAMPLES = 64  # test samples that measure a layer whose worst case leaves Lava's 24-bit state
 
@@ -114,12 +126,14 @@ def _write_synaptic(index: int, block: torch.nn.Module, group: h5py.Group) -> La
     if not np.allclose(weight, integers, rtol=0, atol=1e-4):
         raise ExportError(
             f"{name} has weights off the integer grid: train with a quantization hook (slayer's default "
-            "quantize_8bit or --bits)"
+            "quantize_8bit or a QuantConfig)",
+            settings=("bits",),
         )
     if integers.max() > MAX_LOIHI_WEIGHT or integers.min() < -MAX_LOIHI_WEIGHT - 2:
         raise ExportError(
             f"{name} has integer weights in {int(integers.min())}..{int(integers.max())}, beyond Loihi's 8-bit "
-            f"synapse -256..254 (netx would clip them): quantize the network with --bits"
+            f"synapse -256..254 (netx would clip them): quantize the network (QuantConfig)",
+            settings=("bits",),
         )
     hook = block.synapse.pre_hook_fx
     loihi_bits = signed_weight_bits(integers)
@@ -135,7 +149,8 @@ def _write_synaptic(index: int, block: torch.nn.Module, group: h5py.Group) -> La
         if bias.max() > MAX_LOIHI_BIAS or bias.min() < -MAX_LOIHI_BIAS - 1:
             raise ExportError(
                 f"{name} has a bias reaching {int(np.abs(bias).max())}, beyond Lava's 13-bit bias "
-                f"{-MAX_LOIHI_BIAS - 1}..{MAX_LOIHI_BIAS}: retrain with fewer --bits or without --norm bn"
+                f"{-MAX_LOIHI_BIAS - 1}..{MAX_LOIHI_BIAS}: retrain with fewer bits or without BatchNorm",
+                settings=("bits", "norm"),
             )
         del group["bias"]
         group.create_dataset("bias", data=bias.astype(np.int16))
@@ -151,7 +166,8 @@ def _check_dense_matrix(name: str, integers: np.ndarray, bias: np.ndarray | None
     if not integers.any():
         raise ExportError(
             f"{name} has all-zero weights, which netx cannot build (OverflowError): prune it less or use more "
-            "--bits so that the layer keeps a non-zero weight"
+            "bits so that the layer keeps a non-zero weight",
+            settings=("prune", "bits"),
         )
     if integers.max() > 0:
         return  # mixed or all-positive matrices within -256..254: netx stores them exactly
@@ -237,7 +253,7 @@ def export_netx(checkpoint: Checkpoint, path: str | os.PathLike, *, force: bool 
     _check_exportable(net)
     rows = [LayerSummary(0, "input", tuple(checkpoint.model.input_shape))]
     with atomic_output(path, force=force) as tmp:
-        with h5py.File("draft", "w", driver="core", backing_store=False) as draft:
+        with h5py.File(f"draft-{uuid.uuid4().hex}", "w", driver="core", backing_store=False) as draft:
             layers = draft.create_group("layer")
             inp = layers.create_group("0")
             inp.create_dataset("type", (1,), "S10", [b"input"])
@@ -263,8 +279,9 @@ COMPACT_BYTES = 2048  # datasets up to this size live in their (checksummed) obj
 def _copy_checksummed(source: h5py.Group, target: h5py.Group) -> None:
     """Copy a draft file so that every byte HDF5 reads from the copy is covered by a checksum.
 
-    A damaged file is then a read error naming the entry, never a silently different network, and
-    HDF5 refuses it before parsing damaged structures (which can crash its C library). The target is
+    A damaged file is then a read error naming the entry rather than a silently different network
+    (any single damaged byte; checksums miss some multi-byte damage), and HDF5 refuses it before
+    parsing damaged structures (which can crash its C library). The target is
     written in the HDF5 1.10 format, whose superblock, object headers, B-trees and heaps carry
     checksums; attributes must be fixed-length (a variable-length value lives in the unchecked
     global heap); a dataset of up to ``COMPACT_BYTES`` is stored inside its object header, a larger
@@ -276,7 +293,9 @@ def _copy_checksummed(source: h5py.Group, target: h5py.Group) -> None:
         if isinstance(item, h5py.Group):
             _copy_checksummed(item, target.create_group(name))
             continue
-        data = np.asarray(item[()])  # a variable-length string becomes fixed-length
+        data = np.asarray(item[()])
+        if data.dtype.kind == "O":  # variable-length strings (an array of them) become fixed-length
+            data = data.astype(bytes)
         if data.nbytes <= COMPACT_BYTES:  # low-level: h5py's create_dataset drops the layout of a scalar
             layout = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
             layout.set_layout(h5py.h5d.COMPACT)
@@ -287,6 +306,8 @@ def _copy_checksummed(source: h5py.Group, target: h5py.Group) -> None:
             )
         else:
             target.create_dataset(name, data=data, fletcher32=True)
+        for key, value in item.attrs.items():
+            target[name].attrs[key] = value
 
 
 def _check_state_limits(path: os.PathLike, checkpoint: Checkpoint) -> None:
@@ -311,8 +332,9 @@ def _check_state_limits(path: os.PathLike, checkpoint: Checkpoint) -> None:
         if not peak.within:
             raise ExportError(
                 f"{name} reaches {reached} on {samples}, beyond Lava's 24-bit limit {STATE_LIMIT:,} (Lava would "
-                "wrap or clip it and its spikes differ): quantize with --bits (fewer bits fit wider layers) or give "
-                "the layer fewer inputs"
+                "wrap or clip it and its spikes differ): quantize it (fewer bits fit wider layers) or give "
+                "the layer fewer inputs",
+                settings=("bits",),
             )
         messages.append(
             f"{name}: worst case |u| {worst.current:,}, |v| {worst.voltage:,} is beyond Lava's 24-bit limit "
@@ -381,3 +403,8 @@ def _dash(value: object) -> object:
 # bits of the stored integers after netx removes their power-of-two factor (b + 1 on the
 # zero-free grid); "vth": the layer's integer threshold (vThMant).
 SUMMARY_HEADERS = ["layer", "type", "shape", "weights", "bits", "Loihi bits", "vth", "packed KB", "float32 KB"]
+
+
+def format_summary(rows: list[LayerSummary]) -> str:
+    """The per-layer table :func:`export_netx` returns, as text (what ``python -m netx_export`` prints)."""
+    return format_table(SUMMARY_HEADERS, summary_rows(rows))

@@ -1,0 +1,48 @@
+"""The packages' dependency runs one way: ``netx_export`` (the exporter's command line) uses ``lava_qpsnn``."""
+
+import ast
+import re
+from pathlib import Path
+
+import lava_qpsnn
+import netx_export
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_lava_qpsnn_never_imports_netx_export():
+    package = Path(lava_qpsnn.__file__).parent
+    offenders = {
+        str(path.relative_to(package)): sorted(n for n in _imported_modules(path) if n.split(".")[0] == "netx_export")
+        for path in package.rglob("*.py")
+    }
+    assert not {path: names for path, names in offenders.items() if names}
+
+
+def test_netx_export_names_its_api():
+    assert set(netx_export.__all__) == {"export_netx", "format_summary", "LayerSummary"}
+    assert all(getattr(netx_export, name).__module__ == "lava_qpsnn.export" for name in netx_export.__all__)
+
+
+def test_library_errors_speak_of_settings_not_command_line_options():
+    """Only the command lines (cli.py) name options; the library's errors carry ``settings`` instead."""
+    package = Path(lava_qpsnn.__file__).parent
+    option = re.compile(r"(^|[\s(])--[a-z]")
+    found = []
+    for path in package.rglob("*.py"):
+        if path.name == "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                texts = [n.value for n in ast.walk(node.exc) if isinstance(n, ast.Constant)]
+                found += [f"{path.name}:{node.lineno}" for text in texts if option.search(str(text))]
+    assert not found
