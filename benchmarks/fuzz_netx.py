@@ -7,7 +7,7 @@ its bytes inverted in turn. Counted: accepted (reads and simulates), refused (on
 ``NetxFileError`` line; grouped by reason), other exceptions, crashes of the worker (the HDF5 C
 library) and hangs. Every accepted mutant is listed with the reason accepting it is right: the
 file reads as the original network (the edit touched an entry netx never reads or left its
-value unchanged; the damaged bytes are ones HDF5 does not read), or as another network netx and
+value unchanged; damage that leaves every value netx reads unchanged), or as another network netx and
 Lava build and run (what it reads as is what they compute). Writes ``benchmarks/results/fuzz_netx.md``.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fuzz_netx.py [--mutants 1200] [--seed 0] [--no-sweep]
@@ -128,7 +128,7 @@ def main() -> int:
                     change.split(", shape")[0]
                 ] += 1
             else:
-                accepted_damage[mutant.kind, _why(original, scratch, "only bytes HDF5 does not read were damaged")] += 1
+                accepted_damage[mutant.kind, _why(original, scratch, "every value netx reads is unchanged")] += 1
     by_kind = Counter((mutant.kind, result.split(":")[0]) for mutant, result in results)
     reasons = Counter(_reason(result) for _, result in results if result.startswith("refused: "))
     outcomes = ["accepted", "refused", "exception", "crash", "hang"]

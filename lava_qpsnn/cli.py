@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -43,7 +45,7 @@ def _percent(x: float | None) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     state = _run_state_path(args)
-    with _ranks(args, state):
+    with _ranks(args, state, args.dataset):
         checkpoint = _train_from_args(args, state=state)
         _save_run(checkpoint, args, state)
     return 0
@@ -53,7 +55,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     state = _run_state_path(args)
     checkpoint = load_checkpoint(args.checkpoint)
     prune = _prune_from_args(args)
-    with _ranks(args, state):
+    with _ranks(args, state, checkpoint.dataset):
         if checkpoint.training is None:
             print(f"note: {args.checkpoint} records no training settings; fine-tuning uses the defaults of 'train'")
         pruned = prune_checkpoint(checkpoint, prune, device=args.device, state=state, progress=args.progress)
@@ -62,18 +64,22 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _ranks(args: argparse.Namespace, state: Path) -> Iterator[None]:
+def _ranks(args: argparse.Namespace, state: Path, dataset: str) -> Iterator[None]:
     """Under torchrun, join the other ranks (:mod:`~lava_qpsnn.distributed`) for the command's work.
 
     Every rank must have been given the same options and see the same saved run ``state`` (or
-    none); ``args.device`` becomes this rank's device (its own GPU on ``cuda``); only rank 0
+    none); each machine's first rank loads ``dataset`` before the others (one writer per data
+    cache); ``args.device`` becomes this rank's device (its own GPU on ``cuda``); only rank 0
     prints and writes files (the others' stdout is discarded). Without torchrun, nothing changes.
     """
     with distributed.session(resolve_device(args.device)) as device:
         options = {name: str(value) for name, value in vars(args).items() if name != "func"}
         distributed.check_same("options", json.dumps(options, sort_keys=True))
-        shared = f"every rank must see {state} to resume: put --out on a file system all ranks share"
-        distributed.check_same("saved run state", str(state.exists()), fix=shared)
+        saved = hashlib.sha256(state.read_bytes()).hexdigest() if state.exists() else "none"
+        shared = f"every rank must see the same {state} to resume: put --out on a file system all ranks share"
+        distributed.check_same("saved run state", saved, fix=shared)
+        with distributed.node_leader_first():
+            load_dataset(dataset)
         args.device = str(device)
         with contextlib.ExitStack() as stack:
             if not distributed.is_main():
@@ -321,7 +327,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"[1/5] training the float network ({what})")
     float_ckpt = _train_from_args(plain)
     criterion = args.criterion or "svs"
-    print(f"[2/5] the same as QP-SNN: {args.bits}-bit weights, pruning {_ratio_text(args.prune)} ({criterion})")
+    print(f"[2/5] the same as QP-SNN: {args.bits}-bit hidden weights, pruning {_ratio_text(args.prune)} ({criterion})")
     qpsnn_ckpt = _train_from_args(args)
     print(f"[3/5] exporting both to NetX HDF5 in {workdir}")
     files = {}
@@ -685,8 +691,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+DISTRIBUTED_COMMANDS = (cmd_train, cmd_prune)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if distributed.launched_by_torchrun() and args.func not in DISTRIBUTED_COMMANDS:
+        print("lava_qpsnn: error: only train and prune run under torchrun: run this command alone", file=sys.stderr)
+        return 2
     if args.data_dir is not None:  # read by the data loaders, in this process and in Lava's workers
         os.environ["LAVA_QPSNN_DATA"] = str(args.data_dir)
     return run_guarded("lava_qpsnn", lambda: args.func(args))

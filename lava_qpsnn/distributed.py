@@ -47,6 +47,8 @@ __all__ = [
     "check_same",
     "wrap",
     "batch_moments",
+    "node_leader_first",
+    "launched_by_torchrun",
 ]
 
 T = TypeVar("T")
@@ -70,7 +72,7 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def _launched_by_torchrun() -> bool:
+def launched_by_torchrun() -> bool:
     """Whether torchrun started this process as one of several ranks."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
@@ -84,7 +86,7 @@ def session(device: str | torch.device) -> Iterator[torch.device]:
     ``device`` and starts nothing.
     """
     device = torch.device(device)
-    if not _launched_by_torchrun() or dist.is_initialized():
+    if not launched_by_torchrun() or dist.is_initialized():
         yield device
         return
     if device.type == "cuda":
@@ -103,7 +105,11 @@ def share(index: np.ndarray) -> np.ndarray:
 
 
 def my_batches(batches: Iterable[T]) -> Iterator[T]:
-    """Batch ``i`` of ``batches`` if ``i mod N`` is this rank; the others are still drawn, so encodings stay in step."""
+    """Batch ``i`` of ``batches`` if ``i mod N`` is this rank.
+
+    Every rank still draws (encodes) all batches and runs only its own: simple, and cheap next
+    to running the network; the evaluation and calibration sets are small.
+    """
     n, me = world_size(), rank()
     for i, batch in enumerate(batches):
         if i % n == me:
@@ -139,6 +145,23 @@ def check_same(what: str, value: str, fix: str | None = None) -> None:
         raise ConfigError(f"ranks {differ} got other {what} than rank 0: {fix or f'give every rank the same {what}'}")
 
 
+@contextlib.contextmanager
+def node_leader_first() -> Iterator[None]:
+    """Local rank 0 of each machine runs the block before the other ranks do (e.g. filling a data cache).
+
+    So that ranks never download or write the same cache file at once; the others then find it.
+    """
+    if not dist.is_initialized():
+        yield
+        return
+    leader = int(os.environ.get("LOCAL_RANK", "0")) == 0
+    if not leader:
+        dist.barrier()
+    yield
+    if leader:
+        dist.barrier()
+
+
 def wrap(model: torch.nn.Module) -> torch.nn.Module:
     """``model`` in DistributedDataParallel when ranks train together (weights and buffers broadcast from rank 0).
 
@@ -162,12 +185,14 @@ def batch_moments(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int
     """
     if not dist.is_initialized():
         return values.mean(1), values.var(1, unbiased=False), values.shape[1]
-    count = torch.tensor([float(values.shape[1])], dtype=values.dtype, device=values.device)
-    totals = _SumOverRanks.apply(torch.cat([values.sum(1), (values * values).sum(1), count]))
+    wide = values.double()  # E[x^2] - E[x]^2 in float64: no cancellation at float32 precision
+    count = torch.tensor([float(values.shape[1])], dtype=torch.float64, device=values.device)
+    totals = _SumOverRanks.apply(torch.cat([wide.sum(1), (wide * wide).sum(1), count]))
     channels = values.shape[0]
     n = totals[-1]
     mean = totals[:channels] / n
-    return mean, (totals[channels : 2 * channels] / n - mean * mean).clamp_min(0), int(n.item())
+    var = (totals[channels : 2 * channels] / n - mean * mean).clamp_min(0)
+    return mean.to(values.dtype), var.to(values.dtype), int(n.item())
 
 
 class _SumOverRanks(torch.autograd.Function):

@@ -233,7 +233,7 @@ def criterion_named(name: str) -> Criterion:
 
 @contextlib.contextmanager
 def record_activity(blocks: Sequence[torch.nn.Module], criterion: Criterion) -> Iterator[list[list]]:
-    """While open, forward hooks on ``blocks``' neurons sum each layer's per-channel scores and firing rates.
+    """While open, forward hooks on ``blocks``' neurons sum each layer's per-channel scores and spike counts.
 
     Yields ``[[score_sum, spike_count, samples], ...]`` per block (spike counts per channel in
     float64: exact, whatever the order of the batches or the ranks that ran them); the hooks

@@ -217,7 +217,10 @@ def train(
     if device is not None:
         model.to(resolve_device(device))
     if config.batch_size < world_size():
-        raise ConfigError(f"a batch of {config.batch_size} cannot give each of {world_size()} ranks a sample")
+        raise ConfigError(
+            f"a batch of {config.batch_size} cannot give each of {world_size()} ranks a sample",
+            settings=("batch_size",),
+        )
     where = model_device(model)
     learner = wrap(model)  # DistributedDataParallel under torchrun, else the model itself
     run = run or RunState()
@@ -251,13 +254,14 @@ def train(
     for epoch in range(len(history), config.epochs):
         model.train()
         order = rng.permutation(len(train_set))
-        correct = 0
+        correct = trained = 0
         for start in batches:
             index = order[start : start + config.batch_size]
             spikes = rate_encode(train_set.images[index], encoding.time_steps, rng)  # every rank draws all
             if len(index) < world_size():  # a last batch too small to give every rank a sample is skipped
                 bar.update()
                 continue
+            trained += len(index)
             mine = share(np.arange(len(index)))
             x = torch.from_numpy(spikes[mine]).to(where)
             y = labels[torch.from_numpy(index[mine]).to(where)]
@@ -270,7 +274,7 @@ def train(
                 schedule.step()
             correct += int((out.sum(-1).argmax(1) == y).sum())
             bar.update()
-        epoch_metrics = {"train_accuracy": sum_over_ranks(correct) / len(train_set)}
+        epoch_metrics = {"train_accuracy": sum_over_ranks(correct) / trained}
         if len(val_set):
             epoch_metrics["val_accuracy"] = _accuracy(model, val_spikes, val_set.labels)
         history.append(epoch_metrics)
