@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 LAVA_WHEELS := lava-nc==0.10.0 lava-dl==0.6.0
 WORK := build/demo
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test docs lint clean
 
 install: $(STAMP)
 
@@ -34,11 +34,14 @@ demo: $(STAMP)
 	$(PY) -m lava_qpsnn demo --workdir $(WORK)
 
 test: $(STAMP)
-	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks
+	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks docs
 	$(PY) -m pytest
 
+docs: $(STAMP)
+	$(PY) docs/build_api.py build/docs
+
 lint: $(STAMP)
-	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks
+	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks docs
 
 clean:
 	rm -rf build
