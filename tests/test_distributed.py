@@ -32,11 +32,13 @@ def _ranks(command: list[str], folder: Path, *options: str) -> list[dict]:
     return [torch.load(path) for path in sorted(folder.glob("rank*.pt"))]
 
 
-@pytest.mark.parametrize("norm", ["none", "bn"])
-def test_two_ranks_train_and_prune_as_one_process(tmp_path, norm):
-    """4-bit weights, 50% SVS pruning, fine-tuning; with BatchNorm its statistics span both ranks."""
-    (one,) = _ranks([sys.executable], tmp_path / "one", "--norm", norm)
-    first, second = _ranks(TORCHRUN, tmp_path / "two", "--norm", norm)
+def test_two_ranks_train_and_prune_as_one_process(tmp_path):
+    """4-bit weights, 50% SVS pruning, fine-tuning, and BatchNorm, whose statistics span both ranks.
+
+    Without BatchNorm the code path is the same minus the statistics sums; it is left out to keep the suite short.
+    """
+    (one,) = _ranks([sys.executable], tmp_path / "one", "--norm", "bn")
+    first, second = _ranks(TORCHRUN, tmp_path / "two", "--norm", "bn")
     # both ranks trained, each on its half of every batch
     assert (one["world"], first["world"], second["world"]) == (1, 2, 2)
     assert first["samples"] > 0 and second["samples"] > 0
