@@ -73,13 +73,14 @@ def _ranks(args: argparse.Namespace, state: Path, dataset: str) -> Iterator[None
     prints and writes files (the others' stdout is discarded). Without torchrun, nothing changes.
     """
     with distributed.session(resolve_device(args.device)) as device:
-        options = {name: str(value) for name, value in vars(args).items() if name != "func"}
-        distributed.check_same("options", json.dumps(options, sort_keys=True))
-        saved = hashlib.sha256(state.read_bytes()).hexdigest() if state.exists() else "none"
-        shared = f"every rank must see the same {state} to resume: put --out on a file system all ranks share"
-        distributed.check_same("saved run state", saved, fix=shared)
-        with distributed.node_leader_first():
-            load_dataset(dataset)
+        if distributed.world_size() > 1:  # one process: no state to hash, no data set to load twice
+            options = {name: str(value) for name, value in vars(args).items() if name != "func"}
+            distributed.check_same("options", json.dumps(options, sort_keys=True))
+            saved = hashlib.sha256(state.read_bytes()).hexdigest() if state.exists() else "none"
+            shared = f"every rank must see the same {state} to resume: put --out on a file system all ranks share"
+            distributed.check_same("saved run state", saved, fix=shared)
+            with distributed.node_leader_first():
+                load_dataset(dataset)
         args.device = str(device)
         with contextlib.ExitStack() as stack:
             if not distributed.is_main():
