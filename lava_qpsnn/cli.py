@@ -161,15 +161,18 @@ def _prune_from_args(args: argparse.Namespace) -> PruneConfig | None:
     )
 
 
-def _train_from_args(args: argparse.Namespace, state: Path | None = None) -> Checkpoint:
-    quant = None
-    if args.bits is not None:
-        defaults = QuantConfig(args.bits)
-        first_last = {None: defaults.first_last_bits, "same": None}.get(args.first_last_bits, args.first_last_bits)
-        quantizer, gamma = args.quantizer or defaults.quantizer, args.gamma or defaults.gamma
-        quant = QuantConfig(args.bits, quantizer, first_last, gamma, grid=args.grid)
-    else:
+def _quant_from_args(args: argparse.Namespace) -> QuantConfig | None:
+    if args.bits is None:
         _reject_options(args, ("quantizer", "first_last_bits", "gamma", "grid"), "--bits 4")
+        return None
+    defaults = QuantConfig(args.bits)
+    first_last = {None: defaults.first_last_bits, "same": None}.get(args.first_last_bits, args.first_last_bits)
+    quantizer, gamma = args.quantizer or defaults.quantizer, args.gamma or defaults.gamma
+    return QuantConfig(args.bits, quantizer, first_last, gamma, grid=args.grid)
+
+
+def _train_from_args(args: argparse.Namespace, state: Path | None = None) -> Checkpoint:
+    quant = _quant_from_args(args)
     return train_checkpoint(
         dataset=args.dataset,
         arch=args.arch,
@@ -321,6 +324,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .export import export_netx
     from .report import report_network
 
+    _quant_from_args(args), _prune_from_args(args)  # the QP-SNN settings fail here, before any work
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
     plain = argparse.Namespace(**{**vars(args), **dict.fromkeys(QUANT_OPTIONS + PRUNE_OPTIONS)})

@@ -204,3 +204,9 @@ def test_a_closed_output_pipe_ends_quietly(tmp_path, mlp_files):
     worker.stdout.close()  # the reader is gone before the table is printed
     err = worker.stderr.read()
     assert worker.wait(timeout=300) == 141 and err == "", err
+
+
+def test_demo_refuses_bad_qpsnn_settings_before_any_work(tmp_path, capsys):
+    assert qpsnn_main(["demo", "--bits", "9", "--workdir", str(tmp_path / "demo")]) == 2
+    assert _one_line_error(capsys, "lava_qpsnn: error: ").endswith("got 9 [--bits]")
+    assert not (tmp_path / "demo").exists()
