@@ -5,7 +5,7 @@
 # lava-nc 0.10.0 and lava-dl 0.6.0 declare Requires-Python <3.11 and pin old
 # torch/numpy. We run them on Python 3.11: their ordinary dependencies come from
 # pyproject.toml (installed normally), then the two Lava wheels alone with
-# --no-deps --ignore-requires-python; lava_qpsnn/lava_compat.py fixes the one
+# --no-deps --ignore-requires-python; lava_qpsnn/lava/compat.py fixes the one
 # import failure of lava-nc 0.10.0 on Python 3.11.
 
 PYTHON ?= python3.11
@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 LAVA_WHEELS := lava-nc==0.10.0 lava-dl==0.6.0
 WORK := build/demo
 
-.PHONY: install demo test docs lint clean
+.PHONY: install demo test docs tutorials lint clean
 
 install: $(STAMP)
 
@@ -34,14 +34,18 @@ demo: $(STAMP)
 	$(PY) -m lava_qpsnn demo --workdir $(WORK)
 
 test: $(STAMP)
-	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks docs
+	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks docs tutorials
 	$(PY) -m pytest
 
 docs: $(STAMP)
 	$(PY) docs/build_api.py build/docs
 
+# every tutorial run top to bottom and saved with its outputs and plots
+tutorials: $(STAMP)
+	$(PY) tutorials/execute.py
+
 lint: $(STAMP)
-	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks docs
+	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks docs tutorials
 
 clean:
 	rm -rf build

@@ -40,12 +40,12 @@ from tqdm import tqdm
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, load_dataset
-from lava_qpsnn.experiment import prune_checkpoint, train_checkpoint
-from lava_qpsnn.prune import PruneConfig
-from lava_qpsnn.quantize import QuantConfig
-from lava_qpsnn.report import report_network
-from lava_qpsnn.table import format_markdown, format_table
-from lava_qpsnn.train import TrainConfig
+from lava_qpsnn.report.network import report_network
+from lava_qpsnn.report.table import format_markdown, format_table
+from lava_qpsnn.training.experiment import prune_checkpoint, train_checkpoint
+from lava_qpsnn.training.loop import TrainConfig
+from lava_qpsnn.training.prune import PruneConfig
+from lava_qpsnn.training.quantize import QuantConfig
 from netx_export import export_netx
 
 BITS = (4, 2)

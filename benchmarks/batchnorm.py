@@ -26,10 +26,10 @@ from tqdm import tqdm
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
-from lava_qpsnn.experiment import train_checkpoint
-from lava_qpsnn.quantize import QuantConfig
-from lava_qpsnn.table import format_markdown, format_table
-from lava_qpsnn.train import TrainConfig
+from lava_qpsnn.report.table import format_markdown, format_table
+from lava_qpsnn.training.experiment import train_checkpoint
+from lava_qpsnn.training.loop import TrainConfig
+from lava_qpsnn.training.quantize import QuantConfig
 
 MODELS = {"mlp": "128-10", "conv+pool": "8c3-p2-16c3-10"}
 NORMS = ("none", "bn")

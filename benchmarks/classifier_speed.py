@@ -3,7 +3,7 @@
 Trains an MLP (64-128-10 at T = 16, the preset ``mlp``) and a conv net (8-16 channels,
 4-bit weights, 50% SVS-pruned), exports each, then
 
-- runs ONE :class:`lava_qpsnn.processes.Classifier` over all 360 test samples and checks its
+- runs ONE :class:`lava_qpsnn.lava.processes.Classifier` over all 360 test samples and checks its
   predictions against the PyTorch fixed-point model and the simulator (must be identical);
 - runs all samples again as ONE ``run_lava`` (spikes encoded beforehand into a source
   ``RingBuffer`` -> netx -> sink: one run too, without the Classifier's processes);
@@ -28,14 +28,14 @@ import numpy as np
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
-from lava_qpsnn.deploy import deploy
-from lava_qpsnn.experiment import train_checkpoint
-from lava_qpsnn.lava_run import run_lava
-from lava_qpsnn.prune import PruneConfig
-from lava_qpsnn.quantize import QuantConfig
+from lava_qpsnn.lava.deploy import deploy
+from lava_qpsnn.lava.run import run_lava
+from lava_qpsnn.report.table import format_markdown
 from lava_qpsnn.sim import simulate
-from lava_qpsnn.table import format_markdown
-from lava_qpsnn.train import TrainConfig, classify, output_spikes
+from lava_qpsnn.training.experiment import train_checkpoint
+from lava_qpsnn.training.loop import TrainConfig, classify, output_spikes
+from lava_qpsnn.training.prune import PruneConfig
+from lava_qpsnn.training.quantize import QuantConfig
 from netx_export import export_netx
 
 NETWORKS = {

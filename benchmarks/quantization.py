@@ -27,10 +27,10 @@ from tqdm import tqdm
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
-from lava_qpsnn.experiment import train_checkpoint
-from lava_qpsnn.quantize import GRIDS, QuantConfig, grid_max
-from lava_qpsnn.table import format_markdown, format_table
-from lava_qpsnn.train import TrainConfig
+from lava_qpsnn.report.table import format_markdown, format_table
+from lava_qpsnn.training.experiment import train_checkpoint
+from lava_qpsnn.training.loop import TrainConfig
+from lava_qpsnn.training.quantize import GRIDS, QuantConfig, grid_max
 
 
 def weight_bytes(checkpoint, bits: int | None) -> tuple[float, float]:
@@ -125,7 +125,7 @@ def main() -> int:
         f"--seeds {args.seeds} --models {' '.join(args.models)}` ({seconds:.0f} s of training runs on one thread). "
         f"{args.seeds} seeds, "
         f"{args.epochs} epochs, T = 16, rate coding, the library's default training recipe (cross-entropy of "
-        "the output spike counts, cosine learning rate, tau_grad 0.003; see README); every synapse layer at "
+        "the output spike counts, cosine learning rate, tau_grad 0.003; see docs/training.md); every synapse layer at "
         "the given bits (first and last included); accuracy of the exported fixed-point network on all 360 "
         "test images (the 'QAT model' column is the float training model).\n"
         "Weights KB counts `bits` per weight (the trained grid); 'Loihi bits' are the signed bits the "

@@ -4,7 +4,7 @@ Two configurations of the same recipe (conv 8, conv 16 stride 2, dense; digits, 
 4-bit baseline quantizer; SVS pruning of half the channels of both convs, fine-tuned, then
 compacted): the first and last layers at 8 bits (the default, as in QP-SNN) and every
 layer at 4 bits (``--first-last-bits same``). Each is exported to NetX and reported by
-:func:`lava_qpsnn.report.report_network` with its checkpoint, on the whole test set.
+:func:`lava_qpsnn.report.network.report_network` with its checkpoint, on the whole test set.
 
     .venv/bin/python benchmarks/report_pruned.py [--epochs 20] [--finetune-epochs 10] [--samples 360]
 """
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
-from lava_qpsnn.experiment import train_checkpoint
-from lava_qpsnn.plots import write_plots
-from lava_qpsnn.prune import PruneConfig
-from lava_qpsnn.quantize import QuantConfig
-from lava_qpsnn.report import NetworkReport, report_network, report_table
-from lava_qpsnn.table import format_markdown, format_table
-from lava_qpsnn.train import TrainConfig
+from lava_qpsnn.report.network import NetworkReport, report_network, report_table
+from lava_qpsnn.report.plots import write_plots
+from lava_qpsnn.report.table import format_markdown, format_table
+from lava_qpsnn.training.experiment import train_checkpoint
+from lava_qpsnn.training.loop import TrainConfig
+from lava_qpsnn.training.prune import PruneConfig
+from lava_qpsnn.training.quantize import QuantConfig
 from netx_export import export_netx
 
 # name -> (QuantConfig.first_last_bits, file and plot folder name)
@@ -140,8 +140,9 @@ def main() -> int:
         + format_markdown(SUMMARY_HEADERS, summary)
         + f"\n\n{why(reports)}\n\n"
         "Cores, chips and energy are ESTIMATES (published Loihi 2 limits, some assumed from Loihi 1, and Loihi 1 "
-        "per-operation energies), not measurements: see `lava_qpsnn/loihi2.py`. SynOps count every stored "
-        "synapse an input spike drives, zero weights included; see `lava_qpsnn/report.py`.\n\n" + "\n".join(sections)
+        "per-operation energies), not measurements: see `lava_qpsnn/report/loihi2.py`. SynOps count every stored "
+        "synapse an input spike drives, zero weights included; see `lava_qpsnn/report/network.py`.\n\n"
+        + "\n".join(sections)
     )
     args.out.write_text(text)
     print(f"wrote {args.out} and the PNGs in {plot_root}")

@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Dataset, Encoding, load_dataset, register_dataset, stream_test_split
-from lava_qpsnn.table import format_markdown
+from lava_qpsnn.report.table import format_markdown
 
 ARCH = "32c3-p2-64c3s2-10"
 STEPS = 16
@@ -69,10 +69,10 @@ register_dataset("digits28", digits28)
 
 def build(folder: Path) -> tuple[Path, Path, float]:
     """Train (1 epoch, validation split: the test split is not read) and export; returns files and seconds."""
-    from lava_qpsnn.checkpoint import save_checkpoint
-    from lava_qpsnn.experiment import train_checkpoint
-    from lava_qpsnn.quantize import QuantConfig
-    from lava_qpsnn.train import TrainConfig
+    from lava_qpsnn.training.checkpoint import save_checkpoint
+    from lava_qpsnn.training.experiment import train_checkpoint
+    from lava_qpsnn.training.loop import TrainConfig
+    from lava_qpsnn.training.quantize import QuantConfig
     from netx_export import export_netx
 
     start = time.perf_counter()
@@ -92,12 +92,12 @@ def build(folder: Path) -> tuple[Path, Path, float]:
 
 def measure(kind: str, pt: Path, net: Path, samples: int) -> dict:
     """One measurement in this process (see the module docstring); ends with its peak RSS."""
-    from lava_qpsnn.checkpoint import load_checkpoint
     from lava_qpsnn.evaluate import evaluate
-    from lava_qpsnn.lava_run import run_lava
+    from lava_qpsnn.lava.run import run_lava
+    from lava_qpsnn.lava.sizing import measure_rate
     from lava_qpsnn.sim import default_batch_size, read_netx, simulate
-    from lava_qpsnn.sizing import measure_rate
-    from lava_qpsnn.train import output_spikes
+    from lava_qpsnn.training.checkpoint import load_checkpoint
+    from lava_qpsnn.training.loop import output_spikes
 
     network = read_netx(net)
     stream = stream_test_split(load_dataset("digits28")[1], Encoding(time_steps=STEPS, seed=0))

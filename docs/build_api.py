@@ -20,6 +20,8 @@ def modules() -> list[str]:
     import lava_qpsnn
     import netx_export
 
+    for name in lava_qpsnn.__all__:  # load the names the package loads on first use (its Lava processes)
+        getattr(lava_qpsnn, name)
     names = []
     for package in (lava_qpsnn, netx_export):
         names.append(package.__name__)

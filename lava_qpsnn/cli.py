@@ -17,24 +17,24 @@ from pathlib import Path
 
 import numpy as np
 
-from . import distributed
-from .checkpoint import Checkpoint, check_exported_from, load_checkpoint, save_checkpoint
 from .command import ArgumentParser, finite_float, run_guarded
 from .data import Encoding, dataset_names, load_dataset
-from .device import DEVICES, resolve_device
 from .errors import ConfigError
 from .evaluate import BACKENDS, Evaluation, evaluate
-from .experiment import prune_checkpoint, train_checkpoint
+from .export.netx_file import read_net_info
 from .files import check_output_path
-from .models import NORMS, PRESETS, NeuronConfig
-from .netx_file import read_net_info
-from .prune import CRITERIA, PruneConfig
-from .quantize import GAMMAS, GRIDS, QUANTIZERS, QuantConfig, synapse_bits
-from .resume import state_path
-from .sizing import BUDGET_SECONDS, PROBE_SAMPLES, RunProbe, format_duration, measure_rate, sized_samples
-from .table import format_table
-from .targets import TARGETS, check_target, describe_target
-from .train import LOSSES, SCHEDULES, TrainConfig
+from .lava.sizing import BUDGET_SECONDS, PROBE_SAMPLES, RunProbe, format_duration, measure_rate, sized_samples
+from .lava.targets import TARGETS, check_target, describe_target
+from .report.table import format_table
+from .training import distributed
+from .training.checkpoint import Checkpoint, check_exported_from, load_checkpoint, save_checkpoint
+from .training.device import DEVICES, resolve_device
+from .training.experiment import prune_checkpoint, train_checkpoint
+from .training.loop import LOSSES, SCHEDULES, TrainConfig
+from .training.models import NORMS, PRESETS, NeuronConfig
+from .training.prune import CRITERIA, PruneConfig
+from .training.quantize import GAMMAS, GRIDS, QUANTIZERS, QuantConfig, synapse_bits
+from .training.resume import state_path
 
 __all__ = ["main", "ArgumentParser"]
 
@@ -65,7 +65,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _ranks(args: argparse.Namespace, state: Path, dataset: str) -> Iterator[None]:
-    """Under torchrun, join the other ranks (:mod:`~lava_qpsnn.distributed`) for the command's work.
+    """Under torchrun, join the other ranks (:mod:`~lava_qpsnn.training.distributed`) for the command's work.
 
     Every rank must have been given the same options and see the same saved run ``state`` (or
     none); each machine's first rank loads ``dataset`` before the others (one writer per data
@@ -248,7 +248,7 @@ def _lava_samples(args: argparse.Namespace, probe: RunProbe) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .data import encode_test_split
-    from .lava_run import run_lava
+    from .lava.run import run_lava
 
     resolve_device(args.device)
     checkpoint = _checked_checkpoint(args)
@@ -280,7 +280,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .deploy import deploy
+    from .lava.deploy import deploy
 
     check_target(args.target)  # before any work, the checkpoint's too
     resolve_device(args.device)
@@ -306,7 +306,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _agreement_with_pytorch(checkpoint: Checkpoint, predictions: np.ndarray, device: str) -> float:
     """Fraction of the first test samples on which ``predictions`` equal the checkpoint's fixed-point model's."""
     from .data import stream_test_split
-    from .train import classify, output_spikes
+    from .training.loop import classify, output_spikes
 
     stream = stream_test_split(load_dataset(checkpoint.dataset)[1], checkpoint.encoding).first(len(predictions))
     return float((classify(output_spikes(checkpoint.fixed_point(), stream, device=device)) == predictions).mean())
@@ -320,9 +320,9 @@ PRUNE_OPTIONS = ("prune", "criterion", "finetune_epochs", "prune_steps", "calibr
 def cmd_demo(args: argparse.Namespace) -> int:
     """The method in one run: the same network in float and as QP-SNN, both exported and measured side by side,
     every output spike of the QP-SNN one checked in Lava, and that one deployed as a Lava Classifier process."""
-    from .deploy import deploy
-    from .export import export_netx
-    from .report import report_network
+    from .export.writer import export_netx
+    from .lava.deploy import deploy
+    from .report.network import report_network
 
     _quant_from_args(args), _prune_from_args(args)  # the QP-SNN settings fail here, before any work
     workdir: Path = args.workdir
@@ -414,8 +414,8 @@ def _demo_comparison(float_ckpt: Checkpoint, qpsnn_ckpt: Checkpoint, reports: di
 def cmd_report(args: argparse.Namespace) -> int:
     import json
 
-    from .plots import check_plot_folder, write_plots
-    from .report import format_report, report_network
+    from .report.network import format_report, report_network
+    from .report.plots import check_plot_folder, write_plots
 
     if args.plot is not None:
         check_plot_folder(args.plot, force=args.force)  # before any work
@@ -605,7 +605,7 @@ LAVA_SAMPLES = (
     "run the first few samples, time them, then as many as fit about "
     f"{format_duration(BUDGET_SECONDS)} (the choice and the estimate for all are printed first); "
     "N: the first N; all: every test sample"
-)  # the policy is lava_qpsnn.sizing's
+)  # the policy is lava_qpsnn.lava.sizing's
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -664,9 +664,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--target",
-        default="sim",
+        default="cpu",
         choices=TARGETS,
-        help="sim: Lava's bit-accurate fixed-point CPU models; loihi2: Loihi 2 through lava-loihi",
+        help="cpu: Lava's bit-accurate fixed-point CPU models; loihi2: Loihi 2 through lava-loihi",
     )
     _add_device_option(p, "the checkpoint's fixed-point model")
     p.set_defaults(func=cmd_run)

@@ -5,7 +5,7 @@ The simulator and the PyTorch model run the split in batches that are encoded wh
 are needed (:class:`~lava_qpsnn.data.SpikeStream`), so memory is one batch's whatever the
 number of samples, and every figure is the same for any batch size. Lava runs all its
 samples in one run (its input buffer holds them all), which is why Lava runs are sized
-by the command line (:mod:`lava_qpsnn.sizing`).
+by the command line (:mod:`lava_qpsnn.lava.sizing`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .checkpoint import Checkpoint, check_exported_from
 from .data import load_dataset, spike_batches, stream_test_split
 from .errors import ConfigError
-from .lava_run import run_lava
-from .netx_file import read_net_info
+from .export.netx_file import read_net_info
+from .lava.run import run_lava
 from .sim import default_batch_size, simulate
-from .train import classify, output_spikes
+from .training.checkpoint import Checkpoint, check_exported_from
+from .training.loop import classify, output_spikes
 
 __all__ = ["Evaluation", "evaluate"]
 

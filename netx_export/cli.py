@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lava_qpsnn.checkpoint import load_checkpoint
 from lava_qpsnn.command import ArgumentParser, run_guarded
-from lava_qpsnn.export import export_netx, format_summary, total_bytes
+from lava_qpsnn.export.writer import export_netx, format_summary, total_bytes
+from lava_qpsnn.training.checkpoint import load_checkpoint
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,12 +12,12 @@ import sys
 import pytest
 
 import lava_qpsnn  # noqa: F401  (installs the Lava import hook before any Lava import)
-from lava_qpsnn.checkpoint import Checkpoint, save_checkpoint
 from lava_qpsnn.data import Encoding
-from lava_qpsnn.experiment import train_checkpoint
-from lava_qpsnn.prune import PruneConfig
-from lava_qpsnn.quantize import QuantConfig
-from lava_qpsnn.train import TrainConfig
+from lava_qpsnn.training.checkpoint import Checkpoint, save_checkpoint
+from lava_qpsnn.training.experiment import train_checkpoint
+from lava_qpsnn.training.loop import TrainConfig
+from lava_qpsnn.training.prune import PruneConfig
+from lava_qpsnn.training.quantize import QuantConfig
 from netx_export import export_netx
 
 TIME_STEPS = 12

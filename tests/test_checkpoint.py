@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from lava_qpsnn.checkpoint import VERSION, load_checkpoint, save_checkpoint
 from lava_qpsnn.data import encode_test_split, load_dataset
 from lava_qpsnn.errors import CheckpointError, OutputPathError
-from lava_qpsnn.train import output_spikes
+from lava_qpsnn.training.checkpoint import VERSION, load_checkpoint, save_checkpoint
+from lava_qpsnn.training.loop import output_spikes
 
 
 def test_round_trip_rebuilds_the_same_network(mlp_checkpoint, tmp_path):

@@ -102,7 +102,7 @@ def test_bad_quantization_options(options, message, train_error):
 
 
 def test_quantized_train_records_its_settings(tmp_path, capsys):
-    from lava_qpsnn.checkpoint import load_checkpoint
+    from lava_qpsnn.training.checkpoint import load_checkpoint
 
     pt = tmp_path / "q.pt"
     args = ["--no-progress", "train", "--epochs", "1", "--arch", "16-10", "--time-steps", "8", "--out", str(pt)]
@@ -119,7 +119,7 @@ def test_quantized_train_records_its_settings(tmp_path, capsys):
 
 
 def test_train_options_reach_the_checkpoint(tmp_path, capsys):
-    from lava_qpsnn.checkpoint import load_checkpoint
+    from lava_qpsnn.training.checkpoint import load_checkpoint
 
     pt = tmp_path / "q.pt"
     options = ["--loss", "spike-rate", "--schedule", "constant", "--weight-decay", "0.01", "--init-gain", "2"]

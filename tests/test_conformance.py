@@ -19,13 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
-from lava_qpsnn.checkpoint import Checkpoint
 from lava_qpsnn.data import Encoding, load_dataset, rate_encode
 from lava_qpsnn.errors import NetxFileError
-from lava_qpsnn.models import Dense, Flatten, ModelConfig, NeuronConfig, build_model, weight_blocks
-from lava_qpsnn.quantize import QuantConfig, quantize_model, to_fixed_point
 from lava_qpsnn.sim import DenseLayer, read_netx, simulate, trace
-from lava_qpsnn.train import init_weights, output_spikes
+from lava_qpsnn.training.checkpoint import Checkpoint
+from lava_qpsnn.training.loop import init_weights, output_spikes
+from lava_qpsnn.training.models import Dense, Flatten, ModelConfig, NeuronConfig, build_model, weight_blocks
+from lava_qpsnn.training.quantize import QuantConfig, quantize_model, to_fixed_point
 from netx_export import export_netx
 
 

@@ -1,4 +1,4 @@
-"""``run``: a .net deployed as one Lava Classifier process, on the sim target and (missing) Loihi 2."""
+"""``run``: a .net deployed as one Lava Classifier process, on the cpu target and (missing) Loihi 2."""
 
 import subprocess
 import sys
@@ -8,11 +8,11 @@ import pytest
 
 from lava_qpsnn.cli import main
 from lava_qpsnn.data import encode_test_split, load_dataset
-from lava_qpsnn.deploy import deploy
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.lava_run import run_lava
-from lava_qpsnn.targets import check_target
-from lava_qpsnn.train import classify
+from lava_qpsnn.lava.deploy import deploy
+from lava_qpsnn.lava.run import run_lava
+from lava_qpsnn.lava.targets import check_target
+from lava_qpsnn.training.loop import classify
 
 SAMPLES = 20
 
@@ -55,7 +55,7 @@ def test_run_loihi2_without_the_extension_stops_at_once(mlp_files, tmp_path):
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1
-    assert "lava-loihi is not installed" in proc.stderr and proc.stderr.endswith("use the 'sim' target [--target]\n")
+    assert "lava-loihi is not installed" in proc.stderr and proc.stderr.endswith("use the 'cpu' target [--target]\n")
 
 
 def test_run_bad_input(tmp_path, capsys):

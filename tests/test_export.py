@@ -2,10 +2,10 @@ import h5py
 import numpy as np
 import pytest
 
-import lava_qpsnn.export as export
+import lava_qpsnn.export.writer as export
 from lava_qpsnn.errors import ExportError, OutputPathError
-from lava_qpsnn.export import signed_weight_bits
-from lava_qpsnn.netx_file import read_net_info
+from lava_qpsnn.export.netx_file import read_net_info
+from lava_qpsnn.export.writer import signed_weight_bits
 from netx_export import export_netx
 
 

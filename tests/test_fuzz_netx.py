@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from lava_qpsnn.errors import NetxFileError
-from lava_qpsnn.netx_file import METADATA_ATTR, read_net_info
+from lava_qpsnn.export.netx_file import METADATA_ATTR, read_net_info
 from lava_qpsnn.sim import read_netx
 from lava_qpsnn.sim.fuzz import KINDS, mutants, run_isolated
 

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from lava_qpsnn import lava_compat
+from lava_qpsnn.lava import compat as lava_compat
 
 needs_patch = pytest.mark.skipif(not lava_compat.lava_needs_patch(), reason="lava-nc works here unpatched")
 

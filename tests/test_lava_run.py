@@ -5,8 +5,8 @@ import pytest
 
 from lava_qpsnn.data import encode_test_split, load_dataset
 from lava_qpsnn.errors import NetxFileError
-from lava_qpsnn.lava_run import run_lava, to_lava_layout
-from lava_qpsnn.train import output_spikes
+from lava_qpsnn.lava.run import run_lava, to_lava_layout
+from lava_qpsnn.training.loop import output_spikes
 
 
 def _first_test_samples(encoding, count):

@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 import torch
 
-import lava_qpsnn.export as export
-from lava_qpsnn.checkpoint import Checkpoint
+import lava_qpsnn.export.writer as export
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import ExportError, StateLimitWarning
-from lava_qpsnn.limits import STATE_LIMIT, worst_case
-from lava_qpsnn.models import ModelConfig, build_model
-from lava_qpsnn.norm import IntegerBias
-from lava_qpsnn.quantize import IntegerWeights, QuantConfig, quantize_model, to_fixed_point
+from lava_qpsnn.export.limits import STATE_LIMIT, worst_case
 from lava_qpsnn.sim import read_netx, simulate
-from lava_qpsnn.train import output_spikes
+from lava_qpsnn.training.checkpoint import Checkpoint
+from lava_qpsnn.training.loop import output_spikes
+from lava_qpsnn.training.models import ModelConfig, build_model
+from lava_qpsnn.training.norm import IntegerBias
+from lava_qpsnn.training.quantize import IntegerWeights, QuantConfig, quantize_model, to_fixed_point
 from netx_export import export_netx
 from netx_export.cli import main as export_main
 
@@ -149,7 +149,7 @@ def test_layer_over_the_limit_on_data_is_refused_and_really_diverges(export_as, 
     pytorch, lava = output_spikes(net, spikes), simulate(path, spikes)
     assert (pytorch[:, :, 3:] == 1).all()  # slayer's model: the output fires on every step from 3 on
     assert (lava[:, :, 3:] == 0).any()  # Lava: the current wraps negative on its third step and firing stops
-    from lava_qpsnn.lava_run import run_lava
+    from lava_qpsnn.lava.run import run_lava
 
     np.testing.assert_array_equal(run_lava(path, spikes[:1]), lava[:1])  # Lava's own fixed_pt run agrees
 

@@ -15,8 +15,8 @@ from importlib.metadata import EntryPoint
 import numpy as np
 import pytest
 
-from lava_qpsnn import data, mnist
-from lava_qpsnn.data import Dataset, load_dataset, register_dataset
+from lava_qpsnn import data
+from lava_qpsnn.data import Dataset, load_dataset, mnist, register_dataset
 from lava_qpsnn.errors import ConfigError, DataError
 
 

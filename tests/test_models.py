@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.models import (
+from lava_qpsnn.training.models import (
     Conv,
     Dense,
     Flatten,

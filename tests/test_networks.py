@@ -10,13 +10,15 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from lava_qpsnn.checkpoint import Checkpoint, save_checkpoint
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.lava_run import run_lava
-from lava_qpsnn.models import ModelConfig, build_model, prepare_network
-from lava_qpsnn.norm import BatchNorm
-from lava_qpsnn.prune import (
+from lava_qpsnn.lava.run import run_lava
+from lava_qpsnn.sim import simulate
+from lava_qpsnn.training.checkpoint import Checkpoint, save_checkpoint
+from lava_qpsnn.training.loop import TrainConfig, output_spikes, train
+from lava_qpsnn.training.models import ModelConfig, build_model, prepare_network
+from lava_qpsnn.training.norm import BatchNorm
+from lava_qpsnn.training.prune import (
     Criterion,
     PruneConfig,
     apply_masks,
@@ -26,9 +28,7 @@ from lava_qpsnn.prune import (
     register_criterion,
     select_channels,
 )
-from lava_qpsnn.quantize import QuantConfig, quantize_model, to_fixed_point
-from lava_qpsnn.sim import simulate
-from lava_qpsnn.train import TrainConfig, output_spikes, train
+from lava_qpsnn.training.quantize import QuantConfig, quantize_model, to_fixed_point
 from netx_export import export_netx
 
 ENCODING = Encoding(time_steps=10, seed=5)
@@ -212,7 +212,7 @@ def test_unsupported_blocks_are_named_with_what_is_supported():
 
 
 def test_a_user_defined_criterion_prunes_through_the_registry(digits, monkeypatch):
-    import lava_qpsnn.prune as prune_module
+    import lava_qpsnn.training.prune as prune_module
 
     torch.manual_seed(0)
     net = build_model(ModelConfig.from_arch("6c3-p2-8c3-10", (1, 8, 8), 10))
@@ -275,7 +275,7 @@ def test_folding_refuses_a_batchnorm_that_was_not_prepared():
 
 
 def test_report_and_exporter_table_align_layers_across_pooling(bn_pool_checkpoint, tmp_path):
-    from lava_qpsnn.report import report_network
+    from lava_qpsnn.report.network import report_network
 
     path = tmp_path / "bn_pool.net"
     rows = export_netx(bn_pool_checkpoint, path)

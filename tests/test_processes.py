@@ -11,11 +11,11 @@ from lava.proc import io
 
 from lava_qpsnn.data import encode_test_split, load_dataset, rate_encode
 from lava_qpsnn.errors import ConfigError, LavaRuntimeError
-from lava_qpsnn.lava_run import to_lava_layout
-from lava_qpsnn.netx_file import METADATA_ATTR
-from lava_qpsnn.processes import NO_LABEL, Classifier, Encoder, Readout
+from lava_qpsnn.export.netx_file import METADATA_ATTR
+from lava_qpsnn.lava.processes import NO_LABEL, Classifier, Encoder, Readout
+from lava_qpsnn.lava.run import to_lava_layout
 from lava_qpsnn.sim import simulate
-from lava_qpsnn.train import classify, output_spikes
+from lava_qpsnn.training.loop import classify, output_spikes
 
 FIXED_PT = Loihi2SimCfg(select_tag="fixed_pt")
 
@@ -172,7 +172,7 @@ def test_classifier_for_loihi2_puts_lava_loihi_adapters_between_host_and_chip(wh
     from lava.magma.core.process.process import AbstractProcess
     from lava.utils import loihi
 
-    from lava_qpsnn.processes import ClassifierModel
+    from lava_qpsnn.lava.processes import ClassifierModel
 
     class Adapter(AbstractProcess):
         def __init__(self, *, shape, **kwargs):

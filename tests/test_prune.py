@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from lava_qpsnn.checkpoint import load_checkpoint, save_checkpoint
 from lava_qpsnn.cli import main as qpsnn_main
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import CheckpointError, ConfigError
-from lava_qpsnn.models import ModelConfig, build_model
-from lava_qpsnn.prune import (
+from lava_qpsnn.training.checkpoint import load_checkpoint, save_checkpoint
+from lava_qpsnn.training.loop import accuracy, output_spikes
+from lava_qpsnn.training.models import ModelConfig, build_model
+from lava_qpsnn.training.prune import (
     LayerScores,
     PruneConfig,
     apply_masks,
@@ -24,8 +25,7 @@ from lava_qpsnn.prune import (
     select_channels,
     svs_scores,
 )
-from lava_qpsnn.quantize import QuantConfig, quantize_model, to_fixed_point
-from lava_qpsnn.train import accuracy, output_spikes
+from lava_qpsnn.training.quantize import QuantConfig, quantize_model, to_fixed_point
 from netx_export import export_netx
 
 
@@ -217,8 +217,8 @@ def test_damaged_pruning_record_is_a_one_line_error(pruned_conv, tmp_path):
 
 
 def test_iterative_schedule_reaches_the_ratio(data):
-    from lava_qpsnn.prune import prune_and_finetune
-    from lava_qpsnn.train import TrainConfig
+    from lava_qpsnn.training.loop import TrainConfig
+    from lava_qpsnn.training.prune import prune_and_finetune
 
     train_set, _ = data
     _, test_set = load_dataset("digits")

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from lava_qpsnn.errors import ConfigError, ExportError
-from lava_qpsnn.quantize import (
+from lava_qpsnn.training.quantize import (
     IntegerWeights,
     QuantConfig,
     WeightQuantizer,
@@ -177,7 +177,7 @@ def test_grid_check_knows_the_symmetric_grid():
 
 
 def test_fixed_point_conversion_folds_the_scale_into_the_threshold():
-    from lava_qpsnn.models import ModelConfig, build_model
+    from lava_qpsnn.training.models import ModelConfig, build_model
 
     net = quantize_model(
         build_model(ModelConfig.from_arch("16-10", (1, 8, 8), 10)),
@@ -232,8 +232,8 @@ def test_export_refuses_a_checkpoint_altered_off_its_grid(quantized_checkpoints,
 def test_lava_spikes_equal_the_fixed_point_model(bits, quantized_checkpoints, tmp_path):
     """Lava alone; both grids are compared with Lava and the simulator in test_simulate.py."""
     from lava_qpsnn.data import encode_test_split, load_dataset
-    from lava_qpsnn.lava_run import run_lava
-    from lava_qpsnn.train import output_spikes
+    from lava_qpsnn.lava.run import run_lava
+    from lava_qpsnn.training.loop import output_spikes
     from netx_export import export_netx
 
     checkpoint = quantized_checkpoints[bits, "symmetric" if bits == 8 else "zero-free"]
@@ -245,7 +245,7 @@ def test_lava_spikes_equal_the_fixed_point_model(bits, quantized_checkpoints, tm
 
 
 def test_diverged_weights_give_a_clear_error():
-    from lava_qpsnn.models import ModelConfig, build_model
+    from lava_qpsnn.training.models import ModelConfig, build_model
 
     net = quantize_model(build_model(ModelConfig.from_arch("8-10", (1, 8, 8), 10)), QuantConfig(2))
     with torch.no_grad():

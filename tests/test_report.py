@@ -22,14 +22,14 @@ import h5py
 import numpy as np
 import pytest
 
-import lava_qpsnn.report as report_module
+import lava_qpsnn.report.network as report_module
 from lava_qpsnn.cli import main
 from lava_qpsnn.data import Encoding
 from lava_qpsnn.errors import ConfigError, NetxFileError
-from lava_qpsnn.loihi2 import chips_needed, layer_cores
-from lava_qpsnn.netx_file import write_metadata
-from lava_qpsnn.plots import PLOT_NAMES
-from lava_qpsnn.report import format_report, report_network
+from lava_qpsnn.export.netx_file import write_metadata
+from lava_qpsnn.report.loihi2 import chips_needed, layer_cores
+from lava_qpsnn.report.network import format_report, report_network
+from lava_qpsnn.report.plots import PLOT_NAMES
 from netx_export import export_netx
 
 T = 4
@@ -206,7 +206,7 @@ def test_plots_leave_the_callers_matplotlib_alone(conv_net, tmp_path):
     """A notebook keeps its inline backend (write_plots used to switch pyplot to Agg)."""
     import matplotlib
 
-    from lava_qpsnn.plots import write_plots
+    from lava_qpsnn.report.plots import write_plots
 
     before = matplotlib.get_backend()
     matplotlib.use("svg")  # stands for the caller's own choice (inline in a notebook)
@@ -250,5 +250,5 @@ def test_report_of_a_file_without_metadata(tmp_path):
 
 
 def test_import_loads_no_matplotlib(run_python):
-    result = run_python("import sys, lava_qpsnn, lava_qpsnn.plots; print('matplotlib' in sys.modules)")
+    result = run_python("import sys, lava_qpsnn, lava_qpsnn.report.plots; print('matplotlib' in sys.modules)")
     assert result.stdout.strip() == "False", result.stderr

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 import torch
 
-from lava_qpsnn.checkpoint import load_checkpoint
 from lava_qpsnn.cli import main as qpsnn_main
 from lava_qpsnn.data import Encoding, load_dataset
-from lava_qpsnn.device import resolve_device
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.experiment import train_checkpoint
-from lava_qpsnn.prune import PruneConfig
-from lava_qpsnn.quantize import QuantConfig
-from lava_qpsnn.resume import RunState
-from lava_qpsnn.train import TrainConfig, validation_subset
+from lava_qpsnn.training.checkpoint import load_checkpoint
+from lava_qpsnn.training.device import resolve_device
+from lava_qpsnn.training.experiment import train_checkpoint
+from lava_qpsnn.training.loop import TrainConfig, validation_subset
+from lava_qpsnn.training.prune import PruneConfig
+from lava_qpsnn.training.quantize import QuantConfig
+from lava_qpsnn.training.resume import RunState
 
 
 class Stopped(Exception):
@@ -138,7 +138,7 @@ def test_cli_resume_continues_a_stopped_train_and_removes_its_state(tmp_path, mo
 
 
 def test_epoch_metrics_come_from_a_fixed_training_subset_and_the_test_split_is_read_once(tmp_path, monkeypatch):
-    train_module = sys.modules["lava_qpsnn.train"]  # the package's name 'train' is the function
+    train_module = sys.modules["lava_qpsnn.training.loop"]  # the package's name 'train' is the function
     train_set, test_set = load_dataset("digits")
     encoded = []
     original = train_module.encode_test_split

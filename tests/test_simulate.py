@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import DataError, NetxFileError
-from lava_qpsnn.experiment import train_checkpoint
-from lava_qpsnn.lava_run import run_lava
-from lava_qpsnn.quantize import QuantConfig
+from lava_qpsnn.lava.run import run_lava
 from lava_qpsnn.sim import DenseLayer, InputLayer, NetxNetwork, Neuron, read_netx, simulate, trace
 from lava_qpsnn.sim.netx_reader import lava_dense_weights
-from lava_qpsnn.train import LOSSES, TrainConfig, output_spikes
+from lava_qpsnn.training.experiment import train_checkpoint
+from lava_qpsnn.training.loop import LOSSES, TrainConfig, output_spikes
+from lava_qpsnn.training.quantize import QuantConfig
 from netx_export import export_netx
 
 SAMPLES = 4

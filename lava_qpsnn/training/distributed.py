@@ -34,7 +34,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = [
     "session",

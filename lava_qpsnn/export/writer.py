@@ -1,6 +1,6 @@
 """Checkpoint -> NetX HDF5.
 
-What is exported is the checkpoint's fixed-point network (:func:`lava_qpsnn.quantize.to_fixed_point`):
+What is exported is the checkpoint's fixed-point network (:func:`lava_qpsnn.training.quantize.to_fixed_point`):
 integer weights on the trained b-bit grid, the weight scale folded into each layer's
 threshold, a BatchNorm folded into the weights and an integer bias. Each slayer block is
 written by its own ``export_hdf5`` (lava-dl's format, unchanged) except pooling, which netx
@@ -12,12 +12,12 @@ layer and our metadata, checks that weights and biases are integers and stores t
 
 Lava's limits, checked on the written file before it is moved into place. Lava differs from
 slayer's fixed-point model, silently, where its state leaves 24 bits (``u`` wraps, ``v`` is
-clipped below ``-2^23``; :mod:`lava_qpsnn.limits`) and where netx cannot store a layer as it is.
+clipped below ``-2^23``; :mod:`lava_qpsnn.export.limits`) and where netx cannot store a layer as it is.
 Per layer, over one window of T steps:
 
 - worst case inside ``2^23`` (every same-signed input firing on every step): nothing to say;
 - worst case beyond it: quantized layers avoid this by design (a smaller weight exponent,
-  :func:`lava_qpsnn.quantize.to_fixed_point`); where that cannot help, the largest ``|u|``
+  :func:`lava_qpsnn.training.quantize.to_fixed_point`); where that cannot help, the largest ``|u|``
   and ``|v|`` reached on the first ``LIMIT_SAMPLES`` test samples are measured with the
   simulator, without the limits. Below ``2^23``: exported, with one
   :class:`~lava_qpsnn.errors.StateLimitWarning` line naming the layer, the measured maximum
@@ -44,17 +44,17 @@ import h5py
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint
-from .data import encode_test_split, load_dataset
-from .errors import ExportError, StateLimitWarning
-from .files import atomic_output
+from ..data import encode_test_split, load_dataset
+from ..errors import ExportError, StateLimitWarning
+from ..files import atomic_output
+from ..report.table import format_table
+from ..sim import ConvLayer, DenseLayer, read_netx
+from ..sim.netx_reader import lava_dense_weights
+from ..training.checkpoint import Checkpoint
+from ..training.models import build_model, weight_blocks
+from ..training.quantize import MAX_LOIHI_BIAS, MAX_LOIHI_WEIGHT, IntegerWeights, check_on_grid
 from .limits import STATE_LIMIT, layer_worst_case, measured_peaks
-from .models import build_model, weight_blocks
 from .netx_file import write_metadata
-from .quantize import MAX_LOIHI_BIAS, MAX_LOIHI_WEIGHT, IntegerWeights, check_on_grid
-from .sim import ConvLayer, DenseLayer, read_netx
-from .sim.netx_reader import lava_dense_weights
-from .table import format_table
 
 __all__ = [
     "LayerSummary",
@@ -373,7 +373,7 @@ def _before_after(before: object, after: object, text: Callable[[object], str] =
 
 
 def summary_rows(rows: list[LayerSummary]) -> list[list[object]]:
-    """Rows for :func:`lava_qpsnn.table.format_table` with a total line."""
+    """Rows for :func:`lava_qpsnn.report.table.format_table` with a total line."""
     out: list[list[object]] = []
     for r in rows:
         out.append(

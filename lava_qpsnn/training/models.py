@@ -3,7 +3,7 @@
 A :class:`ModelConfig` is a sequence of layers (:class:`Conv`, :class:`Pool`,
 :class:`Dense`, :class:`Flatten`), written in the notation SNN papers use
 (:func:`parse_arch`, e.g. ``16c3-p2-32c3-p2-128-10``), with optional BatchNorm
-(:mod:`lava_qpsnn.norm`) on every spiking layer but the output. :func:`build_model` makes
+(:mod:`lava_qpsnn.training.norm`) on every spiking layer but the output. :func:`build_model` makes
 a :class:`SpikingNet`, a plain ``torch.nn.Module`` whose ``blocks`` are slayer blocks, so
 slayer's training machinery and each block's ``export_hdf5`` work unchanged.
 
@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .norm import BatchNorm
 
 __all__ = [
@@ -339,7 +339,7 @@ class ModelConfig:
             norm = block.neuron.norm
             if norm is not None and not isinstance(norm, BatchNorm):
                 raise ConfigError(
-                    f"blocks.{i} uses neuron norm {type(norm).__name__}: use lava_qpsnn.norm.BatchNorm "
+                    f"blocks.{i} uses neuron norm {type(norm).__name__}: use lava_qpsnn.training.norm.BatchNorm "
                     "(it folds into Loihi's weights and bias)"
                 )
             has_norm.append(norm is not None)
@@ -481,7 +481,7 @@ def weight_blocks(net: torch.nn.Module) -> list[torch.nn.Module]:
 def prepare_network(net: torch.nn.Module, image_shape: Sequence[int]) -> torch.nn.Module:
     """Make a module with slayer ``blocks`` ready for lava-qpsnn (in place; returns it).
 
-    Checks the blocks (:meth:`ModelConfig.from_blocks`), tells each :class:`~lava_qpsnn.norm.BatchNorm`
+    Checks the blocks (:meth:`ModelConfig.from_blocks`), tells each :class:`~lava_qpsnn.training.norm.BatchNorm`
     its latency and folds it into its synapse's weights, and runs one empty step so slayer
     learns the neuron and flatten shapes that export needs.
     """

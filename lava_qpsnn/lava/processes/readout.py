@@ -28,7 +28,7 @@ class Readout(AbstractProcess):
         spikes = a_in                      (the output layer's spikes at step s)
         t >= latency:  counts += spikes    (steps t < latency still carry the previous
                                             sample: a spike needs one step per layer)
-        t == T - 1:    label = argmax(counts), the first class on ties (as lava_qpsnn.train.classify)
+        t == T - 1:    label = argmax(counts), the first class on ties (as lava_qpsnn.training.loop.classify)
                        predictions[n mod N] = label;  counts = 0;  label_out = label
         otherwise:     label_out = NO_LABEL (-1)
 

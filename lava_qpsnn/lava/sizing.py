@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["BUDGET_SECONDS", "Rate", "measure_rate", "sized_samples", "format_duration"]
 

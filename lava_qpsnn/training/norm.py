@@ -23,8 +23,8 @@ from collections.abc import Callable
 
 import torch
 
+from ..errors import ConfigError
 from .distributed import batch_moments
-from .errors import ConfigError
 
 __all__ = ["BatchNorm", "FoldedWeights", "IntegerBias", "time_mask", "folded_norm"]
 
@@ -45,7 +45,7 @@ class BatchNorm(torch.nn.Module):
     """A slayer neuron ``norm``: per-channel BatchNorm of the synaptic current, deployable on Loihi.
 
     Use it as slayer's ``neuron_params["norm"]`` (e.g. ``functools.partial(BatchNorm, 16)``);
-    :func:`lava_qpsnn.models.prepare_network` then pairs it with its synapse. ``keep`` (a
+    :func:`lava_qpsnn.training.models.prepare_network` then pairs it with its synapse. ``keep`` (a
     channel mask set by pruning) silences pruned channels, bias included.
     """
 

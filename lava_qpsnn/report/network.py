@@ -4,7 +4,7 @@
 simulator (:func:`lava_qpsnn.sim.simulate`) and returns a :class:`NetworkReport`; the
 ``report`` command prints it as a table or JSON (``python -m lava_qpsnn report model.net``).
 Shapes, weights, bits and packed sizes are the exporter's own rows
-(:class:`lava_qpsnn.export.LayerSummary`), so both commands agree.
+(:class:`lava_qpsnn.export.writer.LayerSummary`), so both commands agree.
 
 Definitions (per sample = one inference of T time steps, averaged over the samples run):
 
@@ -19,14 +19,14 @@ Definitions (per sample = one inference of T time steps, averaged over the sampl
 - **synapses**: the SynOps of one step in which every input spikes once (all connections);
   **weights**: the values stored (a conv kernel once).
 - **max |u|, max |v|**: the largest current and voltage a neuron layer reaches on the samples,
-  measured by the simulator without Lava's 24-bit limits (:mod:`lava_qpsnn.limits`), next to
+  measured by the simulator without Lava's 24-bit limits (:mod:`lava_qpsnn.export.limits`), next to
   that limit, ``2^23``: Lava computes them exactly below it.
 - **packed**: weights x the trained grid's bits (with a checkpoint; otherwise the Loihi
   signed bits found in the file); compression is float32 / packed, against the float32
   network before pruning when the checkpoint records a pruning.
 
 Cores, chips and energy are ESTIMATES from published limits and Loihi 1 per-operation
-energies, not measurements: see :mod:`lava_qpsnn.loihi2` for the model and its sources.
+energies, not measurements: see :mod:`lava_qpsnn.report.loihi2` for the model and its sources.
 """
 
 from __future__ import annotations
@@ -41,17 +41,23 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .checkpoint import Checkpoint, check_exported_from, squeeze_shape
-from .data import load_dataset, spike_batches, stream_test_split
-from .errors import ConfigError
-from .export import (
+from ..data import load_dataset, spike_batches, stream_test_split
+from ..errors import ConfigError
+from ..export.limits import STATE_LIMIT, StatePeak, measured_peaks
+from ..export.netx_file import read_net_info
+from ..export.writer import (
     SUMMARY_HEADERS,
     LayerSummary,
     signed_weight_bits,
     summary_rows,
     with_unpruned_sizes,
 )
-from .limits import STATE_LIMIT, StatePeak, measured_peaks
+from ..sim import default_batch_size, simulate
+from ..sim.netx_reader import ConvLayer, DenseLayer, FlattenLayer, InputLayer, Layer, NetxNetwork
+from ..training.checkpoint import Checkpoint, check_exported_from, squeeze_shape
+from ..training.loop import classify
+from ..training.models import weight_blocks
+from ..training.quantize import synapse_bits
 from .loihi2 import (
     ENERGIES,
     LIMITS,
@@ -62,20 +68,14 @@ from .loihi2 import (
     energy_per_inference,
     layer_cores,
 )
-from .models import weight_blocks
-from .netx_file import read_net_info
-from .quantize import synapse_bits
-from .sim import default_batch_size, simulate
-from .sim.netx_reader import ConvLayer, DenseLayer, FlattenLayer, InputLayer, Layer, NetxNetwork
 from .table import format_table
-from .train import classify
 
 __all__ = ["LayerReport", "NetworkReport", "report_network", "report_table", "format_report"]
 
 KINDS = {InputLayer: "input", DenseLayer: "dense", ConvLayer: "conv", FlattenLayer: "flatten"}
 ESTIMATE_NOTE = (
     "ESTIMATE from published Loihi 2 limits (some assumed from Loihi 1) and Loihi 1 per-operation energies "
-    "(Loihi 2's are not published); not measured on a chip: see lava_qpsnn.loihi2"
+    "(Loihi 2's are not published); not measured on a chip: see lava_qpsnn.report.loihi2"
 )
 
 
@@ -198,12 +198,12 @@ class NetworkReport:
 
     @property
     def chips(self) -> int:
-        """ESTIMATE: Loihi 2 chips (:func:`lava_qpsnn.loihi2.chips_needed`)."""
+        """ESTIMATE: Loihi 2 chips (:func:`lava_qpsnn.report.loihi2.chips_needed`)."""
         return chips_needed(cores=self.cores, neurons=self.neurons, synapses=self.weights)
 
     @property
     def energy(self) -> EnergyEstimate:
-        """ESTIMATE of one inference's energy (:func:`lava_qpsnn.loihi2.energy_per_inference`)."""
+        """ESTIMATE of one inference's energy (:func:`lava_qpsnn.report.loihi2.energy_per_inference`)."""
         return energy_per_inference(
             synops=self.synops_per_sample,
             neurons=self.neurons,
@@ -327,7 +327,7 @@ def _activity(
     network: NetxNetwork, batches: Iterable[np.ndarray]
 ) -> tuple[int, list[float | None], list[float], np.ndarray, np.ndarray, list[StatePeak]]:
     """Samples run; per layer, spikes and SynOps per sample; predictions; sample 0's output spikes (classes x T);
-    per neuron layer, the largest current and voltage reached (:func:`~lava_qpsnn.limits.measured_peaks`)."""
+    per neuron layer, the largest current and voltage reached (:func:`~lava_qpsnn.export.limits.measured_peaks`)."""
     count, spikes, synops, predictions, example = 0, [0] * len(network.layers), [0] * len(network.layers), [], None
     peaks = [StatePeak(0, 0) for _ in network.neuron_layers]
     for batch in batches:

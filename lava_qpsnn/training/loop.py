@@ -1,11 +1,11 @@
-"""Training and PyTorch-side evaluation of a :class:`~lava_qpsnn.models.SpikingNet`.
+"""Training and PyTorch-side evaluation of a :class:`~lava_qpsnn.training.models.SpikingNet`.
 
 Training re-encodes the training images with fresh rate-coded spikes every epoch (a
 seeded generator, so runs repeat); evaluation uses the fixed test encoding of
 :func:`~lava_qpsnn.data.encode_test_split`, the same spikes Lava receives. After each epoch
 the model is scored on a fixed subset of the training split (``val_samples``), so the test
 split is read once, at the end, and the state is saved for a resumable run
-(:mod:`~lava_qpsnn.resume`).
+(:mod:`~lava_qpsnn.training.resume`).
 The decision is the class with most output spikes (ties go to the lower class index,
 as ``argmax`` does in numpy, torch and the Lava readout).
 
@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data import Dataset, Encoding, SpikeStream, encode_test_split, rate_encode, spike_batches, stream_test_split
+from ..data import Dataset, Encoding, SpikeStream, encode_test_split, rate_encode, spike_batches, stream_test_split
+from ..errors import ConfigError
 from .device import model_device, resolve_device
 from .distributed import is_main, my_batches, share, sum_over_ranks, world_size, wrap
-from .errors import ConfigError
 from .models import SpikingNet, weight_blocks
 from .resume import RunState, capture_rng, restore_rng
 
@@ -125,7 +125,7 @@ def init_weights(net: torch.nn.Module, gain: float) -> None:
 
 def _loss_function(config: TrainConfig) -> Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]:
     """``loss(output spikes n x classes x T, labels n, B)`` for ``config.loss``: this rank's n samples' part of
-    the loss of a global batch of B (the whole loss when n = B; see :mod:`~lava_qpsnn.distributed`)."""
+    the loss of a global batch of B (the whole loss when n = B; see :mod:`~lava_qpsnn.training.distributed`)."""
     ce = torch.nn.functional.cross_entropy
     if config.loss == "ce-count":
         return lambda out, labels, batch: ce(out.sum(-1), labels, reduction="sum") / batch
@@ -209,9 +209,9 @@ def train(
 
     ``device`` moves ``model`` there first (default: where it is). ``run`` saves the state
     after every epoch as ``stage`` and, if it holds a saved state of ``stage``, continues
-    after that state's last epoch (see :mod:`~lava_qpsnn.resume`).
+    after that state's last epoch (see :mod:`~lava_qpsnn.training.resume`).
 
-    Under torchrun each rank runs its share of every batch (:mod:`~lava_qpsnn.distributed`);
+    Under torchrun each rank runs its share of every batch (:mod:`~lava_qpsnn.training.distributed`);
     ``config.batch_size`` is the global batch, the same as in one process.
     """
     if device is not None:

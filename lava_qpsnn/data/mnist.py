@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 __all__ = ["load_mnist", "data_dir", "fetch_command", "WHEEL", "WHEEL_SHA256"]
 
@@ -91,7 +91,7 @@ class _ArraysOnly(pickle.Unpickler):
 
 
 def _split(pixels: np.ndarray, labels: np.ndarray):
-    from .data import Dataset
+    from . import Dataset
 
     images = (pixels.reshape(-1, 1, 28, 28) / np.float32(255)).astype(np.float32)
     return Dataset(images, labels.astype(np.int64), 10)

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm.auto import tqdm
 
-from .errors import LavaRuntimeError, NetxFileError
-from .netx_file import NetInfo, read_net_info
+from ..errors import LavaRuntimeError, NetxFileError
+from ..export.netx_file import NetInfo, read_net_info
 
 if TYPE_CHECKING:
     from lava.lib.dl.netx.hdf5 import Network
@@ -80,7 +80,7 @@ def run_windows(
 
     The run pauses after every ``samples_per_run`` windows (the progress bar's step) and resumes
     with its state; ``on_chunk(windows done)`` is called at each pause (to time the run, see
-    :func:`lava_qpsnn.sizing.measure_rate`). Returns ``read()``, taken before the run stops; any
+    :func:`lava_qpsnn.lava.sizing.measure_rate`). Returns ``read()``, taken before the run stops; any
     failure of Lava's is one :class:`LavaRuntimeError` naming ``name``.
     """
     from lava.magma.core.run_conditions import RunSteps

@@ -17,15 +17,15 @@ from pathlib import Path
 
 import torch
 
-from .data import Encoding
-from .errors import CheckpointError, ConfigError, QpsnnError
-from .files import atomic_output
+from ..data import Encoding
+from ..errors import CheckpointError, ConfigError, QpsnnError
+from ..export.netx_file import NetInfo
+from ..files import atomic_output
+from ..sim.netx_reader import NetxNetwork
+from .loop import TrainConfig
 from .models import ModelConfig, SpikingNet, build_model, weight_blocks
-from .netx_file import NetInfo
 from .norm import folded_norm
 from .quantize import QuantConfig, core_hook, layer_scales, quant_config_of, quantize_model, to_fixed_point
-from .sim.netx_reader import NetxNetwork
-from .train import TrainConfig
 
 __all__ = [
     "Checkpoint",
@@ -51,7 +51,7 @@ class Checkpoint:
     state_dict: dict[str, torch.Tensor]
     metrics: dict[str, float] = field(default_factory=dict)
     quant: QuantConfig | None = None
-    pruning: dict | None = None  # how the model was pruned (lava_qpsnn.prune.prune_and_finetune)
+    pruning: dict | None = None  # how the model was pruned (lava_qpsnn.training.prune.prune_and_finetune)
     scales: tuple[float | None, ...] | None = None  # each weight layer's quantizer scale (None: computed)
     training: TrainConfig | None = None  # how it was trained: what fine-tuning after pruning reuses
 
@@ -102,7 +102,7 @@ class Checkpoint:
         return checkpoint
 
     def fixed_point(self) -> SpikingNet:
-        """The integer network that is exported and runs in Lava (see :mod:`lava_qpsnn.quantize`)."""
+        """The integer network that is exported and runs in Lava (see :mod:`lava_qpsnn.training.quantize`)."""
         scales = None if self.scales is None else list(self.scales)
         return to_fixed_point(self.build(), scales, self.encoding.time_steps)
 

@@ -1,4 +1,4 @@
-"""PNG figures of a :class:`~lava_qpsnn.report.NetworkReport` (``report --plot DIR``).
+"""PNG figures of a :class:`~lava_qpsnn.report.network.NetworkReport` (``report --plot DIR``).
 
 matplotlib is imported when a figure is drawn, with the Agg backend (files only, no
 display), so importing lava-qpsnn never loads it.
@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import OutputPathError
-from .files import atomic_output
-from .report import NetworkReport
+from ..errors import OutputPathError
+from ..files import atomic_output
+from .network import NetworkReport
 
 __all__ = ["check_plot_folder", "write_plots", "PLOT_NAMES"]
 

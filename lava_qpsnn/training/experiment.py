@@ -1,7 +1,7 @@
 """From settings to a checkpoint: train (and prune) in one call, or prune a trained checkpoint.
 
 Used by the CLI, the demo and the benchmarks. ``train --prune`` and ``prune`` run the same
-schedule (:func:`~lava_qpsnn.prune.prune_and_finetune`) on the same network, so they give the
+schedule (:func:`~lava_qpsnn.training.prune.prune_and_finetune`) on the same network, so they give the
 same weights and metrics.
 """
 
@@ -12,15 +12,15 @@ import os
 
 import torch
 
+from ..data import Dataset, Encoding, load_dataset, split_validation
+from ..errors import ConfigError
 from .checkpoint import Checkpoint
-from .data import Dataset, Encoding, load_dataset, split_validation
 from .device import resolve_device
-from .errors import ConfigError
+from .loop import TrainConfig, accuracy, init_weights, train
 from .models import ModelConfig, NeuronConfig, build_model
 from .prune import PruneConfig, channels_left, prunable_blocks, prune_and_finetune
 from .quantize import QuantConfig, quantize_model, to_fixed_point
 from .resume import RunState, settings_of
-from .train import TrainConfig, accuracy, init_weights, train
 
 __all__ = ["train_checkpoint", "prune_checkpoint"]
 
@@ -41,7 +41,7 @@ def train_checkpoint(
 ) -> Checkpoint:
     """Build, (quantize,) train, (prune, fine-tune, compact,) and package a model.
 
-    ``arch`` is a layer spec or preset (:func:`~lava_qpsnn.models.parse_arch`), ``norm``
+    ``arch`` is a layer spec or preset (:func:`~lava_qpsnn.training.models.parse_arch`), ``norm``
     ``"bn"`` or ``"none"``; ``device`` is ``"cpu"``, ``"cuda"`` or ``"auto"``.
 
     Metrics recorded: ``train_accuracy``, ``test_accuracy`` (the final model) and

@@ -26,7 +26,7 @@ The default is the symmetric grid from 2 bits on and zero-free at 1 bit, where i
 only grid (chosen by validation accuracy, see ``benchmarks/results/recipe.md``).
 Checkpoints written before the grid was recorded are zero-free.
 
-With BatchNorm (:mod:`lava_qpsnn.norm`) the quantizer sees the folded weights ``W * s`` and
+With BatchNorm (:mod:`lava_qpsnn.training.norm`) the quantizer sees the folded weights ``W * s`` and
 the bias is scaled like the weights.
 
 Deployment (:func:`to_fixed_point`): each quantized layer becomes integer weights
@@ -36,12 +36,12 @@ into Lava's weight exponent) and the scale ``gamma / S`` moves into the threshol
 bias and threshold together leaves spikes unchanged in exact arithmetic, so this is the trained
 network up to the rounding of ``vth`` and the bias (relative error at most 1 / (2 vth)) and to slayer's
 integer truncation of states happening at another scale. The same freedom keeps a layer inside
-Lava's 24-bit state: given the window length, a layer whose worst case (:mod:`lava_qpsnn.limits`)
+Lava's 24-bit state: given the window length, a layer whose worst case (:mod:`lava_qpsnn.export.limits`)
 or bias would leave Lava's range at that ``e`` takes the largest smaller ``e`` under which both
 fit, while ``theta * 2^e * S / gamma`` stays >= 1 (else it keeps ``e`` and the exporter
 decides). The fixed-point accuracy is measured and reported beside the training model's. The
 integer network is a slayer network too, and it is what runs in Lava, bit for bit
-(:func:`~lava_qpsnn.lava_compat.match_lava_spike_test` makes slayer's spike test Lava's at
+(:func:`~lava_qpsnn.lava.compat.match_lava_spike_test` makes slayer's spike test Lava's at
 every threshold). The only reduction in the conversion, ReScaW's mean ``|W|``, is computed
 once and stored with the checkpoint (:func:`layer_scales`), so the same checkpoint converts
 to the same integers on every machine.
@@ -56,9 +56,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import ConfigError, ExportError
-from .lava_compat import match_lava_spike_test
-from .limits import worst_case
+from ..errors import ConfigError, ExportError
+from ..export.limits import worst_case
+from ..lava.compat import match_lava_spike_test
 from .models import weight_blocks
 from .norm import FoldedWeights, IntegerBias, folded_norm
 
@@ -226,7 +226,7 @@ class WeightQuantizer(torch.nn.Module):
         _check_grid(bits, grid)
         self.bits, self.quantizer, self.gamma_kind, self.percentile = bits, quantizer, gamma, percentile
         self.grid = grid
-        # Structured-pruning mask (bool, weight-shaped; see lava_qpsnn.prune): pruned weights
+        # Structured-pruning mask (bool, weight-shaped; see lava_qpsnn.training.prune): pruned weights
         # become 0 (off the zero-free grid; Loihi sees no synapse at all) and gamma is taken
         # over kept weights only, so the masked layer quantizes exactly like its compacted twin.
         self.register_buffer("keep", None)

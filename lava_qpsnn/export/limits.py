@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .sim import NetxNetwork, trace
-from .sim.netx_reader import ConvLayer, DenseLayer
+from ..sim import NetxNetwork, trace
+from ..sim.netx_reader import ConvLayer, DenseLayer
 
 __all__ = ["STATE_LIMIT", "StatePeak", "worst_case", "layer_worst_case", "measured_peaks"]
 

@@ -1,7 +1,7 @@
-"""Deploying a ``.net`` as one Lava :class:`~lava_qpsnn.processes.Classifier` on a target.
+"""Deploying a ``.net`` as one Lava :class:`~lava_qpsnn.lava.processes.Classifier` on a target.
 
 The same code runs on both targets. What differs is the run configuration
-(:func:`lava_qpsnn.targets.run_config`) and, for ``loihi2``, the spike adapters between
+(:func:`lava_qpsnn.lava.targets.run_config`) and, for ``loihi2``, the spike adapters between
 the host processes and the chip, which the Classifier inserts itself.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import load_dataset
-from .lava_run import run_windows
+from ..data import load_dataset
+from .run import run_windows
 from .targets import check_target, run_config
 
 __all__ = ["Deployment", "deploy"]
@@ -42,7 +42,7 @@ class Deployment:
 def deploy(
     net_path: str | os.PathLike,
     *,
-    target: str = "sim",
+    target: str = "cpu",
     samples: int | None = None,
     samples_per_run: int = 50,
     progress: bool = True,
@@ -52,7 +52,7 @@ def deploy(
 
     ``samples_per_run`` only sets the progress bar's step: the run pauses between
     ``run()`` calls and resumes with its state, so results do not depend on it.
-    ``on_chunk(samples done)`` is called at each pause (see :func:`lava_qpsnn.lava_run.run_windows`).
+    ``on_chunk(samples done)`` is called at each pause (see :func:`lava_qpsnn.lava.run.run_windows`).
     """
     check_target(target)  # before any work: a missing Loihi runtime fails in well under a second
     from .processes import Classifier

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from .errors import CheckpointError, ConfigError
-from .files import atomic_output
+from ..errors import CheckpointError, ConfigError
+from ..files import atomic_output
 
 __all__ = ["RunState", "state_path", "capture_rng", "restore_rng", "settings_of"]
 

@@ -17,7 +17,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_qpsnn.data import rate_encode
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.lava_run import to_lava_layout
+from lava_qpsnn.lava.run import to_lava_layout
 
 __all__ = ["Encoder", "PyEncoderModel"]
 

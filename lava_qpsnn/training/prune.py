@@ -24,7 +24,7 @@ The built-ins, computed on a calibration batch (:func:`channel_scores`):
 - ``l1``: L1 norm of the channel's (quantized) weights, the classic weight criterion.
 - ``random``: seeded random scores, the control.
 
-Masks are part of the weight hook (:class:`~lava_qpsnn.quantize.WeightQuantizer` ``keep``,
+Masks are part of the weight hook (:class:`~lava_qpsnn.training.quantize.WeightQuantizer` ``keep``,
 or :class:`MaskedWeights` around slayer's default hook) and of the BatchNorm (its bias), so they
 compose with quantization and with slayer's export: a masked channel has all-zero weights and
 bias, never spikes, and feeds nothing, which is why the compact network's spikes equal the
@@ -43,15 +43,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .data import Dataset, Encoding, SpikeStream, spike_batches
+from ..data import Dataset, Encoding, SpikeStream, spike_batches
+from ..errors import ConfigError
 from .device import model_device, resolve_device
 from .distributed import my_batches, sum_over_ranks
-from .errors import ConfigError
+from .loop import TrainConfig, accuracy, train
 from .models import SpikingNet, weight_blocks
 from .norm import FoldedWeights
 from .quantize import WeightQuantizer, core_hook, set_core_hook
 from .resume import RunState
-from .train import TrainConfig, accuracy, train
 
 __all__ = [
     "CRITERIA",
@@ -220,7 +220,7 @@ CRITERIA = ("sca", "svs", "l1", "random")  # the built-ins, in the order tables 
 def register_criterion(name: str, criterion: Criterion) -> None:
     """Make ``criterion`` available by ``name`` (``PruneConfig(criterion=name)``, ``--criterion`` in scripts)."""
     if not isinstance(criterion, Criterion):
-        raise ConfigError(f"register a lava_qpsnn.prune.Criterion, got {type(criterion).__name__}")
+        raise ConfigError(f"register a lava_qpsnn.training.prune.Criterion, got {type(criterion).__name__}")
     _CRITERIA[name] = criterion
 
 
@@ -548,7 +548,7 @@ def prune_and_finetune(
     test accuracy before pruning, right after masking (before fine-tuning), the final test
     accuracy, and the last fine-tuning's train accuracy (absent without fine-tuning).
     ``device`` moves ``net`` there first; ``run`` makes it resumable (stages ``prune-1``,
-    ``finetune-1``, ...; see :mod:`~lava_qpsnn.resume`).
+    ``finetune-1``, ...; see :mod:`~lava_qpsnn.training.resume`).
     """
     if device is not None:
         net.to(resolve_device(device))
