@@ -1,5 +1,5 @@
-# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
-# Both create .venv when missing; a second run installs nothing (the stamp file
+# Every target sets up on a fresh machine: `make demo`, `make test`, `make docs`,
+# `make tutorials`. Each creates .venv when missing; a second run installs nothing (the stamp file
 # .venv/.installed is newer than the files that define the environment).
 #
 # lava-nc 0.10.0 and lava-dl 0.6.0 declare Requires-Python <3.11 and pin old

@@ -30,8 +30,8 @@ import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.lava.deploy import deploy
 from lava_qpsnn.lava.run import run_lava
-from lava_qpsnn.report.table import format_markdown
 from lava_qpsnn.sim import simulate
+from lava_qpsnn.table import format_markdown
 from lava_qpsnn.training.experiment import train_checkpoint
 from lava_qpsnn.training.loop import TrainConfig, classify, output_spikes
 from lava_qpsnn.training.prune import PruneConfig

@@ -24,7 +24,7 @@ import torch
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Dataset, Encoding, load_dataset
-from lava_qpsnn.report.table import format_markdown
+from lava_qpsnn.table import format_markdown
 from lava_qpsnn.training import distributed
 from lava_qpsnn.training.loop import TrainConfig, train
 from lava_qpsnn.training.models import ModelConfig, build_model

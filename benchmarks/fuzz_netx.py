@@ -27,8 +27,8 @@ import numpy as np
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
 from lava_qpsnn.export.netx_file import NetInfo, read_net_info
-from lava_qpsnn.report.table import format_markdown
 from lava_qpsnn.sim.fuzz import KINDS, byte_sweep, mutants, run_isolated
+from lava_qpsnn.table import format_markdown
 from lava_qpsnn.training.checkpoint import Checkpoint
 from lava_qpsnn.training.models import ModelConfig, build_model
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model

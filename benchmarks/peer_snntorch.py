@@ -45,7 +45,7 @@ from runcache import cached_run
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset, rate_encode
-from lava_qpsnn.report.table import format_markdown, format_table
+from lava_qpsnn.table import format_markdown, format_table
 from lava_qpsnn.training.experiment import train_checkpoint
 from lava_qpsnn.training.loop import TrainConfig, classify
 from lava_qpsnn.training.models import NeuronConfig

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, load_dataset
-from lava_qpsnn.report.table import format_markdown, format_table
+from lava_qpsnn.table import format_markdown, format_table
 from lava_qpsnn.training.loop import TrainConfig, accuracy, train
 from lava_qpsnn.training.models import ModelConfig, build_model
 from lava_qpsnn.training.prune import (

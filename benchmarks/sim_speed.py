@@ -29,8 +29,8 @@ from torch.nn import functional as F
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
 from lava_qpsnn.lava.run import run_lava
-from lava_qpsnn.report.table import format_markdown
 from lava_qpsnn.sim import ConvLayer, NetxNetwork, read_netx, simulate
+from lava_qpsnn.table import format_markdown
 from lava_qpsnn.training.checkpoint import Checkpoint
 from lava_qpsnn.training.models import ModelConfig, build_model
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model

@@ -38,7 +38,7 @@ from torch.nn import functional as F
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Dataset, Encoding, load_dataset, register_dataset, stream_test_split
-from lava_qpsnn.report.table import format_markdown
+from lava_qpsnn.table import format_markdown
 
 ARCH = "32c3-p2-64c3s2-10"
 STEPS = 16

@@ -12,26 +12,32 @@ Importing this package first makes lava-nc 0.10 work on Python 3.11
 processes (``Classifier``, ``Encoder``, ``Readout``) load on first access.
 """
 
-from importlib import import_module
+from importlib import import_module as _import_module
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING
 
-from .lava.compat import patch_lava
+from .lava.compat import patch_lava as _patch_lava
 
-patch_lava()
+_patch_lava()
 
-from .data import Encoding, encode_test_split, load_dataset  # noqa: E402
+from .data import Dataset, Encoding, encode_test_split, load_dataset, register_dataset  # noqa: E402
 from .evaluate import Evaluation, evaluate  # noqa: E402
 from .export.netx_file import NetInfo, read_net_info  # noqa: E402
 from .lava.run import build_network, run_lava  # noqa: E402
+from .report.diagnosis import Diagnosis, diagnose, format_diagnosis  # noqa: E402
 from .report.network import LayerReport, NetworkReport, format_report, report_network  # noqa: E402
-from .report.plots import write_plots  # noqa: E402
+from .report.plots import write_diagnosis_plots, write_plots  # noqa: E402
 from .sim import read_netx, simulate  # noqa: E402
 from .training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
 from .training.experiment import prune_checkpoint, train_checkpoint  # noqa: E402
 from .training.loop import TrainConfig, accuracy, classify, output_spikes, train  # noqa: E402
 from .training.models import (  # noqa: E402
+    Conv,
+    Dense,
+    Flatten,
     ModelConfig,
     NeuronConfig,
+    Pool,
     SpikingNet,
     build_model,
     format_arch,
@@ -39,11 +45,14 @@ from .training.models import (  # noqa: E402
 )
 from .training.norm import BatchNorm  # noqa: E402
 from .training.prune import (  # noqa: E402
+    Criterion,
     PruneConfig,
     calibration_batch,
     channel_scores,
     compact,
     prune_and_finetune,
+    record_activity,
+    register_criterion,
     score_stability,
 )
 from .training.quantize import QuantConfig, quantize_model  # noqa: E402
@@ -52,23 +61,36 @@ __version__ = _version("lava-qpsnn")
 
 _LAVA_PROCESSES = ("Classifier", "Encoder", "Readout")  # importing them imports Lava: loaded on first use
 
+if TYPE_CHECKING:
+    from .lava.processes import Classifier, Encoder, Readout
+
 
 def __getattr__(name: str):
     if name in _LAVA_PROCESSES:
-        value = globals()[name] = getattr(import_module(".lava.processes", __name__), name)
+        value = globals()[name] = getattr(_import_module(".lava.processes", __name__), name)
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAVA_PROCESSES))
+
+
 __all__ = [
     # data
+    "Dataset",
     "Encoding",
     "encode_test_split",
     "load_dataset",
+    "register_dataset",
     # networks and training
     "BatchNorm",
+    "Conv",
+    "Dense",
+    "Flatten",
     "ModelConfig",
     "NeuronConfig",
+    "Pool",
     "SpikingNet",
     "TrainConfig",
     "accuracy",
@@ -80,6 +102,7 @@ __all__ = [
     "train",
     "train_checkpoint",
     # QP-SNN: quantization and pruning
+    "Criterion",
     "PruneConfig",
     "QuantConfig",
     "calibration_batch",
@@ -88,6 +111,8 @@ __all__ = [
     "prune_and_finetune",
     "prune_checkpoint",
     "quantize_model",
+    "record_activity",
+    "register_criterion",
     "score_stability",
     # checkpoints and .net files
     "Checkpoint",
@@ -111,4 +136,9 @@ __all__ = [
     "format_report",
     "report_network",
     "write_plots",
+    # differences between the stages, float to Lava
+    "Diagnosis",
+    "diagnose",
+    "format_diagnosis",
+    "write_diagnosis_plots",
 ]

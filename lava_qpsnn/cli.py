@@ -1,6 +1,6 @@
-"""``python -m lava_qpsnn {train,prune,eval,run,report,demo}``: the command line.
+"""``python -m lava_qpsnn {train,prune,eval,run,report,diagnose,demo}``: the command line.
 
-Every subcommand returns an exit status; user errors (:class:`QpsnnError`) print one
+Every subcommand returns an exit status; user errors (:class:`~lava_qpsnn.errors.QpsnnError`) print one
 line and return 2, Ctrl-C returns 130, a closed output pipe 141 (:mod:`lava_qpsnn.command`).
 """
 
@@ -17,17 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-from .command import ArgumentParser, finite_float, run_guarded
+from .command import ArgumentParser, finite_float, option_strings, run_guarded
 from .data import Encoding, dataset_names, load_dataset
 from .errors import ConfigError
 from .evaluate import BACKENDS, Evaluation, evaluate
-from .export.netx_file import read_net_info
+from .export.netx_file import check_exported_from, read_net_info
 from .files import check_output_path
 from .lava.sizing import BUDGET_SECONDS, PROBE_SAMPLES, RunProbe, format_duration, measure_rate, sized_samples
 from .lava.targets import TARGETS, check_target, describe_target
-from .report.table import format_table
+from .table import format_table
 from .training import distributed
-from .training.checkpoint import Checkpoint, check_exported_from, load_checkpoint, save_checkpoint
+from .training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .training.device import DEVICES, resolve_device
 from .training.experiment import prune_checkpoint, train_checkpoint
 from .training.loop import LOSSES, SCHEDULES, TrainConfig
@@ -74,7 +74,8 @@ def _ranks(args: argparse.Namespace, state: Path, dataset: str) -> Iterator[None
     """
     with distributed.session(resolve_device(args.device)) as device:
         if distributed.world_size() > 1:  # one process: no state to hash, no data set to load twice
-            options = {name: str(value) for name, value in vars(args).items() if name != "func"}
+            given = {name: value for name, value in vars(args).items() if name not in ("func", "options")}
+            options = {name: str(value) for name, value in given.items()}
             distributed.check_same("options", json.dumps(options, sort_keys=True))
             saved = hashlib.sha256(state.read_bytes()).hexdigest() if state.exists() else "none"
             shared = f"every rank must see the same {state} to resume: put --out on a file system all ranks share"
@@ -428,6 +429,38 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    import json
+
+    from .report.diagnosis import diagnose, format_diagnosis
+    from .report.plots import DIAGNOSIS_PLOT_NAMES, check_plot_folder, write_diagnosis_plots
+
+    if args.plot is not None:
+        check_plot_folder(args.plot, force=args.force, names=DIAGNOSIS_PLOT_NAMES)  # before any work
+    result = diagnose(
+        args.checkpoint,
+        args.net,
+        samples=args.samples,
+        lava_samples=args.lava_samples,
+        device=args.device,
+        progress=args.progress,
+    )
+    written = write_diagnosis_plots(result, args.plot, force=args.force) if args.plot is not None else []
+    print(json.dumps(result.to_dict(), indent=2) if args.json else format_diagnosis(result))
+    if written and not args.json:
+        print(f"wrote {', '.join(map(str, written))}")
+    return 0 if result.healthy else 1
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return int(text)
+
+    return parse
+
+
 def _first_last_bits(text: str) -> int | str:
     if text == "same":  # the first and last layers use --bits too
         return text
@@ -592,6 +625,13 @@ def _net_command(
     return p
 
 
+def _add_result_options(parser: argparse.ArgumentParser, plots: str) -> None:
+    """--json, --plot and --force of a command that prints a result and can draw it."""
+    parser.add_argument("--json", action="store_true", help="print the result as JSON instead of tables")
+    parser.add_argument("--plot", type=Path, metavar="DIR", help=f"write {plots} into DIR")
+    parser.add_argument("--force", action="store_true", help="replace the PNGs of an earlier --plot in DIR")
+
+
 def _add_batch_size(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size",
@@ -680,10 +720,30 @@ def build_parser() -> argparse.ArgumentParser:
         default_samples=32,
     )
     _add_batch_size(p)
-    p.add_argument("--json", action="store_true", help="print the figures as JSON instead of tables")
-    p.add_argument("--plot", type=Path, metavar="DIR", help="write memory, SynOps and output spike raster PNGs here")
-    p.add_argument("--force", action="store_true", help="replace the PNGs of an earlier --plot in DIR")
+    _add_result_options(p, "memory, SynOps and output spike raster PNGs")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "diagnose",
+        help="the same test samples through every stage, float to Lava: where and why they diverge, layer by layer",
+        description="Run the first test samples through the float model, the fake-quantized training model, the "
+        "fixed-point model, and (with the .net) the simulator and Lava; compare every layer's spikes, name known "
+        "causes (a file edited after export, weights netx changes, Lava's 24-bit limits, silent or saturated "
+        "layers). Exit status 0: healthy; 1: problems found.",
+    )
+    p.add_argument("checkpoint", type=Path, help="model.pt")
+    p.add_argument("net", type=Path, nargs="?", help="the .net exported from it (optional)")
+    p.add_argument("--samples", type=_count(1), default=32, metavar="N", help="test samples (default %(default)s)")
+    p.add_argument(
+        "--lava-samples",
+        type=_count(0),
+        default=4,
+        metavar="M",
+        help="the first M of them also run in Lava, which is slow (default %(default)s; 0: no Lava stage)",
+    )
+    _add_result_options(p, "per-stage firing rate and divergence raster PNGs")
+    _add_device_option(p, "the PyTorch stages")
+    p.set_defaults(func=cmd_diagnose)
 
     p = sub.add_parser(
         "demo", help="the same network in float and as QP-SNN: train, prune, export, check in Lava, compare"
@@ -693,6 +753,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, help="test samples to run in Lava (default: all)")
     # the demo reports on the test split; QP-SNN settings unless given
     p.set_defaults(func=cmd_demo, validation=None, arch=DEMO_ARCH, bits=4, prune=(0.5,))
+    for command in sub.choices.values():  # what an error's advice may name as this command's own options
+        command.set_defaults(options=option_strings(command))
     return parser
 
 
@@ -706,4 +768,4 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.data_dir is not None:  # read by the data loaders, in this process and in Lava's workers
         os.environ["LAVA_QPSNN_DATA"] = str(args.data_dir)
-    return run_guarded("lava_qpsnn", lambda: args.func(args))
+    return run_guarded("lava_qpsnn", lambda: args.func(args), args.options)

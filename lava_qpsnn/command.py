@@ -4,7 +4,8 @@
 
 - a user error (:class:`~lava_qpsnn.errors.QpsnnError`) or an OS error (a full disk, a
   folder that vanished): ``prog: error: ...``, status 2; the options of the settings the
-  error names follow in brackets (``[--time-steps]``);
+  error names follow in brackets (``[--time-steps]``), those the running command does not
+  have marked as training options (``[when training: --bits]``);
 - Ctrl-C: ``prog: interrupted``, status 130 (128 + SIGINT, as shells report it); outputs are
   written to a temporary file and renamed into place, so an interrupted command leaves none;
 - a closed output pipe (``... | head``): no message, status 141 (128 + SIGPIPE), as Unix
@@ -23,11 +24,11 @@ import math
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from .errors import QpsnnError, StateLimitWarning
 
-__all__ = ["ArgumentParser", "finite_float", "run_guarded", "INTERRUPTED", "BROKEN_PIPE"]
+__all__ = ["ArgumentParser", "finite_float", "option_strings", "run_guarded", "INTERRUPTED", "BROKEN_PIPE"]
 
 INTERRUPTED = 128 + 2  # SIGINT
 BROKEN_PIPE = 128 + 13  # SIGPIPE
@@ -51,8 +52,17 @@ def finite_float(text: str) -> float:
     return value
 
 
-def run_guarded(prog: str, work: Callable[[], int]) -> int:
-    """Run ``work`` (a command, returning its exit status) under the rules of the module docstring."""
+def option_strings(parser: argparse.ArgumentParser) -> frozenset[str]:
+    """Every option a parser accepts (``--bits``, ``-o``, ...); argparse keeps them only in ``_actions``."""
+    return frozenset(option for action in parser._actions for option in action.option_strings)
+
+
+def run_guarded(prog: str, work: Callable[[], int], options: Collection[str] | None = None) -> int:
+    """Run ``work`` (a command, returning its exit status) under the rules of the module docstring.
+
+    ``options``: the options of the running command, so that an error's advice names only those
+    as its own (None: every setting is named as an option).
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always", StateLimitWarning)
@@ -67,14 +77,23 @@ def run_guarded(prog: str, work: Callable[[], int]) -> int:
         print(f"{prog}: interrupted", file=sys.stderr)
         return INTERRUPTED
     except (QpsnnError, OSError) as exc:
-        print(f"{prog}: error: {exc}{_options(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {exc}{_options(exc, options)}", file=sys.stderr)
         return 2
 
 
-def _options(error: Exception) -> str:
-    """The command-line options of the settings an error names (``time_steps`` -> `` [--time-steps]``)."""
-    settings = getattr(error, "settings", ())
-    return f" [{', '.join('--' + name.replace('_', '-') for name in settings)}]" if settings else ""
+def _options(error: Exception, options: Collection[str] | None = None) -> str:
+    """The command-line options of the settings an error names (``time_steps`` -> `` [--time-steps]``).
+
+    Settings that are not options of the running command are those of training (``train``, ``prune``).
+    """
+    flags = ["--" + name.replace("_", "-") for name in getattr(error, "settings", ())]
+    if not flags:
+        return ""
+    own = [flag for flag in flags if options is None or flag in options]
+    other = [flag for flag in flags if flag not in own]
+    if other:
+        own.append("when training: " + ", ".join(other))
+    return f" [{', '.join(own)}]"
 
 
 def _one_line_warnings(prog: str, show: Callable) -> Callable:

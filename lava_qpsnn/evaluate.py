@@ -18,10 +18,10 @@ import numpy as np
 
 from .data import load_dataset, spike_batches, stream_test_split
 from .errors import ConfigError
-from .export.netx_file import read_net_info
+from .export.netx_file import check_exported_from, read_net_info
 from .lava.run import run_lava
 from .sim import default_batch_size, simulate
-from .training.checkpoint import Checkpoint, check_exported_from
+from .training.checkpoint import Checkpoint
 from .training.loop import classify, output_spikes
 
 __all__ = ["Evaluation", "evaluate"]

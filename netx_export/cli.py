@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lava_qpsnn.command import ArgumentParser, run_guarded
+from lava_qpsnn.command import ArgumentParser, option_strings, run_guarded
 from lava_qpsnn.export.writer import export_netx, format_summary, total_bytes
 from lava_qpsnn.training.checkpoint import load_checkpoint
 
@@ -22,8 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return run_guarded("netx_export", lambda: _export(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return run_guarded("netx_export", lambda: _export(args), option_strings(parser))
 
 
 def _export(args: argparse.Namespace) -> int:

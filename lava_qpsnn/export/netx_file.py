@@ -12,15 +12,27 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
 
 from ..data import Encoding
-from ..errors import NetxFileError, QpsnnError
+from ..errors import ConfigError, NetxFileError, QpsnnError
 from ..sim.netx_reader import ConvLayer, DenseLayer, NetxNetwork, open_netx, read_netx
 
-__all__ = ["NetInfo", "open_netx", "read_net_info", "write_metadata", "METADATA_ATTR"]
+if TYPE_CHECKING:
+    from ..training.checkpoint import Checkpoint
+
+__all__ = [
+    "NetInfo",
+    "check_exported_from",
+    "open_netx",
+    "read_net_info",
+    "squeeze_shape",
+    "write_metadata",
+    "METADATA_ATTR",
+]
 
 METADATA_ATTR = "lava_qpsnn"
 METADATA_VERSION = 1
@@ -126,3 +138,36 @@ def _metadata(raw: object, path: Path) -> dict:
 
 _METADATA_TYPES = {"version": int, "dataset": str, "encoding": dict, "num_classes": int}
 _JSON_NAMES = {int: "integer", str: "string", dict: "object"}
+
+
+def squeeze_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Drop trailing 1s (slayer's flatten is ``n x 1 x 1``, the file's ``n``), keeping one dimension."""
+    shape = tuple(shape)
+    while len(shape) > 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    return shape
+
+
+def check_exported_from(checkpoint: Checkpoint, info: NetInfo, network: NetxNetwork) -> None:
+    """Refuse (one line) a checkpoint that is not the one a ``.net`` was exported from.
+
+    ``info`` and ``network`` are the file as read by ``read_net_info`` and ``read_netx``.
+    Compared: data set, encoding, and every layer's shape; weights are not.
+    """
+    if (checkpoint.dataset, checkpoint.encoding) != (info.dataset, info.encoding):
+        raise ConfigError(
+            f"checkpoint ({checkpoint.dataset}, {checkpoint.encoding}) and {info.path.name} "
+            f"({info.dataset}, {info.encoding}) differ: give the checkpoint the network was exported from"
+        )
+    expected = [squeeze_shape(checkpoint.model.input_shape), *map(squeeze_shape, checkpoint.model.shapes)]
+    found = [squeeze_shape(layer.shape) for layer in network.layers]
+    if expected != found:
+        describe = ", ".join
+        raise ConfigError(
+            f"checkpoint layers ({describe(map(_shape_text, expected))}) and {info.path.name} layers "
+            f"({describe(map(_shape_text, found))}) differ: give the checkpoint the network was exported from"
+        )
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))

@@ -47,9 +47,9 @@ import torch
 from ..data import encode_test_split, load_dataset
 from ..errors import ExportError, StateLimitWarning
 from ..files import atomic_output
-from ..report.table import format_table
 from ..sim import ConvLayer, DenseLayer, read_netx
 from ..sim.netx_reader import lava_dense_weights
+from ..table import format_table
 from ..training.checkpoint import Checkpoint
 from ..training.models import build_model, weight_blocks
 from ..training.quantize import MAX_LOIHI_BIAS, MAX_LOIHI_WEIGHT, IntegerWeights, check_on_grid
@@ -321,7 +321,7 @@ def _check_state_limits(path: os.PathLike, checkpoint: Checkpoint) -> None:
     if not risky:
         return
     _, test_set = load_dataset(checkpoint.dataset)
-    spikes = encode_test_split(test_set, checkpoint.encoding)[:LIMIT_SAMPLES]
+    spikes = encode_test_split(test_set, checkpoint.encoding, LIMIT_SAMPLES)
     peaks = dict(zip(map(id, network.neuron_layers), measured_peaks(network, spikes), strict=True))
     samples = f"the first {len(spikes)} test samples"
     messages = []
@@ -373,7 +373,7 @@ def _before_after(before: object, after: object, text: Callable[[object], str] =
 
 
 def summary_rows(rows: list[LayerSummary]) -> list[list[object]]:
-    """Rows for :func:`lava_qpsnn.report.table.format_table` with a total line."""
+    """Rows for :func:`lava_qpsnn.table.format_table` with a total line."""
     out: list[list[object]] = []
     for r in rows:
         out.append(

@@ -108,8 +108,9 @@ def run_lava(
     samples_per_run: int = 50,
     progress: bool = True,
     on_chunk: Callable[[int], None] | None = None,
-) -> np.ndarray:
-    """Run input ``spikes`` through the ``.net`` in Lava's fixed-point CPU simulation.
+    layers: bool = False,
+) -> np.ndarray | list[np.ndarray]:
+    """Run input ``spikes`` through the ``.net`` in Lava's fixed-point CPU models.
 
     Parameters
     ----------
@@ -119,10 +120,15 @@ def run_lava(
     samples_per_run : samples per ``run()`` call (the progress bar's step; state carries
         over between calls, so this does not change results)
     on_chunk : called with the samples done after each ``run()`` call (see :func:`run_windows`)
+    layers : return the spikes of every netx layer (``netx.hdf5.Network.layers``), each
+        ``N x shape x T`` in slayer's layout (``C, H, W`` or ``F``), as
+        :func:`~lava_qpsnn.sim.simulate` returns them
 
     Returns
     -------
-    int8 array ``N x classes x T``: the output layer's spikes per sample window.
+    int8 array ``N x classes x T``: the output layer's spikes per sample window (or a list
+    of every layer's). A layer's first steps of a window, before the sample reaches it, still
+    carry the previous sample's tail in Lava; they are set to zero, as in slayer.
     """
     info = read_net_info(net_path)
     steps = info.encoding.time_steps
@@ -142,21 +148,34 @@ def run_lava(
 
     net = build_network(info)
     source = io.source.RingBuffer(data=data)
-    sink = io.sink.RingBuffer(shape=net.out.shape, buffer=count * steps)
+    ports = [layer.out for layer in net.layers] if layers else [net.out]
+    sinks = [io.sink.RingBuffer(shape=port.shape, buffer=count * steps) for port in ports]
     source.s_out.connect(net.inp)
-    net.out.connect(sink.a_in)
+    for port, sink in zip(ports, sinks, strict=True):
+        port.connect(sink.a_in)
     run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
     out = run_windows(
         net,
         count,
         steps,
         run_cfg,
-        read=sink.data.get,
+        read=lambda: [sink.data.get() for sink in sinks],
         name=info.path.name,
         samples_per_run=samples_per_run,
         progress=progress,
         on_chunk=on_chunk,
     )
-    windows = out.reshape(info.num_classes, count, steps).transpose(1, 0, 2).astype(np.int8)
-    windows[..., : info.num_spiking_layers] = 0
+    latencies = info.network.latencies if layers else (info.num_spiking_layers,)
+    windows = [_from_lava_layout(o, count, steps, latency) for o, latency in zip(out, latencies, strict=True)]
+    return windows if layers else windows[0]
+
+
+def _from_lava_layout(data: np.ndarray, count: int, steps: int, latency: int) -> np.ndarray:
+    """Lava ``(W, H, C | F) x (N*T)`` -> slayer ``N x (C, H, W | F) x T``, steps before ``latency`` zeroed."""
+    spatial = data.shape[:-1]
+    per_sample = data.reshape(*spatial, count, steps)
+    per_sample = np.moveaxis(per_sample, -2, 0)  # N, W, H, C, T
+    order = (0, *range(len(spatial), 0, -1), len(spatial) + 1)
+    windows = per_sample.transpose(order).astype(np.int8)
+    windows[..., :latency] = 0
     return windows

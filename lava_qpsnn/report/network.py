@@ -44,7 +44,7 @@ from torch.nn import functional as F
 from ..data import load_dataset, spike_batches, stream_test_split
 from ..errors import ConfigError
 from ..export.limits import STATE_LIMIT, StatePeak, measured_peaks
-from ..export.netx_file import read_net_info
+from ..export.netx_file import check_exported_from, read_net_info, squeeze_shape
 from ..export.writer import (
     SUMMARY_HEADERS,
     LayerSummary,
@@ -54,7 +54,8 @@ from ..export.writer import (
 )
 from ..sim import default_batch_size, simulate
 from ..sim.netx_reader import ConvLayer, DenseLayer, FlattenLayer, InputLayer, Layer, NetxNetwork
-from ..training.checkpoint import Checkpoint, check_exported_from, squeeze_shape
+from ..table import format_table
+from ..training.checkpoint import Checkpoint
 from ..training.loop import classify
 from ..training.models import weight_blocks
 from ..training.quantize import synapse_bits
@@ -68,7 +69,6 @@ from .loihi2 import (
     energy_per_inference,
     layer_cores,
 )
-from .table import format_table
 
 __all__ = ["LayerReport", "NetworkReport", "report_network", "report_table", "format_report"]
 

@@ -19,9 +19,7 @@ import torch
 
 from ..data import Encoding
 from ..errors import CheckpointError, ConfigError, QpsnnError
-from ..export.netx_file import NetInfo
 from ..files import atomic_output
-from ..sim.netx_reader import NetxNetwork
 from .loop import TrainConfig
 from .models import ModelConfig, SpikingNet, build_model, weight_blocks
 from .norm import folded_norm
@@ -31,8 +29,6 @@ __all__ = [
     "Checkpoint",
     "save_checkpoint",
     "load_checkpoint",
-    "check_exported_from",
-    "squeeze_shape",
     "FORMAT",
     "VERSION",
 ]
@@ -257,36 +253,3 @@ def _check_entries(data: dict) -> None:
 
 def _finite(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def squeeze_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Drop trailing 1s (slayer's flatten is ``n x 1 x 1``, the file's ``n``), keeping one dimension."""
-    shape = tuple(shape)
-    while len(shape) > 1 and shape[-1] == 1:
-        shape = shape[:-1]
-    return shape
-
-
-def check_exported_from(checkpoint: Checkpoint, info: NetInfo, network: NetxNetwork) -> None:
-    """Refuse (one line) a checkpoint that is not the one a ``.net`` was exported from.
-
-    ``info`` and ``network`` are the file as read by ``read_net_info`` and ``read_netx``.
-    Compared: data set, encoding, and every layer's shape; weights are not.
-    """
-    if (checkpoint.dataset, checkpoint.encoding) != (info.dataset, info.encoding):
-        raise ConfigError(
-            f"checkpoint ({checkpoint.dataset}, {checkpoint.encoding}) and {info.path.name} "
-            f"({info.dataset}, {info.encoding}) differ: give the checkpoint the network was exported from"
-        )
-    expected = [squeeze_shape(checkpoint.model.input_shape), *map(squeeze_shape, checkpoint.model.shapes)]
-    found = [squeeze_shape(layer.shape) for layer in network.layers]
-    if expected != found:
-        describe = ", ".join
-        raise ConfigError(
-            f"checkpoint layers ({describe(map(_shape_text, expected))}) and {info.path.name} layers "
-            f"({describe(map(_shape_text, found))}) differ: give the checkpoint the network was exported from"
-        )
-
-
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "x".join(map(str, shape))

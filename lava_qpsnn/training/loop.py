@@ -153,21 +153,34 @@ def output_spikes(
     batch_size: int = 256,
     *,
     device: str | torch.device | None = None,
-) -> np.ndarray:
+    layers: bool = False,
+) -> np.ndarray | list[np.ndarray]:
     """Run ``spikes`` (``NCHWT``, any dtype, or a stream) through ``model``; return output spikes ``N x classes x T``.
 
     Input goes to float32 one batch at a time, so bool spikes stay compact. ``device``
     moves ``model`` there first (in place); by default it runs where ``model`` is.
+    ``layers=True`` returns the spikes of every block with a neuron (conv, pooling, dense),
+    in the order of a ``.net``'s neuron layers (as :func:`~lava_qpsnn.sim.simulate` returns them).
     """
     if device is not None:
         model.to(resolve_device(device))
     model.eval()
     where = model_device(model)
-    outputs = [
-        model(torch.as_tensor(x).to(where, torch.float32)).cpu().numpy().astype(np.int8)
-        for x in spike_batches(spikes, batch_size)
+    spiking = [block for block in model.blocks if getattr(block, "neuron", None) is not None] if layers else []
+    recorded: list[list[np.ndarray]] = [[] for _ in spiking]
+    handles = [
+        block.register_forward_hook(lambda _m, _i, out, into=into: into.append(out.cpu().numpy().astype(np.int8)))
+        for block, into in zip(spiking, recorded, strict=True)
     ]
-    return np.concatenate(outputs)
+    try:
+        outputs = [
+            model(torch.as_tensor(x).to(where, torch.float32)).cpu().numpy().astype(np.int8)
+            for x in spike_batches(spikes, batch_size)
+        ]
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [np.concatenate(layer) for layer in recorded] if layers else np.concatenate(outputs)
 
 
 @torch.no_grad()

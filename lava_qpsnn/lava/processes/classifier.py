@@ -26,7 +26,7 @@ __all__ = ["Classifier", "ClassifierModel"]
 class Classifier(AbstractProcess):
     """A trained ``.net`` as one Lava process: images in, one predicted class per sample out.
 
-    Usage (the CPU simulation; ``Loihi2HwCfg`` and ``target="loihi2"`` for the chip)::
+    Usage (Lava's fixed-point CPU models; ``Loihi2HwCfg`` and ``target="loihi2"`` for the chip)::
 
         clf = Classifier("model.net")   # the file's data set's test split, its encoding and T
         clf.run(condition=RunSteps(num_steps=clf.num_steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
@@ -36,7 +36,7 @@ class Classifier(AbstractProcess):
     file's seed) -> the netx network, every neuron reset at the start of each window ->
     :class:`Readout` (spike counts, argmax). What runs where: the encoder and readout are
     Python models on the host CPU; the netx network runs on Lava's fixed-point CPU models
-    (``sim``) or on Loihi 2 neuro cores (``loihi2``, with Lava's embedded-IO spike adapters
+    (``cpu``) or on Loihi 2 neuro cores (``loihi2``, with Lava's embedded-IO spike adapters
     between host and chip).
 
     Parameters
