@@ -5,7 +5,7 @@ import pytest
 
 from lava_qpsnn.data import encode_test_split, load_dataset
 from lava_qpsnn.errors import NetxFileError
-from lava_qpsnn.lava.run import run_lava, to_lava_layout
+from lava_qpsnn.lava.run import _from_lava_layout, run_lava, to_lava_layout
 from lava_qpsnn.training.loop import output_spikes
 
 
@@ -37,6 +37,24 @@ def test_lava_layout_reverses_spatial_axes_and_concatenates_samples():
     assert lava.shape == (5, 4, 3, 4)
     assert lava[4, 3, 2, 3] == spikes[1, 2, 3, 4, 1]
     assert lava[1, 2, 0, 0] == spikes[0, 0, 2, 1, 0]
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5), (7,)])
+def test_every_layer_read_back_from_lava_is_in_slayer_layout(shape):
+    """The inverse of the input layout (hand-indexed above), with the steps before the layer's latency zeroed."""
+    spikes = np.random.default_rng(0).integers(0, 2, (2, *shape, 6)).astype(np.int8)
+    back = _from_lava_layout(to_lava_layout(spikes), count=2, steps=6, latency=2)
+    np.testing.assert_array_equal(back[..., 2:], spikes[..., 2:])
+    assert not back[..., :2].any()
+
+
+def test_every_layer_in_lava_matches_slayer(mlp_checkpoint, mlp_files):
+    spikes = _first_test_samples(mlp_checkpoint.encoding, 3)
+    layers = run_lava(mlp_files[1], spikes, progress=False, layers=True)
+    expected = output_spikes(mlp_checkpoint.fixed_point(), spikes, layers=True)
+    assert [a.shape for a in layers] == [b.shape for b in expected] and expected[0].any()
+    for a, b in zip(layers, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_wrong_input_shape(mlp_files):
