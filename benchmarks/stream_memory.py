@@ -92,7 +92,7 @@ def build(folder: Path) -> tuple[Path, Path, float]:
 
 def measure(kind: str, pt: Path, net: Path, samples: int) -> dict:
     """One measurement in this process (see the module docstring); ends with its peak RSS."""
-    from lava_qpsnn.evaluate import evaluate
+    from lava_qpsnn.evaluation import evaluate
     from lava_qpsnn.lava.run import run_lava
     from lava_qpsnn.lava.sizing import measure_rate
     from lava_qpsnn.sim import default_batch_size, read_netx, simulate

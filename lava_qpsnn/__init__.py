@@ -21,7 +21,7 @@ from .lava.compat import patch_lava as _patch_lava
 _patch_lava()
 
 from .data import Dataset, Encoding, encode_test_split, load_dataset, register_dataset  # noqa: E402
-from .evaluate import Evaluation, evaluate  # noqa: E402
+from .evaluation import Evaluation, evaluate  # noqa: E402
 from .export.netx_file import NetInfo, read_net_info  # noqa: E402
 from .lava.run import build_network, run_lava  # noqa: E402
 from .report.diagnosis import Diagnosis, diagnose, format_diagnosis  # noqa: E402

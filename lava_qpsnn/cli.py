@@ -20,7 +20,7 @@ import numpy as np
 from .command import ArgumentParser, finite_float, option_strings, run_guarded
 from .data import Encoding, dataset_names, load_dataset
 from .errors import ConfigError
-from .evaluate import BACKENDS, Evaluation, evaluate
+from .evaluation import BACKENDS, Evaluation, evaluate
 from .export.netx_file import check_exported_from, read_net_info
 from .files import check_output_path
 from .lava.sizing import BUDGET_SECONDS, PROBE_SAMPLES, RunProbe, format_duration, measure_rate, sized_samples

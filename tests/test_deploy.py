@@ -77,7 +77,7 @@ def test_run_refuses_a_checkpoint_of_another_network_before_running(mlp_files, c
 
 
 def test_eval_refuses_a_checkpoint_of_another_network(mlp_checkpoint, conv_net):
-    from lava_qpsnn.evaluate import evaluate
+    from lava_qpsnn.evaluation import evaluate
 
     with pytest.raises(ConfigError, match=r"checkpoint layers \(64, 32, 10\) and model.net layers"):
         evaluate(conv_net, checkpoint=mlp_checkpoint)

@@ -191,7 +191,7 @@ def test_pruned_4bit_conv_runs_spike_exact_in_lava(pruned_conv):
         (4, 4, 4),
         (10,),
     ]
-    from lava_qpsnn.evaluate import evaluate
+    from lava_qpsnn.evaluation import evaluate
 
     result = evaluate(net, samples=12, checkpoint=checkpoint, progress=False)
     assert result.spike_agreement == 1.0

@@ -5,12 +5,12 @@ gives their spikes, so the commands' results stay real).
 """
 
 import functools
-import importlib
 
 import numpy as np
 import pytest
 
 import lava_qpsnn.cli as cli
+import lava_qpsnn.evaluation as evaluate_module
 import lava_qpsnn.lava.deploy as deploy_module
 import lava_qpsnn.lava.run as lava_run_module
 from lava_qpsnn.cli import main
@@ -19,8 +19,6 @@ from lava_qpsnn.lava.deploy import Deployment
 from lava_qpsnn.lava.sizing import BUDGET_SECONDS, Rate, format_duration, measure_rate, sized_samples
 from lava_qpsnn.sim import simulate
 from lava_qpsnn.training.loop import classify
-
-evaluate_module = importlib.import_module("lava_qpsnn.evaluate")  # the package's `evaluate` is the function
 
 STARTUP, PER_SAMPLE = 3.0, 0.5  # the stand-in Lava: 3 s to build and start, then 0.5 s per sample
 

@@ -1,12 +1,12 @@
 """Streaming: batches encode exactly the whole split's spikes, and no result depends on the batch size."""
 
 import dataclasses
-import importlib
 
 import numpy as np
 import pytest
 
 import lava_qpsnn.data as data_module
+import lava_qpsnn.evaluation as evaluate_module
 from lava_qpsnn.data import (
     Dataset,
     Encoding,
@@ -17,13 +17,11 @@ from lava_qpsnn.data import (
     spike_batches,
     stream_test_split,
 )
-from lava_qpsnn.evaluate import evaluate
+from lava_qpsnn.evaluation import evaluate
 from lava_qpsnn.report.network import report_network
 from lava_qpsnn.sim import read_netx, simulate, trace
 from lava_qpsnn.training.loop import classify, output_spikes
 from lava_qpsnn.training.prune import CRITERIA, calibration_batch, calibration_stream, channel_scores
-
-evaluate_module = importlib.import_module("lava_qpsnn.evaluate")  # the package's `evaluate` is the function
 
 
 def _odd_images(count: int) -> np.ndarray:
