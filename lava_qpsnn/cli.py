@@ -74,8 +74,7 @@ def _ranks(args: argparse.Namespace, state: Path, dataset: str) -> Iterator[None
     """
     with distributed.session(resolve_device(args.device)) as device:
         if distributed.world_size() > 1:  # one process: no state to hash, no data set to load twice
-            given = {name: value for name, value in vars(args).items() if name not in ("func", "options")}
-            options = {name: str(value) for name, value in given.items()}
+            options = {name: str(value) for name, value in vars(args).items() if name not in ("func", "options")}
             distributed.check_same("options", json.dumps(options, sort_keys=True))
             saved = hashlib.sha256(state.read_bytes()).hexdigest() if state.exists() else "none"
             shared = f"every rank must see the same {state} to resume: put --out on a file system all ranks share"

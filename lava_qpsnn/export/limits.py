@@ -36,10 +36,17 @@ CHUNK = 16  # samples per simulator run when measuring: bounds the memory of the
 
 @dataclass(frozen=True)
 class StatePeak:
-    """The largest ``|u|`` and ``|v|`` of a layer (``v``: below zero, see the module docstring)."""
+    """The largest ``|u|`` and ``|v|`` of a layer (``v``: below zero, see the module docstring).
+
+    Measured on data (:func:`measured_peaks`) it also holds the first step at which either
+    reaches :data:`STATE_LIMIT` (None: never) and, given the spikes of a run with Lava's limits,
+    how many of the layer's spikes those limits change.
+    """
 
     current: int
     voltage: int
+    first_step: int | None = None
+    changed_spikes: int | None = None
 
     @property
     def within(self) -> bool:
@@ -94,15 +101,30 @@ def layer_worst_case(layer: DenseLayer | ConvLayer, steps: int) -> StatePeak:
     return worst_case(layer.weight, neuron.bias, neuron.du + 1, neuron.dv, steps, exp)
 
 
-def measured_peaks(network: NetxNetwork, spikes: np.ndarray) -> list[StatePeak]:
+def measured_peaks(
+    network: NetxNetwork, spikes: np.ndarray, limited: list[np.ndarray] | None = None
+) -> list[StatePeak]:
     """Per neuron layer (:attr:`NetxNetwork.neuron_layers`), the largest ``|u|`` and ``|v|`` reached on ``spikes``.
 
     Measured without Lava's limits (the states slayer's model computes), so a value of
-    :data:`STATE_LIMIT` or more is one Lava would wrap or clip.
+    :data:`STATE_LIMIT` or more is one Lava would wrap or clip. ``limited``: every layer's
+    spikes of the same samples with the limits (:func:`~lava_qpsnn.sim.simulate`), to count
+    the spikes the limits change.
     """
-    peaks = np.zeros((len(network.neuron_layers), 2), dtype=np.int64)
+    count = len(network.neuron_layers)
+    peaks = np.zeros((count, 2), dtype=np.int64)
+    first: list[int | None] = [None] * count
+    changed = [0] * count
     for start in range(0, len(spikes), CHUNK):
         for i, layer in enumerate(trace(network, spikes[start : start + CHUNK], limits=False)):
-            u, v = np.abs(layer.current).max(initial=0), np.abs(layer.voltage).max(initial=0)
-            peaks[i] = np.maximum(peaks[i], (u, v))
-    return [StatePeak(int(u), int(v)) for u, v in peaks]
+            u, v = np.abs(layer.current), np.abs(layer.voltage)
+            peaks[i] = np.maximum(peaks[i], (u.max(initial=0), v.max(initial=0)))
+            over = np.flatnonzero(((u >= STATE_LIMIT) | (v >= STATE_LIMIT)).reshape(-1, u.shape[-1]).any(axis=0))
+            if over.size:
+                first[i] = int(over[0]) if first[i] is None else min(first[i], int(over[0]))
+            if limited is not None:
+                changed[i] += int(np.count_nonzero(layer.spikes != limited[i][start : start + CHUNK]))
+    return [
+        StatePeak(int(u), int(v), first[i], None if limited is None else changed[i])
+        for i, (u, v) in enumerate(peaks)
+    ]

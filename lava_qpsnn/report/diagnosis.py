@@ -31,11 +31,11 @@ import torch
 
 from ..data import encode_test_split, load_dataset
 from ..errors import ConfigError, ExportError, StateLimitWarning
-from ..export.limits import CHUNK, STATE_LIMIT
+from ..export.limits import STATE_LIMIT, measured_peaks
 from ..export.netx_file import check_exported_from, read_net_info
 from ..export.writer import export_netx
 from ..lava.run import run_lava
-from ..sim import simulate, trace
+from ..sim import simulate
 from ..sim.netx_reader import DenseLayer, NetxNetwork, open_netx, read_netx
 from ..table import format_table
 from ..training.checkpoint import Checkpoint, load_checkpoint
@@ -214,7 +214,8 @@ def diagnose(
         )
     name = str(checkpoint) if not isinstance(checkpoint, Checkpoint) else "checkpoint"
     checkpoint = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
-    layer_info = _layer_facts(checkpoint)
+    models = _stage_models(checkpoint)
+    layer_info = _layer_facts(checkpoint, models["trained"], models["fixed-point"])
     file_network = None
     if net is not None:
         info = read_net_info(net)
@@ -232,13 +233,15 @@ def diagnose(
         exported = _export_quietly(checkpoint, exported_path, problems)
         differences = _file_differences(net, exported_path) if net is not None and exported is not None else None
     reference = file_network if file_network is not None else exported
-    runs = _run_stages(checkpoint, spikes, net, file_network, lava_samples, device, progress)
+    runs = _run_stages(models, spikes, net, file_network, lava_samples, device, progress)
     counted = {stage: len(labels) if stage != "lava" else min(lava_samples, len(labels)) for stage in runs}
     accuracy = {
         stage: float((classify(layers[-1]) == labels[: counted[stage]]).mean()) for stage, layers in runs.items()
     }
-    unknown = [(None, None, None, None)] * len(layer_info)
-    peaks = _state_peaks(reference, spikes) if reference is not None else unknown
+    peaks = [None] * len(layer_info)
+    if reference is not None:  # the file's run with Lava's limits is the simulator stage; without a file, run it
+        limited = runs["simulator"] if file_network is not None else simulate(reference, spikes, layers=True)
+        peaks = measured_peaks(reference, spikes, limited)
     changed = _netx_changed(net, file_network) if file_network is not None else [None] * len(layer_info)
     divergences = _divergences(runs, [facts["index"] for facts in layer_info])
     layers = tuple(
@@ -246,10 +249,10 @@ def diagnose(
             **facts,
             spikes={stage: float(layers[i].sum() / counted[stage]) for stage, layers in runs.items()},
             rates={stage: _rate(layers[i], facts["latency"]) for stage, layers in runs.items()},
-            peak_current=peaks[i][0],
-            peak_voltage=peaks[i][1],
-            limit_step=peaks[i][2],
-            limit_changed_spikes=peaks[i][3],
+            peak_current=None if peaks[i] is None else peaks[i].current,
+            peak_voltage=None if peaks[i] is None else peaks[i].voltage,
+            limit_step=None if peaks[i] is None else peaks[i].first_step,
+            limit_changed_spikes=None if peaks[i] is None else peaks[i].changed_spikes,
             netx_changed_weights=changed[i],
             file_differences=() if differences is None else differences[i],
         )
@@ -302,15 +305,20 @@ def _export_quietly(checkpoint: Checkpoint, path: Path, problems: list[str]) -> 
         return None
 
 
-def _float_model(checkpoint: Checkpoint) -> torch.nn.Module:
-    net = checkpoint.build()
-    for block in weight_blocks(net):
-        set_core_hook(block.synapse, None)
-    return net
+def _stage_models(checkpoint: Checkpoint) -> dict[str, torch.nn.Module]:
+    """The PyTorch stages' networks, in pipeline order; float only for a quantized checkpoint."""
+    models = {}
+    if checkpoint.quant is not None:
+        models["float"] = checkpoint.build()
+        for block in weight_blocks(models["float"]):
+            set_core_hook(block.synapse, None)
+    models["trained"] = checkpoint.build()
+    models["fixed-point"] = checkpoint.fixed_point()
+    return models
 
 
 def _run_stages(
-    checkpoint: Checkpoint,
+    models: dict[str, torch.nn.Module],
     spikes: np.ndarray,
     net: str | os.PathLike | None,
     file_network: NetxNetwork | None,
@@ -319,11 +327,7 @@ def _run_stages(
     progress: bool,
 ) -> dict[str, list[np.ndarray]]:
     """Every neuron layer's spikes, ``N x shape x T``, per stage."""
-    runs = {}
-    if checkpoint.quant is not None:
-        runs["float"] = output_spikes(_float_model(checkpoint), spikes, device=device, layers=True)
-    runs["trained"] = output_spikes(checkpoint.build(), spikes, device=device, layers=True)
-    runs["fixed-point"] = output_spikes(checkpoint.fixed_point(), spikes, device=device, layers=True)
+    runs = {stage: output_spikes(model, spikes, device=device, layers=True) for stage, model in models.items()}
     if file_network is not None:
         runs["simulator"] = simulate(file_network, spikes, layers=True)
         if lava_samples > 0:
@@ -331,13 +335,12 @@ def _run_stages(
     return runs
 
 
-def _layer_facts(checkpoint: Checkpoint) -> list[dict]:
+def _layer_facts(checkpoint: Checkpoint, trained: torch.nn.Module, fixed: torch.nn.Module) -> list[dict]:
     """Per neuron layer: index in the file, kind, shape, latency, bits and quantization levels used.
 
     Levels are counted on the integer weights of the fixed-point network (what the exporter writes).
     """
-    model, fixed = checkpoint.build(), checkpoint.fixed_point()
-    bits_of = dict(zip(map(id, weight_blocks(fixed)), synapse_bits(model), strict=True))
+    bits_of = dict(zip(map(id, weight_blocks(fixed)), synapse_bits(trained), strict=True))
     shapes = checkpoint.model.shapes
     facts, depth = [], 0
     for position, block in enumerate(fixed.blocks):
@@ -375,31 +378,6 @@ def _rate(spikes: np.ndarray, latency: int) -> float:
     """Share of (neuron, step) pairs from ``latency`` on that spike."""
     window = spikes[..., latency:]
     return float(window.mean()) if window.size else 0.0
-
-
-def _state_peaks(network: NetxNetwork, spikes: np.ndarray) -> list[tuple[int, int, int | None, int]]:
-    """Per neuron layer: the largest ``|u|`` and ``|v|`` without Lava's limits, the first step one reaches
-    :data:`STATE_LIMIT`, and how many of the layer's spikes Lava's wrap and clip change.
-
-    Run :data:`~lava_qpsnn.export.limits.CHUNK` samples at a time: the recorded states are the
-    largest arrays of a diagnosis.
-    """
-    count = len(network.neuron_layers)
-    current, voltage, changed = [0] * count, [0] * count, [0] * count
-    first: list[int | None] = [None] * count
-    for start in range(0, len(spikes), CHUNK):
-        chunk = spikes[start : start + CHUNK]
-        free = trace(network, chunk, limits=False)
-        limited = simulate(network, chunk, layers=True)
-        for i, (layer, spiked) in enumerate(zip(free, limited, strict=True)):
-            u, v = np.abs(layer.current), np.abs(layer.voltage)
-            current[i], voltage[i] = max(current[i], int(u.max(initial=0))), max(voltage[i], int(v.max(initial=0)))
-            over = ((u >= STATE_LIMIT) | (v >= STATE_LIMIT)).reshape(-1, u.shape[-1]).any(axis=0)
-            if over.any():
-                step = int(np.flatnonzero(over)[0])
-                first[i] = step if first[i] is None else min(first[i], step)
-            changed[i] += int(np.count_nonzero(layer.spikes != spiked))
-    return list(zip(current, voltage, first, changed, strict=True))
 
 
 def _netx_changed(path: str | os.PathLike, network: NetxNetwork) -> list[int | None]:

@@ -172,11 +172,12 @@ def output_spikes(
         block.register_forward_hook(lambda _m, _i, out, into=into: into.append(out.cpu().numpy().astype(np.int8)))
         for block, into in zip(spiking, recorded, strict=True)
     ]
+    outputs = []
     try:
-        outputs = [
-            model(torch.as_tensor(x).to(where, torch.float32)).cpu().numpy().astype(np.int8)
-            for x in spike_batches(spikes, batch_size)
-        ]
+        for x in spike_batches(spikes, batch_size):
+            out = model(torch.as_tensor(x).to(where, torch.float32))
+            if not layers:  # with layers, the output is the last layer recorded
+                outputs.append(out.cpu().numpy().astype(np.int8))
     finally:
         for handle in handles:
             handle.remove()
