@@ -132,6 +132,7 @@ def test_a_layer_past_the_24_bit_limit_is_named_with_its_step(healthy, tmp_path,
     status, out = _diagnose(capsys, pt, edited, *SAMPLES, "--lava-samples", "0")
     assert status == 1
     assert "problem: layer 1 (conv) reaches |u| " in out and "beyond Lava's 24-bit limit 8,388,608: Lava wraps" in out
+    assert out.count("beyond Lava's 24-bit limit") == 1  # the layers after it only receive changed spikes
     first = qp.diagnose(pt, edited, samples=8, lava_samples=0).layers[0]
     # hand arithmetic: iDecay 4096 keeps no current, so u = 64 x 20,000 x (spiking inputs in the 3x3 window,
     # padding 1) of the step before (the synapse's one-step delay); 2^23 needs 7 of the 9 inputs

@@ -98,7 +98,8 @@ class LayerDiagnosis:
     steps (from the step the sample reaches the layer) on which it fires. ``peak_current``
     and ``peak_voltage`` are the largest ``|u|`` and ``|v|`` reached without Lava's limits
     (``limit_step``: the first step at which one of them reaches :data:`STATE_LIMIT`;
-    ``limit_changed_spikes``: the layer's spikes that Lava's wrap and clip change). Spikes and
+    ``limit_changed_spikes``: the layer's spikes that Lava's wrap and clip change, in this layer
+    or, passed on, in one before it). Spikes and
     rates of the ``lava`` stage are over its own (first) samples.
     """
 
@@ -486,7 +487,7 @@ def _problems(layers: tuple[LayerDiagnosis, ...], divergences: list[Divergence],
                 f"netx changes {_count(layer.netx_changed_weights, 'weight')} of {name} when it builds the "
                 f"network: {why}"
             )
-        if layer.limit_changed_spikes:
+        if layer.limit_step is not None and layer.limit_changed_spikes:  # past the limit itself, not downstream
             out.append(
                 f"{name} reaches |u| {layer.peak_current:,} / |v| {layer.peak_voltage:,} at step {layer.limit_step}, "
                 f"beyond Lava's 24-bit limit {STATE_LIMIT:,}: Lava wraps or clips it, which changes "
@@ -504,7 +505,9 @@ def _problems(layers: tuple[LayerDiagnosis, ...], divergences: list[Divergence],
                 "(it passes on almost no information): raise the threshold (--threshold) or lower its weight scale"
             )
         previous = layer
-    named = edited or any(layer.netx_changed_weights or layer.limit_changed_spikes for layer in layers)
+    named = edited or any(
+        layer.netx_changed_weights or (layer.limit_step is not None and layer.limit_changed_spikes) for layer in layers
+    )
     if any(d.exact for d in divergences) and not named:
         out.append(
             "no known cause explains the divergence above: this is a bug in lava-qpsnn or Lava; "
