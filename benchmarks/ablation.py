@@ -40,9 +40,9 @@ from tqdm import tqdm
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, load_dataset
+from lava_qpsnn.pipeline import prune_checkpoint, train_checkpoint
 from lava_qpsnn.report.network import report_network
 from lava_qpsnn.table import format_markdown, format_table
-from lava_qpsnn.training.experiment import prune_checkpoint, train_checkpoint
 from lava_qpsnn.training.loop import TrainConfig
 from lava_qpsnn.training.prune import PruneConfig
 from lava_qpsnn.training.quantize import QuantConfig

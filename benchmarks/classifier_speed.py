@@ -28,11 +28,12 @@ import numpy as np
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
+from lava_qpsnn.export.fixed_point import fixed_point_network
 from lava_qpsnn.lava.deploy import deploy
 from lava_qpsnn.lava.run import run_lava
+from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.sim import simulate
 from lava_qpsnn.table import format_markdown
-from lava_qpsnn.training.experiment import train_checkpoint
 from lava_qpsnn.training.loop import TrainConfig, classify, output_spikes
 from lava_qpsnn.training.prune import PruneConfig
 from lava_qpsnn.training.quantize import QuantConfig
@@ -57,7 +58,7 @@ def measure(name: str, spec: dict, folder: Path, per_sample: int) -> list[str]:
     spikes = encode_test_split(test, checkpoint.encoding)
 
     one_run = deploy(net, progress=False)
-    pytorch = classify(output_spikes(checkpoint.fixed_point(), spikes))
+    pytorch = classify(output_spikes(fixed_point_network(checkpoint), spikes))
     simulator = classify(simulate(net, spikes))
     assert (one_run.predictions == pytorch).all() and (one_run.predictions == simulator).all(), name
 

@@ -2,7 +2,7 @@
 
 The network is a randomly initialised conv net with a dense output layer, quantized to 4 bits
 and exported by ``netx_export`` (no training, no data: offline). Mutants are truncations,
-byte flips and structured h5py edits (:mod:`lava_qpsnn.sim.fuzz`), then the file with each of
+byte flips and structured h5py edits (``benchmarks/netx_mutants.py``), then the file with each of
 its bytes inverted in turn. Counted: accepted (reads and simulates), refused (one
 ``NetxFileError`` line; grouped by reason), other exceptions, crashes of the worker (the HDF5 C
 library) and hangs. Every accepted mutant is listed with the reason accepting it is right: the
@@ -23,11 +23,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+from netx_mutants import KINDS, byte_sweep, mutants, run_isolated
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
-from lava_qpsnn.export.netx_file import NetInfo, read_net_info
-from lava_qpsnn.sim.fuzz import KINDS, byte_sweep, mutants, run_isolated
+from lava_qpsnn.netx.metadata import NetInfo, read_net_info
 from lava_qpsnn.table import format_markdown
 from lava_qpsnn.training.checkpoint import Checkpoint
 from lava_qpsnn.training.models import ModelConfig, build_model

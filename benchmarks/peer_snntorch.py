@@ -11,7 +11,7 @@ with most output spikes, every layer quantized, 3 seeds.
   ``SignedTernaryWeightPerTensorConst`` at 2 bits and ``SignedBinaryWeightPerTensorConst``
   (constant +-0.1) at 1 bit, ``torch.nn.Linear`` for float. Accuracy of the trained PyTorch
   model (it has no integer export).
-- ours: :func:`~lava_qpsnn.training.experiment.train_checkpoint` at the library's defaults (training
+- ours: :func:`~lava_qpsnn.pipeline.train_checkpoint` at the library's defaults (training
   recipe, quantizer, grid), every layer at the given bits; accuracy of the exported
   fixed-point network, the one that runs in Lava bit for bit. Loihi has no float weights:
   the "float" row is lava-dl's own default 8-bit hook (``quant=None``).
@@ -45,8 +45,8 @@ from runcache import cached_run
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset, rate_encode
+from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.table import format_markdown, format_table
-from lava_qpsnn.training.experiment import train_checkpoint
 from lava_qpsnn.training.loop import TrainConfig, classify
 from lava_qpsnn.training.models import NeuronConfig
 from lava_qpsnn.training.quantize import QuantConfig

@@ -2,7 +2,7 @@
 
 Each setting trains the MLP 64-128-10 on 80% of the digits training split and reports the
 accuracy of its exported fixed-point network on the other 20% (``TrainConfig(validation=0.2)`` of
-:func:`~lava_qpsnn.training.experiment.train_checkpoint`): T = 16, 20 epochs, batch 32, every
+:func:`~lava_qpsnn.pipeline.train_checkpoint`): T = 16, 20 epochs, batch 32, every
 synapse layer quantized (``first_last_bits=None``). A setting overrides the library's
 defaults (``TrainConfig``, ``NeuronConfig``, ``QuantConfig``) by name. One JSON file per
 setting and seed is kept under ``benchmarks/results/recipe/`` and reused, so an
@@ -24,8 +24,8 @@ from runcache import cached_run
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
+from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.table import format_markdown, format_table
-from lava_qpsnn.training.experiment import train_checkpoint
 from lava_qpsnn.training.loop import TrainConfig
 from lava_qpsnn.training.models import NeuronConfig
 from lava_qpsnn.training.quantize import QuantConfig

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
+from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.report.network import NetworkReport, report_network, report_table
 from lava_qpsnn.report.plots import write_plots
 from lava_qpsnn.table import format_markdown, format_table
-from lava_qpsnn.training.experiment import train_checkpoint
 from lava_qpsnn.training.loop import TrainConfig
 from lava_qpsnn.training.prune import PruneConfig
 from lava_qpsnn.training.quantize import QuantConfig

@@ -28,8 +28,10 @@ from torch.nn import functional as F
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
+from lava_qpsnn.export.fixed_point import fixed_point_network
 from lava_qpsnn.lava.run import run_lava
-from lava_qpsnn.sim import ConvLayer, NetxNetwork, read_netx, simulate
+from lava_qpsnn.netx import ConvLayer, NetxNetwork, read_netx
+from lava_qpsnn.sim import simulate
 from lava_qpsnn.table import format_markdown
 from lava_qpsnn.training.checkpoint import Checkpoint
 from lava_qpsnn.training.models import ModelConfig, build_model
@@ -53,7 +55,7 @@ def exported(arch: str, folder: Path) -> tuple[Path, torch.nn.Module]:
     checkpoint = Checkpoint.of(model, dataset="digits", encoding=Encoding(time_steps=STEPS))
     path = folder / f"{arch}.net"
     export_netx(checkpoint, path)
-    return path, checkpoint.fixed_point()
+    return path, fixed_point_network(checkpoint)
 
 
 def float_loop(net: NetxNetwork) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -69,8 +69,8 @@ register_dataset("digits28", digits28)
 
 def build(folder: Path) -> tuple[Path, Path, float]:
     """Train (1 epoch, validation split: the test split is not read) and export; returns files and seconds."""
+    from lava_qpsnn.pipeline import train_checkpoint
     from lava_qpsnn.training.checkpoint import save_checkpoint
-    from lava_qpsnn.training.experiment import train_checkpoint
     from lava_qpsnn.training.loop import TrainConfig
     from lava_qpsnn.training.quantize import QuantConfig
     from netx_export import export_netx
@@ -95,7 +95,8 @@ def measure(kind: str, pt: Path, net: Path, samples: int) -> dict:
     from lava_qpsnn.evaluation import evaluate
     from lava_qpsnn.lava.run import run_lava
     from lava_qpsnn.lava.sizing import measure_rate
-    from lava_qpsnn.sim import default_batch_size, read_netx, simulate
+    from lava_qpsnn.netx import read_netx
+    from lava_qpsnn.sim import default_batch_size, simulate
     from lava_qpsnn.training.checkpoint import load_checkpoint
     from lava_qpsnn.training.loop import output_spikes
 
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.measure:
         kind, pt, net, samples = args.measure
         if kind == "floor":
-            from lava_qpsnn.sim import read_netx
+            from lava_qpsnn.netx import read_netx
 
             read_netx(net)
             load_dataset("digits28")

@@ -22,14 +22,15 @@ _patch_lava()
 
 from .data import Dataset, Encoding, encode_test_split, load_dataset, register_dataset  # noqa: E402
 from .evaluation import Evaluation, evaluate  # noqa: E402
-from .export.netx_file import NetInfo, read_net_info  # noqa: E402
+from .export.fixed_point import fixed_point_network  # noqa: E402
 from .lava.run import build_network, run_lava  # noqa: E402
+from .netx import NetInfo, read_net_info, read_netx  # noqa: E402
+from .pipeline import prune_checkpoint, train_checkpoint  # noqa: E402
 from .report.diagnosis import Diagnosis, diagnose, format_diagnosis  # noqa: E402
 from .report.network import LayerReport, NetworkReport, format_report, report_network  # noqa: E402
 from .report.plots import write_diagnosis_plots, write_plots  # noqa: E402
-from .sim import read_netx, simulate  # noqa: E402
+from .sim import simulate  # noqa: E402
 from .training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
-from .training.experiment import prune_checkpoint, train_checkpoint  # noqa: E402
 from .training.loop import TrainConfig, accuracy, classify, output_spikes, train  # noqa: E402
 from .training.models import (  # noqa: E402
     Conv,
@@ -116,6 +117,7 @@ __all__ = [
     "score_stability",
     # checkpoints and .net files
     "Checkpoint",
+    "fixed_point_network",
     "NetInfo",
     "load_checkpoint",
     "read_net_info",

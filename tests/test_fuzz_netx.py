@@ -6,11 +6,11 @@ from collections import Counter
 import h5py
 import numpy as np
 import pytest
+from netx_mutants import KINDS, mutants, run_isolated
 
 from lava_qpsnn.errors import NetxFileError
-from lava_qpsnn.export.netx_file import METADATA_ATTR, read_net_info
-from lava_qpsnn.sim import read_netx
-from lava_qpsnn.sim.fuzz import KINDS, mutants, run_isolated
+from lava_qpsnn.netx import read_netx
+from lava_qpsnn.netx.metadata import METADATA_ATTR, read_net_info
 
 
 def test_every_mutant_is_a_network_or_a_one_line_refusal(conv_net, tmp_path):

@@ -17,13 +17,17 @@ import torch
 import lava_qpsnn.export.writer as export
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import ExportError, StateLimitWarning
-from lava_qpsnn.export.limits import STATE_LIMIT, worst_case
-from lava_qpsnn.sim import read_netx, simulate
+from lava_qpsnn.export.fixed_point import fixed_point_network, to_fixed_point
+from lava_qpsnn.export.limits import worst_case
+from lava_qpsnn.loihi import STATE_LIMIT
+from lava_qpsnn.netx import read_netx
+from lava_qpsnn.sim import simulate
 from lava_qpsnn.training.checkpoint import Checkpoint
+from lava_qpsnn.training.hooks import IntegerWeights
 from lava_qpsnn.training.loop import output_spikes
 from lava_qpsnn.training.models import ModelConfig, build_model
 from lava_qpsnn.training.norm import IntegerBias
-from lava_qpsnn.training.quantize import IntegerWeights, QuantConfig, quantize_model, to_fixed_point
+from lava_qpsnn.training.quantize import QuantConfig, quantize_model
 from netx_export import export_netx
 from netx_export.cli import main as export_main
 
@@ -58,7 +62,7 @@ def _integer_net(arch: str, weights: list[float], *, current_decay: list[float] 
     synaptic = [block for block in net.blocks if hasattr(block, "synapse")]
     for block, value, decay in zip(synaptic, weights, current_decay or [1.0] * len(weights), strict=True):
         block.synapse.weight.data.fill_(value / 64)
-        block.synapse._pre_hook_fx = IntegerWeights(None, 64)
+        block.synapse._pre_hook_fx = IntegerWeights(None, 64, "symmetric")
         block.neuron.current_decay.data.fill_(decay * 4096)
     return net.eval()
 
@@ -68,7 +72,7 @@ def export_as(mlp_checkpoint, monkeypatch, tmp_path):
     """Export ``net`` as the MLP checkpoint's fixed-point network; return the path it was written to (or not)."""
 
     def run(net: torch.nn.Module) -> object:
-        monkeypatch.setattr(type(mlp_checkpoint), "fixed_point", lambda self: net)
+        monkeypatch.setattr(export, "fixed_point_network", lambda checkpoint: net)
         path = tmp_path / "model.net"
         export_netx(mlp_checkpoint, path, force=True)
         return path
@@ -198,5 +202,5 @@ def test_wide_quantized_layer_fits_by_design_without_warning(tmp_path):
     assert np.unique(dense.weight * 2.0**dense.weight_exp).tolist() == [28] and dense.neuron.vth == 28
     spikes = _digits(8)
     np.testing.assert_array_equal(
-        simulate(tmp_path / "wide.net", spikes), output_spikes(checkpoint.fixed_point(), spikes)
+        simulate(tmp_path / "wide.net", spikes), output_spikes(fixed_point_network(checkpoint), spikes)
     )

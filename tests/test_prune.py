@@ -10,6 +10,7 @@ import torch
 from lava_qpsnn.cli import main as qpsnn_main
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import CheckpointError, ConfigError
+from lava_qpsnn.export.fixed_point import to_fixed_point
 from lava_qpsnn.training.checkpoint import load_checkpoint, save_checkpoint
 from lava_qpsnn.training.loop import accuracy, output_spikes
 from lava_qpsnn.training.models import ModelConfig, build_model
@@ -25,7 +26,7 @@ from lava_qpsnn.training.prune import (
     select_channels,
     svs_scores,
 )
-from lava_qpsnn.training.quantize import QuantConfig, quantize_model, to_fixed_point
+from lava_qpsnn.training.quantize import QuantConfig, quantize_model
 from netx_export import export_netx
 
 

@@ -6,16 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+import lava_qpsnn.export.writer as writer
 from lava_qpsnn.errors import ConfigError, ExportError
-from lava_qpsnn.training.quantize import (
-    IntegerWeights,
-    QuantConfig,
-    WeightQuantizer,
-    check_on_grid,
-    quantize_model,
-    to_fixed_point,
-    weight_exponent,
-)
+from lava_qpsnn.export.fixed_point import check_on_grid, fixed_point_network, to_fixed_point
+from lava_qpsnn.training.hooks import IntegerWeights, WeightQuantizer, weight_exponent
+from lava_qpsnn.training.quantize import QuantConfig, quantize_model
 
 ALL_BITS = range(1, 9)
 
@@ -56,8 +51,9 @@ def test_baseline_levels_cover_the_grid_and_nothing_else(bits, grid):
 
 def test_two_and_one_bit_grids_are_the_papers():
     w = torch.tensor([-0.9, -0.2, 0.2, 0.9])
-    torch.testing.assert_close(WeightQuantizer(2, "baseline")(w), torch.tensor([-1, -1 / 3, 1 / 3, 1]))
-    torch.testing.assert_close(WeightQuantizer(1, "baseline")(w), torch.tensor([-1.0, -1.0, 1.0, 1.0]))
+    two, one = (WeightQuantizer(bits, "baseline", grid="zero-free") for bits in (2, 1))
+    torch.testing.assert_close(two(w), torch.tensor([-1, -1 / 3, 1 / 3, 1]))
+    torch.testing.assert_close(one(w), torch.tensor([-1.0, -1.0, 1.0, 1.0]))
 
 
 def test_the_two_bit_symmetric_grid_is_ternary():
@@ -92,7 +88,7 @@ def test_weight_exponents(bits, grid, exponent):
 def test_rescaw_scales_by_gamma(gamma):
     torch.manual_seed(0)
     w = torch.randn(64, 32) * 0.1
-    quantizer = WeightQuantizer(2, "rescaw", gamma)
+    quantizer = WeightQuantizer(2, "rescaw", gamma, grid="zero-free")
     g = {"mean": w.abs().mean(), "max": w.abs().max(), "percentile": torch.quantile(w.abs().flatten(), 0.99)}[gamma]
     torch.testing.assert_close(quantizer.gamma(w), g)
     out = quantizer(w)
@@ -155,16 +151,16 @@ def test_first_and_last_layers_keep_8_bits_by_default():
 
 
 def test_grid_check_rejects_off_grid_weights():
-    step = 1 << weight_exponent(2)
-    check_on_grid(np.array([-3, -1, 1, 3]) * step, 2, "ok")
+    step = 1 << weight_exponent(2, "zero-free")
+    check_on_grid(np.array([-3, -1, 1, 3]) * step, 2, "ok", "zero-free")
     with pytest.raises(ExportError, match="layer 1: weights are not on the declared 2-bit zero-free grid"):
-        check_on_grid(np.array([-2, 1]) * step, 2, "layer 1")  # even level
+        check_on_grid(np.array([-2, 1]) * step, 2, "layer 1", "zero-free")  # even level
     with pytest.raises(ExportError, match="not on the declared 2-bit zero-free grid"):
-        check_on_grid(np.array([0, 64]), 2, "layer 1")  # zero is not on the zero-free grid
+        check_on_grid(np.array([0, 64]), 2, "layer 1", "zero-free")  # zero is not on the zero-free grid
     with pytest.raises(ExportError, match="not on the declared"):
-        check_on_grid(np.array([5, 1]) * step, 2, "layer 1")  # beyond S
+        check_on_grid(np.array([5, 1]) * step, 2, "layer 1", "zero-free")  # beyond S
     with pytest.raises(ExportError, match="not on the declared"):
-        check_on_grid(np.array([step + 1]), 2, "layer 1")  # not a multiple of 2^e
+        check_on_grid(np.array([step + 1]), 2, "layer 1", "zero-free")  # not a multiple of 2^e
 
 
 def test_grid_check_knows_the_symmetric_grid():
@@ -193,7 +189,7 @@ def test_fixed_point_conversion_folds_the_scale_into_the_threshold():
         assert isinstance(block.synapse.pre_hook_fx, IntegerWeights)
         assert torch.equal(n, torch.round(n))
         gamma = float(hook.gamma(original.synapse.weight))
-        assert block.neuron.threshold * 64 == round(2 ** weight_exponent(2) * 3 / gamma)
+        assert block.neuron.threshold * 64 == round(2 ** weight_exponent(2, "zero-free") * 3 / gamma)
 
 
 @pytest.mark.parametrize("grid,loihi_bits", [("zero-free", 3), ("symmetric", 2)])
@@ -207,7 +203,7 @@ def test_quantized_export_writes_grid_integers_and_thresholds(grid, loihi_bits, 
     rows = export_netx(checkpoint, tmp_path / "q.net")
     assert [r.weight_bits for r in rows[1:]] == [2, 2]
     assert [r.loihi_bits for r in rows[1:]] == [loihi_bits, loihi_bits]
-    fixed = checkpoint.fixed_point()
+    fixed = fixed_point_network(checkpoint)
     with h5py.File(tmp_path / "q.net", "r") as f:
         for i, block in enumerate(fixed.blocks, start=1):
             check_on_grid(f[f"layer/{i}/weight"][()], 2, f"layer {i}", grid)
@@ -219,10 +215,10 @@ def test_export_refuses_a_checkpoint_altered_off_its_grid(quantized_checkpoints,
     from netx_export import export_netx
 
     checkpoint = quantized_checkpoints[2, "zero-free"]
-    fixed = checkpoint.fixed_point()
+    fixed = fixed_point_network(checkpoint)
     with torch.no_grad():
         fixed.blocks[1].synapse.weight[0, 0] += 1 / 64
-    monkeypatch.setattr(type(checkpoint), "fixed_point", lambda self: fixed)
+    monkeypatch.setattr(writer, "fixed_point_network", lambda checkpoint: fixed)
     with pytest.raises(ExportError, match="layer 2 .* not on the declared 2-bit zero-free grid"):
         export_netx(checkpoint, tmp_path / "q.net")
     assert not (tmp_path / "q.net").exists()
@@ -239,7 +235,7 @@ def test_lava_spikes_equal_the_fixed_point_model(bits, quantized_checkpoints, tm
     checkpoint = quantized_checkpoints[bits, "symmetric" if bits == 8 else "zero-free"]
     export_netx(checkpoint, tmp_path / "q.net")
     spikes = encode_test_split(load_dataset("digits")[1], checkpoint.encoding)[:3]
-    expected = output_spikes(checkpoint.fixed_point(), spikes)
+    expected = output_spikes(fixed_point_network(checkpoint), spikes)
     assert expected.sum() > 0
     np.testing.assert_array_equal(run_lava(tmp_path / "q.net", spikes, progress=False), expected)
 

@@ -26,7 +26,7 @@ import lava_qpsnn.report.network as report_module
 from lava_qpsnn.cli import main
 from lava_qpsnn.data import Encoding
 from lava_qpsnn.errors import ConfigError, NetxFileError
-from lava_qpsnn.export.netx_file import write_metadata
+from lava_qpsnn.netx.metadata import write_metadata
 from lava_qpsnn.report.loihi2 import chips_needed, layer_cores
 from lava_qpsnn.report.network import format_report, report_network
 from lava_qpsnn.report.plots import PLOT_NAMES

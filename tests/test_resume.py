@@ -14,9 +14,9 @@ import torch
 from lava_qpsnn.cli import main as qpsnn_main
 from lava_qpsnn.data import Encoding, load_dataset
 from lava_qpsnn.errors import ConfigError
+from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.training.checkpoint import load_checkpoint
 from lava_qpsnn.training.device import resolve_device
-from lava_qpsnn.training.experiment import train_checkpoint
 from lava_qpsnn.training.loop import TrainConfig, validation_subset
 from lava_qpsnn.training.prune import PruneConfig
 from lava_qpsnn.training.quantize import QuantConfig

@@ -81,3 +81,114 @@ def test_tutorials_use_only_the_public_api():
 def test_the_public_api_resolves():
     assert all(hasattr(lava_qpsnn, name) for name in lava_qpsnn.__all__)
     assert len(set(lava_qpsnn.__all__)) == len(lava_qpsnn.__all__)
+
+
+# The pipeline's stages in order. A module may import from its own stage, an earlier one and the
+# foundation; never from a later stage or the entry points. The entry points may import anything.
+FOUNDATION = {"errors", "files", "table", "loihi"}
+STAGES = ["data", "training", "netx", "sim", "export", "lava", "report"]
+ENTRY_POINTS = {"", "__main__", "cli", "command", "evaluation", "pipeline", "demo"}
+
+
+def _library_imports() -> dict[str, set[str]]:
+    """Every module of lava_qpsnn (dotted, without the package name) -> the lava_qpsnn modules it imports,
+    at any depth of the file (function-level imports count)."""
+    package = Path(lava_qpsnn.__file__).parent
+    graph = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package).with_suffix("").parts
+        is_package = parts[-1] == "__init__"
+        name = ".".join(parts[:-1] if is_package else parts)
+        base = name.split(".") if is_package else name.split(".")[:-1]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                anchor = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+                target = ".".join([*anchor, *([node.module] if node.module else [])])
+                found.add(target)
+                found.update(f"{target}.{a.name}".lstrip(".") for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lava_qpsnn"):
+                target = node.module.removeprefix("lava_qpsnn").lstrip(".")
+                found.add(target)
+                found.update(f"{target}.{a.name}".lstrip(".") for a in node.names)
+            elif isinstance(node, ast.Import):
+                found.update(
+                    a.name.removeprefix("lava_qpsnn").lstrip(".") for a in node.names if a.name.startswith("lava_qpsnn")
+                )
+        modules = {
+            m
+            for m in found
+            if (package / (m.replace(".", "/") + ".py")).is_file()
+            or (package / m.replace(".", "/") / "__init__.py").is_file()
+        }
+        graph[name] = modules - {name}
+    return graph
+
+
+def _rank(module: str) -> float:
+    top = module.split(".")[0]
+    if top in FOUNDATION:
+        return -1
+    if top in STAGES:
+        return STAGES.index(top)
+    assert top in ENTRY_POINTS, f"lava_qpsnn.{module} belongs to no stage: add it to FOUNDATION, STAGES or ENTRY_POINTS"
+    return len(STAGES)
+
+
+def _backward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return [
+        f"{module} -> {target}"
+        for module, targets in graph.items()
+        for target in targets
+        if _rank(target) > _rank(module) or (_rank(module) == -1 and _rank(target) != -1)
+    ]
+
+
+def _circles(graph: dict[str, set[str]], packages: set[str]) -> list[str]:
+    """Import circles among modules (a package's ``__init__`` re-exports its modules, so it closes none)."""
+    edges = {m: {t for t in targets if t not in packages} for m, targets in graph.items() if m not in packages}
+    circles, state = [], {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for target in sorted(edges.get(node, ())):
+            if state.get(target) == "open":
+                circles.append(" -> ".join([*path[path.index(target) :], target]))
+            elif target not in state:
+                visit(target, [*path, target])
+        state[node] = "done"
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [module])
+    return circles
+
+
+def test_no_stage_imports_a_later_one():
+    assert not _backward_imports(_library_imports())
+
+
+def test_no_modules_import_each_other_in_a_circle():
+    package = Path(lava_qpsnn.__file__).parent
+    graph = _library_imports()
+    packages = {m for m in graph if (package / m.replace(".", "/") / "__init__.py").is_file()}
+    assert not _circles(graph, packages)
+
+
+def test_the_structure_rules_catch_what_they_forbid():
+    """The imports an earlier layout had: training reached into export and lava, models, quantize and prune
+    imported each other."""
+    earlier = {
+        "training.quantize": {"export.limits", "lava.compat", "training.models"},
+        "training.models": {"training.quantize", "training.prune"},
+        "training.prune": {"training.quantize", "training.models"},
+        "loihi": {"training.models"},
+    }
+    assert sorted(_backward_imports(earlier)) == [
+        "loihi -> training.models",
+        "training.quantize -> export.limits",
+        "training.quantize -> lava.compat",
+    ]
+    circles = _circles(earlier, set())
+    assert "training.models -> training.prune -> training.models" in circles
+    assert "training.models -> training.prune -> training.quantize -> training.models" in circles

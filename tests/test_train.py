@@ -12,7 +12,7 @@ import torch
 
 from lava_qpsnn.data import load_dataset, split_validation
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.training.experiment import train_checkpoint
+from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.training.loop import TrainConfig, _loss_function, init_weights
 from lava_qpsnn.training.models import ModelConfig, NeuronConfig, build_model
 
@@ -107,7 +107,7 @@ class _Unread:
 
 
 def test_training_with_a_validation_split_never_reads_the_test_split(monkeypatch):
-    import lava_qpsnn.training.experiment as experiment
+    import lava_qpsnn.pipeline as experiment
 
     train, _ = load_dataset("digits")
     monkeypatch.setattr(experiment, "load_dataset", lambda name: (train, _Unread()))
@@ -116,7 +116,7 @@ def test_training_with_a_validation_split_never_reads_the_test_split(monkeypatch
 
 
 def test_train_and_prune_commands_with_a_validation_split_never_read_the_test_split(tmp_path, monkeypatch, capsys):
-    import lava_qpsnn.training.experiment as experiment
+    import lava_qpsnn.pipeline as experiment
     from lava_qpsnn.cli import main
     from lava_qpsnn.training.checkpoint import load_checkpoint
 

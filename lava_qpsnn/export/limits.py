@@ -23,14 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..sim import NetxNetwork, trace
-from ..sim.netx_reader import ConvLayer, DenseLayer
+from ..loihi import DECAY_UNITY, STATE_LIMIT, STATE_SHIFT
+from ..netx import ConvLayer, DenseLayer, NetxNetwork
+from ..sim import trace
 
-__all__ = ["STATE_LIMIT", "StatePeak", "worst_case", "layer_worst_case", "measured_peaks"]
+__all__ = ["StatePeak", "worst_case", "layer_worst_case", "measured_peaks"]
 
-STATE_LIMIT = 1 << 23  # Lava's 24-bit u and v: |u| < 2^23 never wraps, v > -2^23 is never clipped
-DECAY_UNITY = 4096  # 12-bit decays
-STATE_SHIFT = 6  # a_in and the bias enter the state shifted left by 6
 CHUNK = 16  # samples per simulator run when measuring: bounds the memory of the recorded states
 
 

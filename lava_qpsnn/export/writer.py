@@ -1,6 +1,6 @@
 """Checkpoint -> NetX HDF5.
 
-What is exported is the checkpoint's fixed-point network (:func:`lava_qpsnn.training.quantize.to_fixed_point`):
+What is exported is the checkpoint's fixed-point network (:func:`lava_qpsnn.export.fixed_point.to_fixed_point`):
 integer weights on the trained b-bit grid, the weight scale folded into each layer's
 threshold, a BatchNorm folded into the weights and an integer bias. Each slayer block is
 written by its own ``export_hdf5`` (lava-dl's format, unchanged) except pooling, which netx
@@ -17,7 +17,7 @@ Per layer, over one window of T steps:
 
 - worst case inside ``2^23`` (every same-signed input firing on every step): nothing to say;
 - worst case beyond it: quantized layers avoid this by design (a smaller weight exponent,
-  :func:`lava_qpsnn.training.quantize.to_fixed_point`); where that cannot help, the largest ``|u|``
+  :func:`lava_qpsnn.export.fixed_point.to_fixed_point`); where that cannot help, the largest ``|u|``
   and ``|v|`` reached on the first ``LIMIT_SAMPLES`` test samples are measured with the
   simulator, without the limits. Below ``2^23``: exported, with one
   :class:`~lava_qpsnn.errors.StateLimitWarning` line naming the layer, the measured maximum
@@ -47,14 +47,15 @@ import torch
 from ..data import encode_test_split, load_dataset
 from ..errors import ExportError, StateLimitWarning
 from ..files import atomic_output
-from ..sim import ConvLayer, DenseLayer, read_netx
-from ..sim.netx_reader import lava_dense_weights
+from ..loihi import STATE_LIMIT, WEIGHT_MAX, check_bias_range, check_weight_range
+from ..netx import ConvLayer, DenseLayer, lava_dense_weights, read_netx
+from ..netx.metadata import write_metadata
 from ..table import format_table
 from ..training.checkpoint import Checkpoint
+from ..training.hooks import IntegerWeights
 from ..training.models import build_model, weight_blocks
-from ..training.quantize import MAX_LOIHI_BIAS, MAX_LOIHI_WEIGHT, IntegerWeights, check_on_grid
-from .limits import STATE_LIMIT, layer_worst_case, measured_peaks
-from .netx_file import write_metadata
+from .fixed_point import check_on_grid, fixed_point_network
+from .limits import layer_worst_case, measured_peaks
 
 __all__ = [
     "LayerSummary",
@@ -129,12 +130,7 @@ def _write_synaptic(index: int, block: torch.nn.Module, group: h5py.Group) -> La
             "quantize_8bit or a QuantConfig)",
             settings=("bits",),
         )
-    if integers.max() > MAX_LOIHI_WEIGHT or integers.min() < -MAX_LOIHI_WEIGHT - 2:
-        raise ExportError(
-            f"{name} has integer weights in {int(integers.min())}..{int(integers.max())}, beyond Loihi's 8-bit "
-            f"synapse -256..254 (netx would clip them): quantize the network (QuantConfig)",
-            settings=("bits",),
-        )
+    check_weight_range(integers, name)
     hook = block.synapse.pre_hook_fx
     loihi_bits = signed_weight_bits(integers)
     bits = loihi_bits
@@ -146,12 +142,7 @@ def _write_synaptic(index: int, block: torch.nn.Module, group: h5py.Group) -> La
     bias = None
     if "bias" in group:  # slayer writes the neuron norm's bias as floats; ours are integers
         bias = np.rint(group["bias"][()])
-        if bias.max() > MAX_LOIHI_BIAS or bias.min() < -MAX_LOIHI_BIAS - 1:
-            raise ExportError(
-                f"{name} has a bias reaching {int(np.abs(bias).max())}, beyond Lava's 13-bit bias "
-                f"{-MAX_LOIHI_BIAS - 1}..{MAX_LOIHI_BIAS}: retrain with fewer bits or without BatchNorm",
-                settings=("bits", "norm"),
-            )
+        check_bias_range(bias, name)
         del group["bias"]
         group.create_dataset("bias", data=bias.astype(np.int16))
     kind = type(block).__name__.lower()
@@ -190,8 +181,10 @@ def _write_pool(index: int, block: torch.nn.Module, group: h5py.Group) -> LayerS
     channels, kernel = shape[0], int(synapse.kernel_size[0])
     weights = synapse.pre_hook_fx(synapse.weight, descale=True).flatten()
     value = float(weights[0])
-    if (weights != value).any() or value != round(value) or not 0 < value <= 254:
-        raise ExportError(f"layer {index} (pooling) has weights {weights.tolist()}: expected one integer in 1..254")
+    if (weights != value).any() or value != round(value) or not 0 < value <= WEIGHT_MAX:
+        raise ExportError(
+            f"layer {index} (pooling) has weights {weights.tolist()}: expected one integer in 1..{WEIGHT_MAX}"
+        )
     group.create_dataset("type", (1,), "S10", [b"conv"])
     group.create_dataset("shape", data=np.array(shape))
     group.create_dataset("inChannels", data=channels)
@@ -249,7 +242,7 @@ def export_netx(checkpoint: Checkpoint, path: str | os.PathLike, *, force: bool 
     The file is written to a temporary name and renamed into place, so a failure leaves
     no file and an existing one untouched. ``force`` allows replacing an existing file.
     """
-    net = checkpoint.fixed_point()
+    net = fixed_point_network(checkpoint)
     _check_exportable(net)
     rows = [LayerSummary(0, "input", tuple(checkpoint.model.input_shape))]
     with atomic_output(path, force=force) as tmp:

@@ -1,4 +1,4 @@
-"""The one place where lava-nc 0.10.0 / lava-dl 0.6.0 are worked around: Python 3.11, and one exactness fix.
+"""The one place where lava-nc 0.10.0 / lava-dl 0.6.0 are made to import and run on Python 3.11.
 
 Both packages are archived upstream and declare ``Requires-Python <3.11``. Three things
 stand between them and a clean run on 3.11 with our tools, all handled here by an import hook
@@ -23,10 +23,8 @@ Nothing in site-packages is edited. The hook is installed by :func:`patch_lava` 
 when ``lava_qpsnn`` or ``netx_export`` is imported), only on Python >= 3.11 with
 lava-nc 0.10.x, and installing it twice is harmless.
 
-One more workaround is not about Python 3.11 but about exactness, and lives here too:
-slayer emulates Lava's strict spike test ``v > vth`` with a margin that float32 loses from
-``vth = 4096`` on; :func:`match_lava_spike_test` gives the integer networks we build a
-margin that survives.
+slayer's float32 spike test, which misses Lava's strict ``v > vth`` from ``vth = 4096`` on, is
+matched where the integer network is built (:func:`lava_qpsnn.export.fixed_point.match_lava_spike_test`).
 """
 
 from __future__ import annotations
@@ -43,12 +41,8 @@ import logging
 import multiprocessing
 import sys
 from types import ModuleType
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    import torch
-
-__all__ = ["patch_lava", "lava_needs_patch", "match_lava_spike_test"]
+__all__ = ["patch_lava", "lava_needs_patch"]
 
 _VAR_MODEL = "lava.magma.compiler.var_model"
 _MP_INFRA = "lava.magma.runtime.message_infrastructure.multiprocessing"
@@ -173,21 +167,3 @@ def patch_lava() -> bool:
     if not any(isinstance(f, _LavaPatchFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _LavaPatchFinder())
     return True
-
-
-def match_lava_spike_test(neuron: torch.nn.Module) -> None:
-    """Make a slayer CUBA neuron of an integer network spike on ``v > vth << 6``, as Lava does, at every ``vth``.
-
-    slayer spikes on ``v >= threshold`` and adds ``threshold_eps`` (0.01 of a state unit)
-    to emulate Lava's strict ``>``. Both comparisons run in float32, where ``vth << 6``
-    plus 0.01 rounds back to ``vth << 6`` from ``vth = 4096`` on, so the PyTorch model fired
-    on an exact tie and Lava did not. In the integer network the voltage is a whole number
-    of state units, so one full unit is the same strict test, and ``(vth << 6) + 1`` is
-    exact in float32 for every threshold Lava accepts (``vth < 2^17``).
-
-    The integer network's other float32 steps stay exact wherever Lava itself does not
-    wrap or clip: synaptic sums are multiples of 1/64 below 2^24 units while Lava's current
-    needs ``|a_in| < 2^17``, and slayer's states ``u, v`` are whole units, exact below 2^24,
-    while Lava's are 24-bit.
-    """
-    neuron.threshold_eps = 1.0 / neuron.s_scale

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import LavaRuntimeError, NetxFileError
-from ..export.netx_file import NetInfo, read_net_info
+from ..netx.metadata import NetInfo, read_net_info
 
 if TYPE_CHECKING:
     from lava.lib.dl.netx.hdf5 import Network

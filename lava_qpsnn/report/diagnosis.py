@@ -31,17 +31,19 @@ import torch
 
 from ..data import encode_test_split, load_dataset
 from ..errors import ConfigError, ExportError, StateLimitWarning
+from ..export.fixed_point import fixed_point_network
 from ..export.limits import STATE_LIMIT, measured_peaks
-from ..export.netx_file import check_exported_from, read_net_info
 from ..export.writer import export_netx
 from ..lava.run import run_lava
+from ..netx import NetxNetwork, check_exported_from, read_net_info, read_netx
+from ..netx.diff import file_differences, netx_changed_weights
 from ..sim import simulate
-from ..sim.netx_reader import DenseLayer, NetxNetwork, open_netx, read_netx
 from ..table import format_table
 from ..training.checkpoint import Checkpoint, load_checkpoint
+from ..training.hooks import core_hook, grid_max, set_core_hook
 from ..training.loop import classify, output_spikes
 from ..training.models import weight_blocks
-from ..training.quantize import core_hook, grid_max, set_core_hook, synapse_bits
+from ..training.quantize import synapse_bits
 
 __all__ = [
     "Diagnosis",
@@ -220,7 +222,7 @@ def diagnose(
     file_network = None
     if net is not None:
         info = read_net_info(net)
-        check_exported_from(checkpoint, info, info.network)
+        check_exported_from(checkpoint, info)
         _check_neuron_layers(info.network, len(layer_info), Path(net).name)
         file_network = info.network
     _, test_set = load_dataset(checkpoint.dataset)
@@ -232,7 +234,7 @@ def diagnose(
     with tempfile.TemporaryDirectory() as folder:
         exported_path = Path(folder) / "checkpoint.net"
         exported = _export_quietly(checkpoint, exported_path, problems)
-        differences = _file_differences(net, exported_path) if net is not None and exported is not None else None
+        differences = file_differences(net, exported_path) if net is not None and exported is not None else None
     reference = file_network if file_network is not None else exported
     runs = _run_stages(models, spikes, net, file_network, lava_samples, device, progress)
     counted = {stage: len(labels) if stage != "lava" else min(lava_samples, len(labels)) for stage in runs}
@@ -243,7 +245,7 @@ def diagnose(
     if reference is not None:  # the file's run with Lava's limits is the simulator stage; without a file, run it
         limited = runs["simulator"] if file_network is not None else simulate(reference, spikes, layers=True)
         peaks = measured_peaks(reference, spikes, limited)
-    changed = _netx_changed(net, file_network) if file_network is not None else [None] * len(layer_info)
+    changed = netx_changed_weights(net, file_network) if file_network is not None else [None] * len(layer_info)
     divergences = _divergences(runs, [facts["index"] for facts in layer_info])
     layers = tuple(
         LayerDiagnosis(
@@ -314,7 +316,7 @@ def _stage_models(checkpoint: Checkpoint) -> dict[str, torch.nn.Module]:
         for block in weight_blocks(models["float"]):
             set_core_hook(block.synapse, None)
     models["trained"] = checkpoint.build()
-    models["fixed-point"] = checkpoint.fixed_point()
+    models["fixed-point"] = fixed_point_network(checkpoint)
     return models
 
 
@@ -379,61 +381,6 @@ def _rate(spikes: np.ndarray, latency: int) -> float:
     """Share of (neuron, step) pairs from ``latency`` on that spike."""
     window = spikes[..., latency:]
     return float(window.mean()) if window.size else 0.0
-
-
-def _netx_changed(path: str | os.PathLike, network: NetxNetwork) -> list[int | None]:
-    """Per neuron layer: dense weights whose value netx's weight-bit optimisation changes (None: conv, pooling)."""
-    out = []
-    with open_netx(path) as handle:
-        for index, layer in enumerate(network.layers):
-            if getattr(layer, "neuron", None) is None:
-                continue
-            if isinstance(layer, DenseLayer):
-                stored = np.asarray(handle[f"layer/{index}/weight"][()], dtype=np.float64)
-                acts = np.asarray(layer.weight, dtype=np.float64) * 2.0**layer.weight_exp
-                out.append(int(np.count_nonzero(acts != stored.reshape(acts.shape))))
-            else:
-                out.append(None)
-    return out
-
-
-FILE_NAMES = {  # the /layer/i entries a user knows by another name
-    "neuron/vThMant": "threshold",
-    "neuron/iDecay": "current decay",
-    "neuron/vDecay": "voltage decay",
-    "weight": "weights",
-    "bias": "bias",
-    "delay": "delays",
-}
-
-
-def _file_differences(path: str | os.PathLike, exported: Path) -> list[tuple[str, ...]]:
-    """Per neuron layer: the entries of the file's ``/layer/i`` that differ from the checkpoint's own export."""
-    out = []
-    with open_netx(path) as mine, open_netx(exported) as theirs:
-        for index in range(1, len(mine["layer"])):
-            a, b = mine[f"layer/{index}"], theirs[f"layer/{index}"]
-            if "neuron" not in a and "neuron" not in b:
-                continue
-            found = []
-            for key in sorted(set(_entries(a)) | set(_entries(b))):
-                name = FILE_NAMES.get(key, key)
-                if key not in a or key not in b:
-                    found.append(f"{name} ({'only in the file' if key in a else 'missing from the file'})")
-                    continue
-                x, y = np.asarray(a[key][()]), np.asarray(b[key][()])
-                if x.shape != y.shape or not np.array_equal(x, y):
-                    same_size = x.size == y.size == 1
-                    found.append(f"{name} (file {x.item()}, checkpoint {y.item()})" if same_size else name)
-            out.append(tuple(found))
-    return out
-
-
-def _entries(group) -> list[str]:
-    """Every dataset below an HDF5 group, by its path relative to the group."""
-    names = []
-    group.visititems(lambda name, item: names.append(name) if hasattr(item, "shape") else None)
-    return names
 
 
 def _divergences(runs: dict[str, list[np.ndarray]], indices: list[int]) -> list[Divergence]:

@@ -43,8 +43,7 @@ from torch.nn import functional as F
 
 from ..data import load_dataset, spike_batches, stream_test_split
 from ..errors import ConfigError
-from ..export.limits import STATE_LIMIT, StatePeak, measured_peaks
-from ..export.netx_file import check_exported_from, read_net_info, squeeze_shape
+from ..export.limits import StatePeak, measured_peaks
 from ..export.writer import (
     SUMMARY_HEADERS,
     LayerSummary,
@@ -52,8 +51,10 @@ from ..export.writer import (
     summary_rows,
     with_unpruned_sizes,
 )
+from ..loihi import STATE_LIMIT
+from ..netx import ConvLayer, DenseLayer, FlattenLayer, InputLayer, Layer, NetxNetwork
+from ..netx.metadata import check_exported_from, read_net_info, squeeze_shape
 from ..sim import default_batch_size, simulate
-from ..sim.netx_reader import ConvLayer, DenseLayer, FlattenLayer, InputLayer, Layer, NetxNetwork
 from ..table import format_table
 from ..training.checkpoint import Checkpoint
 from ..training.loop import classify
@@ -276,7 +277,7 @@ def report_network(
     network = info.network
     trained_bits = []
     if checkpoint is not None:
-        check_exported_from(checkpoint, info, network)
+        check_exported_from(checkpoint, info)
         net = checkpoint.build()
         bits = dict(zip(map(id, weight_blocks(net)), synapse_bits(net), strict=True))
         trained_bits = [bits.get(id(block)) for block in net.blocks]  # None: pooling, flatten

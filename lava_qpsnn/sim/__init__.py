@@ -1,7 +1,7 @@
 """A fast, bit-exact batched simulator of NetX HDF5 networks (Lava's fixed-point CPU models).
 
-:func:`read_netx` turns a ``.net`` into the integers Lava computes with (netx's weight
-transformations included); :func:`simulate` runs spike trains through it, in batches of
+:func:`lava_qpsnn.netx.read_netx` turns a ``.net`` into the integers Lava computes with (netx's
+weight transformations included); :func:`simulate` runs spike trains through it, in batches of
 bounded memory (:func:`default_batch_size`).
 
 Arithmetic (``lava/proc/{dense,conv,lif}/models.py``, per step, ``M = 2^23``)::
@@ -39,18 +39,5 @@ neuron has latency 0) first sees a sample's input ``l`` steps after the sample s
 """
 
 from .engine import LayerTrace, default_batch_size, simulate, trace
-from .netx_reader import ConvLayer, DenseLayer, FlattenLayer, InputLayer, NetxNetwork, Neuron, read_netx
 
-__all__ = [
-    "ConvLayer",
-    "DenseLayer",
-    "FlattenLayer",
-    "InputLayer",
-    "LayerTrace",
-    "NetxNetwork",
-    "Neuron",
-    "default_batch_size",
-    "read_netx",
-    "simulate",
-    "trace",
-]
+__all__ = ["LayerTrace", "default_batch_size", "simulate", "trace"]

@@ -1,4 +1,4 @@
-"""Running a :class:`~lava_qpsnn.sim.netx_reader.NetxNetwork`: layer by layer, whole spike trains at once.
+"""Running a :class:`~lava_qpsnn.netx.NetxNetwork`: layer by layer, whole spike trains at once.
 
 Each layer first computes its synaptic input for every sample and step with one float
 matmul / conv2d (exact: see :func:`_synapse`), then runs Lava's LIF recurrence in float64
@@ -23,15 +23,13 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import ConfigError, DataError, NetxFileError
-from .netx_reader import ConvLayer, DenseLayer, FlattenLayer, InputLayer, NetxNetwork, Neuron, read_netx
+from ..loihi import DECAY_UNITY, STATE_LIMIT, STATE_SHIFT
+from ..netx import ConvLayer, DenseLayer, FlattenLayer, InputLayer, NetxNetwork, Neuron, read_netx
 
 __all__ = ["LayerTrace", "simulate", "trace", "default_batch_size", "BATCH_BYTES"]
 
 FLOAT32_EXACT = 1 << 24  # integers up to 2^24 are exact in float32, so are all partial sums below it
-UV_LIMIT = 1 << 23  # Lava's 24-bit state range (max_uv_val)
 INT32_LIMIT = 1 << 31
-DECAY_UNITY = 4096  # decays are 12-bit fractions
-STATE_SHIFT = 6  # a_in, bias and vth are left-shifted by 6 bits into the 24-bit state
 BATCH_BYTES = 256 << 20  # what one batch's tensors may take
 BYTES_PER_NEURON_STEP = 24  # a layer's float32 input and output spikes, its drive and a temporary (float64 at worst)
 
@@ -221,7 +219,7 @@ def _synapse(layer: DenseLayer | ConvLayer) -> _Synapse:
         (d, torch.from_numpy(weight if len(delays) == 1 else np.where(layer.delay == d, weight, 0)).to(dtype) * scale)
         for d in delays
     )
-    synapse = _Synapse(dtype, folded, exp, conv and largest >= UV_LIMIT, groups)
+    synapse = _Synapse(dtype, folded, exp, conv and largest >= STATE_LIMIT, groups)
     _prepared[layer] = synapse
     return synapse
 
@@ -252,7 +250,7 @@ def _synaptic_input(layer: DenseLayer | ConvLayer, s: torch.Tensor, limits: bool
         if not synapse.folded:
             a = torch.floor(a * 2.0**synapse.exp)  # Lava shifts each delay's sum, rounding down
             if synapse.wraps and limits:
-                a = torch.remainder(a + UV_LIMIT, 2 * UV_LIMIT) - UV_LIMIT
+                a = torch.remainder(a + STATE_LIMIT, 2 * STATE_LIMIT) - STATE_LIMIT
             a = a * 2**STATE_SHIFT
         drive[1 + d :] += a
     return drive
@@ -277,11 +275,11 @@ def _lif(
     if limits and drive_max >= INT32_LIMIT:  # Lava's a_in << 6 is int32
         drive = _wrap32(drive)
     # inputs >= 2^24 can push u past 24 bits (one correction is not a modulo), and Lava's int32 sums then overflow
-    int32 = limits and drive_max >= 2 * UV_LIMIT
+    int32 = limits and drive_max >= 2 * STATE_LIMIT
     u_max = _geometric_bound(drive_max, keep_u)
-    wrap = limits and u_max >= UV_LIMIT
+    wrap = limits and u_max >= STATE_LIMIT
     has_bias = bool(neuron.bias.any())
-    clip = limits and (wrap or _geometric_bound(u_max + float(bias.abs().max()), keep_v) >= UV_LIMIT - 1)
+    clip = limits and (wrap or _geometric_bound(u_max + float(bias.abs().max()), keep_v) >= STATE_LIMIT - 1)
     u = torch.zeros(shape, dtype=torch.float64)
     v = torch.zeros(shape, dtype=torch.float64)
     spikes = torch.zeros(drive.shape, dtype=torch.float32)
@@ -294,14 +292,15 @@ def _lif(
             u = torch.trunc(u * (keep_u / DECAY_UNITY)).add_(drive[t])
             u = _wrap32(u) if int32 else u
         if wrap:  # Lava's "wrap" is ONE correction by 2^24, decided on the unwrapped value
-            u = torch.where(u > UV_LIMIT, u - 2 * UV_LIMIT, torch.where(u <= -UV_LIMIT, u + 2 * UV_LIMIT, u))
+            wrapped = torch.where(u <= -STATE_LIMIT, u + 2 * STATE_LIMIT, u)
+            u = torch.where(u > STATE_LIMIT, u - 2 * STATE_LIMIT, wrapped)
         v = u.to(torch.float64, copy=True) if keep_v == 0 else torch.trunc(v * (keep_v / DECAY_UNITY)).add_(u)
         if has_bias:
             v.add_(bias)
         if int32:
             v = _wrap32(v)
         if clip:
-            v.clamp_(-UV_LIMIT + 1, UV_LIMIT - 1)
+            v.clamp_(-STATE_LIMIT + 1, STATE_LIMIT - 1)
         quiet = v <= vth
         v.mul_(quiet)  # reset to 0 where spiked (faster than masked_fill_; -0.0 behaves as 0)
         spikes[t] = ~quiet

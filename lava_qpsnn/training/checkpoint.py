@@ -20,10 +20,11 @@ import torch
 from ..data import Encoding
 from ..errors import CheckpointError, ConfigError, QpsnnError
 from ..files import atomic_output
+from .hooks import MaskedWeights, core_hook
 from .loop import TrainConfig
 from .models import ModelConfig, SpikingNet, build_model, weight_blocks
 from .norm import folded_norm
-from .quantize import QuantConfig, core_hook, layer_scales, quant_config_of, quantize_model, to_fixed_point
+from .quantize import QuantConfig, layer_scales, quant_config_of, quantize_model
 
 __all__ = [
     "Checkpoint",
@@ -97,11 +98,6 @@ class Checkpoint:
             raise ConfigError(f"the network cannot be rebuilt from its layer specs: {exc}") from None
         return checkpoint
 
-    def fixed_point(self) -> SpikingNet:
-        """The integer network that is exported and runs in Lava (see :mod:`lava_qpsnn.training.quantize`)."""
-        scales = None if self.scales is None else list(self.scales)
-        return to_fixed_point(self.build(), scales, self.encoding.time_steps)
-
     def build(self) -> SpikingNet:
         """A fresh :class:`SpikingNet` with the stored weights (and quantization hooks)."""
         net = build_model(self.model)
@@ -134,8 +130,6 @@ class Checkpoint:
 
 def _check_packable(net: torch.nn.Module) -> None:
     """One-line error for a network a checkpoint cannot hold as it is: masked, or with an unfolded BatchNorm."""
-    from .prune import MaskedWeights
-
     for i, block in enumerate(weight_blocks(net)):
         norm, hook = folded_norm(i, block), core_hook(block.synapse)
         if (
@@ -177,13 +171,15 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             encoding=Encoding(**data["encoding"]),
             state_dict=dict(data["state_dict"]),
             metrics=dict(data.get("metrics") or {}),
-            quant=None if data.get("quant") is None else QuantConfig(**{"grid": "zero-free", **data["quant"]}),
+            quant=None if data.get("quant") is None else QuantConfig(**data["quant"]),
             pruning=data.get("pruning"),
             scales=None if data.get("scales") is None else tuple(data["scales"]),
             training=None if data.get("training") is None else TrainConfig(**data["training"]),
         )
         checkpoint.unpruned_model  # noqa: B018  (validates the pruning record)
-        checkpoint.fixed_point()  # the specs rebuild the network, the weights fit it, the scales fit its layers
+        layers = len(weight_blocks(checkpoint.build()))  # the specs rebuild the network and the weights fit it
+        if checkpoint.scales is not None and len(checkpoint.scales) != layers:
+            raise ValueError(f"{len(checkpoint.scales)} quantizer scales for {layers} conv/dense layers")
         return checkpoint
     except QpsnnError as exc:
         raise CheckpointError(f"{path} holds invalid settings: {exc}") from None

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 
 from ..errors import ConfigError
+from .hooks import FoldedWeights, IntegerWeights, MaskedWeights, WeightQuantizer
 from .norm import BatchNorm
 
 __all__ = [
@@ -359,10 +360,6 @@ class ModelConfig:
 
 def _check_rebuildable(index: int, block: torch.nn.Module) -> None:
     """One-line error for block settings a :class:`ModelConfig` cannot record."""
-    from .norm import FoldedWeights
-    from .prune import MaskedWeights
-    from .quantize import IntegerWeights, WeightQuantizer
-
     neuron, synapse = block.neuron, block.synapse
     where = f"blocks.{index} ({type(block).__name__})"
     if synapse.weight_norm_enabled or neuron.graded_spike or neuron.persistent_state or not neuron.shared_param:
@@ -485,8 +482,6 @@ def prepare_network(net: torch.nn.Module, image_shape: Sequence[int]) -> torch.n
     its latency and folds it into its synapse's weights, and runs one empty step so slayer
     learns the neuron and flatten shapes that export needs.
     """
-    from .norm import FoldedWeights
-
     config = ModelConfig.from_blocks(net.blocks, image_shape)
     latency = 0
     for block in net.blocks:

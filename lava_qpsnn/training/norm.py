@@ -6,7 +6,8 @@ per-channel BatchNorm ``gamma (W x - mu) / sigma + beta`` therefore deploys as w
 fold must happen *before* quantization, or the deployed weights would leave the trained grid.
 
 Training follows PyTorch's quantization-aware conv-BN (``torch.ao`` ``ConvBn2d``): the
-synapse quantizes the folded weight ``W * s_running`` (:class:`FoldedWeights`), and
+synapse quantizes the folded weight ``W * s_running``
+(:class:`~lava_qpsnn.training.hooks.FoldedWeights`), and
 :class:`BatchNorm` divides the current by ``s_running`` again to normalise it with the
 batch statistics, updating the running ones. In evaluation the current is already
 ``Q(W * s) x`` and only the bias is added, which is exactly the integer network.
@@ -19,14 +20,13 @@ the chip never does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 
 from ..errors import ConfigError
 from .distributed import batch_moments
+from .hooks import FoldedWeights
 
-__all__ = ["BatchNorm", "FoldedWeights", "IntegerBias", "time_mask", "folded_norm"]
+__all__ = ["BatchNorm", "IntegerBias", "time_mask", "folded_norm"]
 
 MIN_SCALE = 1e-6  # |gamma / sigma| below this is taken as this when un-folding the current in training
 
@@ -86,27 +86,6 @@ class BatchNorm(torch.nn.Module):
         gain = self.weight / torch.sqrt(var + self.eps)
         out = _per_channel(gain, raw) * raw + _per_channel(self.shift - gain * mean, raw) * mask
         return out if self.keep is None else out * _per_channel(self.keep.to(out.dtype), out)
-
-
-class FoldedWeights(torch.nn.Module):
-    """Synapse ``pre_hook_fx``: scales each output channel by its BatchNorm's ``s``, then applies ``inner``.
-
-    ``inner`` is the quantizer (or slayer's default 8-bit hook), so the grid holds the folded
-    weights. The BatchNorm is referenced, not owned (it lives in the neuron, where slayer puts it).
-    """
-
-    def __init__(self, inner: Callable | None, norm: BatchNorm) -> None:
-        super().__init__()
-        self.inner = inner
-        object.__setattr__(self, "norm", norm)  # not a submodule: the neuron owns it
-
-    def fold(self, weight: torch.Tensor) -> torch.Tensor:
-        """``W * s``: each output channel scaled by its BatchNorm's ``s``."""
-        return weight * self.norm.scale().reshape(-1, *[1] * (weight.dim() - 1))
-
-    def forward(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
-        folded = self.fold(weight)
-        return folded if self.inner is None else self.inner(folded, descale=descale)
 
 
 def folded_norm(index: int, block: torch.nn.Module) -> BatchNorm | None:

@@ -24,11 +24,11 @@ The built-ins, computed on a calibration batch (:func:`channel_scores`):
 - ``l1``: L1 norm of the channel's (quantized) weights, the classic weight criterion.
 - ``random``: seeded random scores, the control.
 
-Masks are part of the weight hook (:class:`~lava_qpsnn.training.quantize.WeightQuantizer` ``keep``,
-or :class:`MaskedWeights` around slayer's default hook) and of the BatchNorm (its bias), so they
-compose with quantization and with slayer's export: a masked channel has all-zero weights and
-bias, never spikes, and feeds nothing, which is why the compact network's spikes equal the
-masked network's.
+Masks are part of the weight hook (:class:`~lava_qpsnn.training.hooks.WeightQuantizer` ``keep``,
+or :class:`~lava_qpsnn.training.hooks.MaskedWeights` around slayer's default hook) and of the
+BatchNorm (its bias), so they compose with quantization and with slayer's export: a masked
+channel has all-zero weights and bias, never spikes, and feeds nothing, which is why the
+compact network's spikes equal the masked network's.
 """
 
 from __future__ import annotations
@@ -47,10 +47,9 @@ from ..data import Dataset, Encoding, SpikeStream, spike_batches
 from ..errors import ConfigError
 from .device import model_device, resolve_device
 from .distributed import my_batches, sum_over_ranks
+from .hooks import FoldedWeights, MaskedWeights, WeightQuantizer, core_hook, set_core_hook
 from .loop import TrainConfig, accuracy, train
 from .models import SpikingNet, weight_blocks
-from .norm import FoldedWeights
-from .quantize import WeightQuantizer, core_hook, set_core_hook
 from .resume import RunState
 
 __all__ = [
@@ -61,7 +60,6 @@ __all__ = [
     "register_criterion",
     "record_activity",
     "PruneConfig",
-    "MaskedWeights",
     "prunable_blocks",
     "channel_scores",
     "channels_left",
@@ -127,19 +125,6 @@ class PruneConfig:
 
     def to_dict(self) -> dict:
         return {**vars(self), "ratios": list(self.ratios)}
-
-
-class MaskedWeights(torch.nn.Module):
-    """``pre_hook_fx`` that masks what another (element-wise) hook returns, e.g. slayer's ``quantize_8bit``."""
-
-    def __init__(self, inner: Callable | None, keep: torch.Tensor) -> None:
-        super().__init__()
-        self.inner = inner
-        self.register_buffer("keep", keep)
-
-    def forward(self, weight: torch.Tensor, descale: bool = False) -> torch.Tensor:
-        weight = weight * self.keep
-        return weight if self.inner is None else self.inner(weight, descale=descale)
 
 
 def prunable_blocks(net: torch.nn.Module) -> list[torch.nn.Module]:

@@ -14,11 +14,11 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_qpsnn.data import load_dataset
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.export.netx_file import read_net_info
 from lava_qpsnn.lava.processes.encoder import Encoder, checked_images
 from lava_qpsnn.lava.processes.readout import NO_LABEL, Readout, check_window
 from lava_qpsnn.lava.run import build_network
 from lava_qpsnn.lava.targets import check_target
+from lava_qpsnn.netx.metadata import read_net_info
 
 __all__ = ["Classifier", "ClassifierModel"]
 

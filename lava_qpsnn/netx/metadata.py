@@ -19,7 +19,9 @@ import numpy as np
 
 from ..data import Encoding
 from ..errors import ConfigError, NetxFileError, QpsnnError
-from ..sim.netx_reader import ConvLayer, DenseLayer, NetxNetwork, open_netx, read_netx
+from .groups import open_netx
+from .layers import ConvLayer, DenseLayer, NetxNetwork
+from .reader import read_netx
 
 if TYPE_CHECKING:
     from ..training.checkpoint import Checkpoint
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = [
     "NetInfo",
     "check_exported_from",
-    "open_netx",
     "read_net_info",
     "squeeze_shape",
     "write_metadata",
@@ -148,11 +149,11 @@ def squeeze_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape
 
 
-def check_exported_from(checkpoint: Checkpoint, info: NetInfo, network: NetxNetwork) -> None:
+def check_exported_from(checkpoint: Checkpoint, info: NetInfo) -> None:
     """Refuse (one line) a checkpoint that is not the one a ``.net`` was exported from.
 
-    ``info`` and ``network`` are the file as read by ``read_net_info`` and ``read_netx``.
-    Compared: data set, encoding, and every layer's shape; weights are not.
+    ``info`` is the file as read by :func:`read_net_info`. Compared: data set, encoding, and every
+    layer's shape; weights are not.
     """
     if (checkpoint.dataset, checkpoint.encoding) != (info.dataset, info.encoding):
         raise ConfigError(
@@ -160,7 +161,7 @@ def check_exported_from(checkpoint: Checkpoint, info: NetInfo, network: NetxNetw
             f"({info.dataset}, {info.encoding}) differ: give the checkpoint the network was exported from"
         )
     expected = [squeeze_shape(checkpoint.model.input_shape), *map(squeeze_shape, checkpoint.model.shapes)]
-    found = [squeeze_shape(layer.shape) for layer in network.layers]
+    found = [squeeze_shape(layer.shape) for layer in info.network.layers]
     if expected != found:
         describe = ", ".join
         raise ConfigError(

@@ -12,15 +12,16 @@ import os
 
 import torch
 
-from ..data import Dataset, Encoding, load_dataset, split_validation
-from ..errors import ConfigError
-from .checkpoint import Checkpoint
-from .device import resolve_device
-from .loop import TrainConfig, accuracy, init_weights, train
-from .models import ModelConfig, NeuronConfig, build_model
-from .prune import PruneConfig, channels_left, prunable_blocks, prune_and_finetune
-from .quantize import QuantConfig, quantize_model, to_fixed_point
-from .resume import RunState, settings_of
+from .data import Dataset, Encoding, load_dataset, split_validation
+from .errors import ConfigError
+from .export.fixed_point import to_fixed_point
+from .training.checkpoint import Checkpoint
+from .training.device import resolve_device
+from .training.loop import TrainConfig, accuracy, init_weights, train
+from .training.models import ModelConfig, NeuronConfig, build_model
+from .training.prune import PruneConfig, channels_left, prunable_blocks, prune_and_finetune
+from .training.quantize import QuantConfig, quantize_model
+from .training.resume import RunState, settings_of
 
 __all__ = ["train_checkpoint", "prune_checkpoint"]
 

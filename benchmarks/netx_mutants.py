@@ -6,7 +6,7 @@ byte flips, and structured h5py edits (a value replaced by NaN, infinity, a huge
 string, an empty, boolean or compound array; a scalar turned into a vector or back; an entry,
 a layer or the metadata deleted, moved, retyped or edited); :func:`byte_sweep` damages each
 byte of a file in turn. :func:`outcome` reads a file as
-the commands do (:func:`~lava_qpsnn.export.netx_file.read_net_info`, :func:`read_netx`) and
+the commands do (:func:`~lava_qpsnn.netx.metadata.read_net_info`, :func:`read_netx`) and
 simulates two samples. :func:`run_isolated` does that for every mutant in a worker process,
 so that a crash of the HDF5 C library itself (some damaged files make it segfault, which no
 Python code can catch) or a hang is counted rather than ending the caller.
@@ -28,10 +28,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..errors import NetxFileError
-from ..export.netx_file import METADATA_ATTR, read_net_info
-from .engine import simulate
-from .netx_reader import read_netx
+from lava_qpsnn.errors import NetxFileError
+from lava_qpsnn.netx import read_net_info, read_netx
+from lava_qpsnn.netx.metadata import METADATA_ATTR
+from lava_qpsnn.sim import simulate
 
 __all__ = ["Mutant", "mutants", "byte_sweep", "outcome", "run_isolated", "KINDS"]
 
@@ -103,7 +103,7 @@ def run_isolated(batch: Sequence[Mutant], name: str, *, timeout: float = 120.0) 
             (Path(folder) / str(i) / name).write_bytes(mutant.data)
         start = 0
         while start < len(batch):
-            command = [sys.executable, "-m", __name__, folder, name, str(start), str(len(batch))]
+            command = [sys.executable, __file__, folder, name, str(start), str(len(batch))]
             worker = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             with worker:
                 for i in range(start, len(batch)):

@@ -1,0 +1,91 @@
+"""A ``.net`` network as the integers Lava computes with: the layer types the reader returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Neuron", "InputLayer", "DenseLayer", "ConvLayer", "FlattenLayer", "Layer", "NetxNetwork"]
+
+
+@dataclass(frozen=True, eq=False)
+class Neuron:
+    """Lava LIF parameters (fixed point). ``bias`` is the mantissa, broadcastable to the layer's C-order shape."""
+
+    vth: int
+    du: int
+    dv: int
+    bias: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class InputLayer:
+    """``/layer/0``. With a neuron, the simulator's input drives that neuron's ``a_in`` directly."""
+
+    shape: tuple[int, ...]
+    neuron: Neuron | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class DenseLayer:
+    """Dense synapse (``weight`` as Lava uses it after clipping and truncation) + LIF neuron.
+
+    ``delay`` is None or an ``(out, in)`` integer array of axonal delays in steps.
+    """
+
+    shape: tuple[int]
+    weight: np.ndarray
+    weight_exp: int
+    neuron: Neuron
+    delay: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class ConvLayer:
+    """2D convolution (torch's ``(out, in / groups, kH, kW)`` correlation weights) + LIF neuron; ``C, H, W`` shape."""
+
+    shape: tuple[int, int, int]
+    weight: np.ndarray
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+    neuron: Neuron
+
+
+@dataclass(frozen=True, eq=False)
+class FlattenLayer:
+    """C-order flatten of ``C, H, W`` (netx's ``transpose([2, 1, 0]).flatten()`` of Lava's ``W, H, C``)."""
+
+    shape: tuple[int]
+
+
+Layer = InputLayer | DenseLayer | ConvLayer | FlattenLayer
+
+
+@dataclass(frozen=True, eq=False)
+class NetxNetwork:
+    """A ``.net`` file's layers in file order; shapes are C-order (``(F,)`` or ``(C, H, W)``)."""
+
+    name: str
+    layers: tuple[Layer, ...]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.layers[0].shape
+
+    @property
+    def neuron_layers(self) -> tuple[Layer, ...]:
+        """The layers netx turns into processes, in the order of ``netx.hdf5.Network.layers``."""
+        return tuple(layer for layer in self.layers if getattr(layer, "neuron", None) is not None)
+
+    @property
+    def latencies(self) -> tuple[int, ...]:
+        """Per neuron layer, the steps a sample takes to reach it: one per dense or conv synapse on the way."""
+        out, latency = [], 0
+        for layer in self.layers:
+            latency += isinstance(layer, DenseLayer | ConvLayer)
+            if getattr(layer, "neuron", None) is not None:
+                out.append(latency)
+        return tuple(out)
