@@ -27,8 +27,9 @@ from lava_qpsnn.data import Dataset, Encoding, load_dataset
 from lava_qpsnn.table import format_markdown
 from lava_qpsnn.training import distributed
 from lava_qpsnn.training.loop import TrainConfig, train
-from lava_qpsnn.training.models import ModelConfig, build_model
+from lava_qpsnn.training.models import build_model
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
+from lava_qpsnn.training.specs import ModelConfig
 
 
 def _epoch(arch: str, time_steps: int, batch: int, out: Path) -> None:

@@ -30,8 +30,9 @@ from lava_qpsnn.data import Encoding
 from lava_qpsnn.netx.metadata import NetInfo, read_net_info
 from lava_qpsnn.table import format_markdown
 from lava_qpsnn.training.checkpoint import Checkpoint
-from lava_qpsnn.training.models import ModelConfig, build_model
+from lava_qpsnn.training.models import build_model
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
+from lava_qpsnn.training.specs import ModelConfig
 from netx_export import export_netx
 
 # refusal message fragment -> reason, first match wins

@@ -48,8 +48,8 @@ from lava_qpsnn.data import Encoding, encode_test_split, load_dataset, rate_enco
 from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.table import format_markdown, format_table
 from lava_qpsnn.training.loop import TrainConfig, classify
-from lava_qpsnn.training.models import NeuronConfig
 from lava_qpsnn.training.quantize import QuantConfig
+from lava_qpsnn.training.specs import NeuronConfig
 
 WIDTHS = (None, 8, 4, 2, 1)  # None: float weights
 TIME_STEPS, BATCH, LR = 16, 32, 3e-3

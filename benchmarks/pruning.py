@@ -36,7 +36,7 @@ from lava_qpsnn.data import Encoding, load_dataset
 from lava_qpsnn.export.fixed_point import to_fixed_point
 from lava_qpsnn.table import format_markdown, format_table
 from lava_qpsnn.training.loop import TrainConfig, accuracy, train
-from lava_qpsnn.training.models import ModelConfig, build_model
+from lava_qpsnn.training.models import build_model
 from lava_qpsnn.training.prune import (
     CRITERIA,
     PruneConfig,
@@ -46,6 +46,7 @@ from lava_qpsnn.training.prune import (
     score_stability,
 )
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
+from lava_qpsnn.training.specs import ModelConfig
 
 RATIOS = (0.0, 0.25, 0.5, 0.75)
 ARCHS = {"conv": "8c3-16c3s2-10", "mlp": "128-10"}

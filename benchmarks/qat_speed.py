@@ -20,8 +20,9 @@ import torch
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import load_dataset, rate_encode
-from lava_qpsnn.training.models import ModelConfig, build_model
+from lava_qpsnn.training.models import build_model
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
+from lava_qpsnn.training.specs import ModelConfig
 
 
 def without_hooks(net):

@@ -27,8 +27,8 @@ from lava_qpsnn.data import Encoding
 from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.table import format_markdown, format_table
 from lava_qpsnn.training.loop import TrainConfig
-from lava_qpsnn.training.models import NeuronConfig
 from lava_qpsnn.training.quantize import QuantConfig
+from lava_qpsnn.training.specs import NeuronConfig
 
 OLD = {"loss": "spike-rate", "schedule": "constant"}  # the recipe before these options existed
 NEW = {"loss": "ce-count", "schedule": "cosine"}

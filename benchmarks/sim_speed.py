@@ -34,8 +34,9 @@ from lava_qpsnn.netx import ConvLayer, NetxNetwork, read_netx
 from lava_qpsnn.sim import simulate
 from lava_qpsnn.table import format_markdown
 from lava_qpsnn.training.checkpoint import Checkpoint
-from lava_qpsnn.training.models import ModelConfig, build_model
+from lava_qpsnn.training.models import build_model
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
+from lava_qpsnn.training.specs import ModelConfig
 from netx_export import export_netx
 
 STEPS = 16

@@ -32,18 +32,7 @@ from .report.plots import write_diagnosis_plots, write_plots  # noqa: E402
 from .sim import simulate  # noqa: E402
 from .training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
 from .training.loop import TrainConfig, accuracy, classify, output_spikes, train  # noqa: E402
-from .training.models import (  # noqa: E402
-    Conv,
-    Dense,
-    Flatten,
-    ModelConfig,
-    NeuronConfig,
-    Pool,
-    SpikingNet,
-    build_model,
-    format_arch,
-    prepare_network,
-)
+from .training.models import SpikingNet, build_model, prepare_network  # noqa: E402
 from .training.norm import BatchNorm  # noqa: E402
 from .training.prune import (  # noqa: E402
     Criterion,
@@ -57,6 +46,7 @@ from .training.prune import (  # noqa: E402
     score_stability,
 )
 from .training.quantize import QuantConfig, quantize_model  # noqa: E402
+from .training.specs import Conv, Dense, Flatten, ModelConfig, NeuronConfig, Pool, format_arch  # noqa: E402
 
 __version__ = _version("lava-qpsnn")
 

@@ -32,10 +32,10 @@ from .training import distributed
 from .training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .training.device import DEVICES, resolve_device
 from .training.loop import LOSSES, SCHEDULES, TrainConfig
-from .training.models import NORMS, PRESETS, NeuronConfig
 from .training.prune import CRITERIA, PruneConfig
 from .training.quantize import GAMMAS, GRIDS, QUANTIZERS, QuantConfig, synapse_bits
 from .training.resume import state_path
+from .training.specs import NORMS, PRESETS, NeuronConfig
 
 __all__ = ["main", "ArgumentParser"]
 

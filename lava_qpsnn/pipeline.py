@@ -18,10 +18,11 @@ from .export.fixed_point import to_fixed_point
 from .training.checkpoint import Checkpoint
 from .training.device import resolve_device
 from .training.loop import TrainConfig, accuracy, init_weights, train
-from .training.models import ModelConfig, NeuronConfig, build_model
+from .training.models import build_model
 from .training.prune import PruneConfig, channels_left, prunable_blocks, prune_and_finetune
 from .training.quantize import QuantConfig, quantize_model
 from .training.resume import RunState, settings_of
+from .training.specs import ModelConfig, NeuronConfig
 
 __all__ = ["train_checkpoint", "prune_checkpoint"]
 

@@ -16,9 +16,10 @@ import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, load_dataset
 from lava_qpsnn.training import distributed
 from lava_qpsnn.training.loop import TrainConfig, init_weights, train
-from lava_qpsnn.training.models import ModelConfig, build_model
+from lava_qpsnn.training.models import build_model
 from lava_qpsnn.training.prune import PruneConfig, prune_and_finetune
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
+from lava_qpsnn.training.specs import ModelConfig
 
 
 def main() -> None:

@@ -26,8 +26,9 @@ from lava_qpsnn.netx import DenseLayer, read_netx
 from lava_qpsnn.sim import simulate, trace
 from lava_qpsnn.training.checkpoint import Checkpoint
 from lava_qpsnn.training.loop import init_weights, output_spikes
-from lava_qpsnn.training.models import Dense, Flatten, ModelConfig, NeuronConfig, build_model, weight_blocks
+from lava_qpsnn.training.models import build_model, weight_blocks
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
+from lava_qpsnn.training.specs import Dense, Flatten, ModelConfig, NeuronConfig
 from netx_export import export_netx
 
 

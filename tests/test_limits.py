@@ -25,9 +25,10 @@ from lava_qpsnn.sim import simulate
 from lava_qpsnn.training.checkpoint import Checkpoint
 from lava_qpsnn.training.hooks import IntegerWeights
 from lava_qpsnn.training.loop import output_spikes
-from lava_qpsnn.training.models import ModelConfig, build_model
+from lava_qpsnn.training.models import build_model
 from lava_qpsnn.training.norm import IntegerBias
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
+from lava_qpsnn.training.specs import ModelConfig
 from netx_export import export_netx
 from netx_export.cli import main as export_main
 

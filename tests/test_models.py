@@ -2,17 +2,8 @@ import pytest
 import torch
 
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.training.models import (
-    Conv,
-    Dense,
-    Flatten,
-    ModelConfig,
-    NeuronConfig,
-    Pool,
-    build_model,
-    format_arch,
-    parse_arch,
-)
+from lava_qpsnn.training.models import build_model
+from lava_qpsnn.training.specs import Conv, Dense, Flatten, ModelConfig, NeuronConfig, Pool, format_arch, parse_arch
 
 
 @pytest.mark.parametrize("arch", ["mlp", "conv", "8c3-p2-16c3-10"])

@@ -17,7 +17,7 @@ from lava_qpsnn.lava.run import run_lava
 from lava_qpsnn.sim import simulate
 from lava_qpsnn.training.checkpoint import Checkpoint, save_checkpoint
 from lava_qpsnn.training.loop import TrainConfig, output_spikes, train
-from lava_qpsnn.training.models import ModelConfig, build_model, prepare_network
+from lava_qpsnn.training.models import build_model, prepare_network
 from lava_qpsnn.training.norm import BatchNorm
 from lava_qpsnn.training.prune import (
     Criterion,
@@ -30,6 +30,7 @@ from lava_qpsnn.training.prune import (
     select_channels,
 )
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
+from lava_qpsnn.training.specs import ModelConfig
 from netx_export import export_netx
 
 ENCODING = Encoding(time_steps=10, seed=5)
@@ -213,12 +214,12 @@ def test_unsupported_blocks_are_named_with_what_is_supported():
 
 
 def test_a_user_defined_criterion_prunes_through_the_registry(digits, monkeypatch):
-    import lava_qpsnn.training.prune as prune_module
+    import lava_qpsnn.training.prune.criteria as criteria_module
 
     torch.manual_seed(0)
     net = build_model(ModelConfig.from_arch("6c3-p2-8c3-10", (1, 8, 8), 10))
     last_channels = Criterion(weights=lambda weight, rng: np.arange(weight.shape[0], dtype=float))
-    monkeypatch.setitem(prune_module._CRITERIA, "last-channels", None)  # removed again after the test
+    monkeypatch.setitem(criteria_module._CRITERIA, "last-channels", None)  # removed again after the test
     register_criterion("last-channels", last_channels)
     scores = channel_scores(net, digits[2], "last-channels")
     keeps = [select_channels(s, 0.5)[0] for s in scores]

@@ -13,7 +13,7 @@ from lava_qpsnn.errors import CheckpointError, ConfigError
 from lava_qpsnn.export.fixed_point import to_fixed_point
 from lava_qpsnn.training.checkpoint import load_checkpoint, save_checkpoint
 from lava_qpsnn.training.loop import accuracy, output_spikes
-from lava_qpsnn.training.models import ModelConfig, build_model
+from lava_qpsnn.training.models import build_model
 from lava_qpsnn.training.prune import (
     LayerScores,
     PruneConfig,
@@ -27,6 +27,7 @@ from lava_qpsnn.training.prune import (
     svs_scores,
 )
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
+from lava_qpsnn.training.specs import ModelConfig
 from netx_export import export_netx
 
 

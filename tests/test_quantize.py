@@ -173,7 +173,8 @@ def test_grid_check_knows_the_symmetric_grid():
 
 
 def test_fixed_point_conversion_folds_the_scale_into_the_threshold():
-    from lava_qpsnn.training.models import ModelConfig, build_model
+    from lava_qpsnn.training.models import build_model
+    from lava_qpsnn.training.specs import ModelConfig
 
     net = quantize_model(
         build_model(ModelConfig.from_arch("16-10", (1, 8, 8), 10)),
@@ -241,7 +242,8 @@ def test_lava_spikes_equal_the_fixed_point_model(bits, quantized_checkpoints, tm
 
 
 def test_diverged_weights_give_a_clear_error():
-    from lava_qpsnn.training.models import ModelConfig, build_model
+    from lava_qpsnn.training.models import build_model
+    from lava_qpsnn.training.specs import ModelConfig
 
     net = quantize_model(build_model(ModelConfig.from_arch("8-10", (1, 8, 8), 10)), QuantConfig(2))
     with torch.no_grad():

@@ -14,7 +14,8 @@ from lava_qpsnn.data import load_dataset, split_validation
 from lava_qpsnn.errors import ConfigError
 from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.training.loop import TrainConfig, _loss_function, init_weights
-from lava_qpsnn.training.models import ModelConfig, NeuronConfig, build_model
+from lava_qpsnn.training.models import build_model
+from lava_qpsnn.training.specs import ModelConfig, NeuronConfig
 
 # 2 samples, 3 classes, 4 steps
 SPIKES = torch.tensor(

@@ -22,9 +22,11 @@ from ..errors import CheckpointError, ConfigError, QpsnnError
 from ..files import atomic_output
 from .hooks import MaskedWeights, core_hook
 from .loop import TrainConfig
-from .models import ModelConfig, SpikingNet, build_model, weight_blocks
+from .models import SpikingNet, build_model, weight_blocks
 from .norm import folded_norm
 from .quantize import QuantConfig, layer_scales, quant_config_of, quantize_model
+from .slayer_blocks import config_of_blocks
+from .specs import ModelConfig
 
 __all__ = [
     "Checkpoint",
@@ -82,7 +84,7 @@ class Checkpoint:
         elif image_shape is None:
             raise ConfigError("a network not built by lava_qpsnn needs image_shape=(C, H, W) of its data")
         else:
-            model = ModelConfig.from_blocks(net.blocks, image_shape)
+            model = config_of_blocks(net.blocks, image_shape)
         _check_packable(net)
         found = quant_config_of(net)
         layers = len(weight_blocks(net))

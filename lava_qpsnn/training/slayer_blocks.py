@@ -1,0 +1,149 @@
+"""Networks written by hand with slayer blocks, read back as layer specs.
+
+lava-dl's own examples build networks from ``slayer.block.cuba`` blocks; such a network is
+first-class here: :func:`config_of_blocks` reads its :class:`~lava_qpsnn.training.specs.ModelConfig`
+back from any module's ``blocks``, which is how a checkpoint stores and rebuilds it. Whatever the
+spec cannot hold would be lost on rebuilding, so it is refused, naming the block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from ..errors import ConfigError
+from .hooks import FoldedWeights, IntegerWeights, MaskedWeights, WeightQuantizer
+from .norm import BatchNorm
+from .specs import Conv, Dense, Flatten, LayerSpec, ModelConfig, NeuronConfig, Pool
+
+__all__ = ["config_of_blocks"]
+
+
+def config_of_blocks(blocks: Sequence[torch.nn.Module], image_shape: Sequence[int]) -> ModelConfig:
+    """Read the spec back from slayer blocks (e.g. a network written by hand).
+
+    Every block must be a supported slayer CUBA block with one-step delay, no axonal
+    delays, no weight norm, no graded spikes or persistent state, shared neuron
+    parameters and a weight hook lava-qpsnn knows, all with the same neuron, and with
+    channel counts that fit ``image_shape``; one-line errors name the block otherwise:
+    anything the spec cannot hold would be lost when a checkpoint rebuilds the network.
+    """
+    from lava.lib.dl import slayer
+
+    cuba = slayer.block.cuba
+    layers: list[LayerSpec] = []
+    neurons, has_norm = set(), []
+    for i, block in enumerate(blocks):
+        kind = type(block)
+        if kind is cuba.Flatten:
+            layers.append(Flatten())
+            continue
+        if kind not in (cuba.Conv, cuba.Pool, cuba.Dense):
+            raise ConfigError(
+                f"blocks.{i} is {kind.__module__}.{kind.__name__}: lava-qpsnn supports "
+                "slayer.block.cuba.Conv, Pool, Dense and Flatten"
+            )
+        if block.delay is not None or not block.delay_shift or block.count_log:
+            raise ConfigError(
+                f"blocks.{i} ({kind.__name__}) has axonal delays, no delay_shift or count_log: "
+                "build it with delay=False, delay_shift=True, count_log=False"
+            )
+        synapse = block.synapse
+        _check_square(i, synapse)
+        _check_rebuildable(i, block)
+        if kind is cuba.Pool:
+            if synapse.stride[0] != synapse.kernel_size[0] or synapse.padding[0] or synapse.dilation[0] != 1:
+                raise ConfigError(f"blocks.{i} pools with overlap, padding or dilation: use stride == kernel only")
+            layers.append(Pool(synapse.kernel_size[0]))
+            neurons.add(_neuron_of(block.neuron))
+            continue
+        if kind is cuba.Conv:
+            layers.append(
+                Conv(
+                    synapse.out_channels,
+                    synapse.kernel_size[0],
+                    synapse.stride[0],
+                    synapse.padding[0],
+                    synapse.dilation[0],
+                    synapse.groups,
+                )
+            )
+        else:
+            layers.append(Dense(synapse.out_channels))
+        norm = block.neuron.norm
+        if norm is not None and not isinstance(norm, BatchNorm):
+            raise ConfigError(
+                f"blocks.{i} uses neuron norm {type(norm).__name__}: use lava_qpsnn.training.norm.BatchNorm "
+                "(it folds into Loihi's weights and bias)"
+            )
+        has_norm.append(norm is not None)
+        neurons.add(_neuron_of(block.neuron))
+    if len(neurons) > 1:
+        raise ConfigError(f"the blocks have different neuron parameters {sorted(neurons)}: use one for all")
+    if any(has_norm) and has_norm != [True] * (len(has_norm) - 1) + [False]:
+        raise ConfigError(
+            "BatchNorm must be on every conv and dense block but the last (the output), or on none; "
+            f"found it on blocks {[i for i, n in enumerate(has_norm) if n]} of the weight layers"
+        )
+    neuron = NeuronConfig(*next(iter(neurons))) if neurons else NeuronConfig()
+    config = ModelConfig(tuple(layers), tuple(image_shape), "bn" if any(has_norm) else "none", neuron)
+    _check_channels(blocks, config)
+    return config
+
+
+def _check_rebuildable(index: int, block: torch.nn.Module) -> None:
+    """One-line error for block settings a :class:`ModelConfig` cannot record."""
+    neuron, synapse = block.neuron, block.synapse
+    where = f"blocks.{index} ({type(block).__name__})"
+    if synapse.weight_norm_enabled or neuron.graded_spike or neuron.persistent_state or not neuron.shared_param:
+        raise ConfigError(
+            f"{where} uses weight norm, graded spikes, persistent state or per-neuron parameters: "
+            "lava-qpsnn networks use none of them"
+        )
+    norm = neuron.norm
+    if isinstance(norm, BatchNorm) and (norm.eps, norm.momentum) != (1e-5, 0.1):
+        raise ConfigError(f"{where}: BatchNorm eps {norm.eps}, momentum {norm.momentum}: keep the defaults 1e-5, 0.1")
+    hook = synapse.pre_hook_fx
+    if isinstance(hook, FoldedWeights):
+        hook = hook.inner
+    if isinstance(hook, MaskedWeights):
+        hook = hook.inner
+    slayer_default = getattr(hook, "__name__", "") == "quantize_8bit" and getattr(hook, "__self__", None) is neuron
+    if not (slayer_default or isinstance(hook, WeightQuantizer | IntegerWeights)):
+        raise ConfigError(
+            f"{where} has weight hook {hook!r}: use slayer's default (quantize_8bit) or lava_qpsnn's quantize_model()"
+        )
+
+
+def _check_channels(blocks: Sequence[torch.nn.Module], config: ModelConfig) -> None:
+    """One-line error where a block's input channels or BatchNorm size do not fit the derived shapes."""
+    shape = config.input_shape
+    for i, (block, out) in enumerate(zip(blocks, config.shapes, strict=True)):
+        synapse = getattr(block, "synapse", None)
+        if synapse is not None and type(block).__name__ != "Pool" and synapse.in_channels != shape[0]:
+            raise ConfigError(
+                f"blocks.{i} ({type(block).__name__}) takes {synapse.in_channels} input channels/features but gets "
+                f"{shape[0]} from the layers before it (input {'x'.join(map(str, config.input_shape))})"
+            )
+        norm = getattr(getattr(block, "neuron", None), "norm", None)
+        if isinstance(norm, BatchNorm) and norm.num_features != out[0]:
+            raise ConfigError(f"blocks.{i}: BatchNorm of {norm.num_features} features on {out[0]} channels")
+        shape = out
+
+
+def _neuron_of(neuron: torch.nn.Module) -> tuple[float, ...]:
+    return (
+        float(neuron.threshold),
+        float(neuron.current_decay[0]) / neuron.p_scale,
+        float(neuron.voltage_decay[0]) / neuron.p_scale,
+        float(neuron.tau_rho / neuron.threshold),
+        float(neuron.scale_rho),
+    )
+
+
+def _check_square(index: int, synapse: torch.nn.Module) -> None:
+    for name in ("kernel_size", "stride", "padding", "dilation"):
+        value = getattr(synapse, name)
+        if value[0] != value[1]:
+            raise ConfigError(f"blocks.{index} has a non-square {name} {tuple(value[:2])}: use equal height and width")
