@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from lava_qpsnn.command import ArgumentParser, option_strings, run_guarded
-from lava_qpsnn.export.writer import export_netx, format_summary, total_bytes
+from lava_qpsnn.export.summary import format_summary, total_bytes
+from lava_qpsnn.export.writer import export_netx
 from lava_qpsnn.training.checkpoint import load_checkpoint
 
 

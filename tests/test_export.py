@@ -4,7 +4,7 @@ import pytest
 
 import lava_qpsnn.export.writer as export
 from lava_qpsnn.errors import ExportError, OutputPathError
-from lava_qpsnn.export.writer import signed_weight_bits
+from lava_qpsnn.export.summary import signed_weight_bits
 from lava_qpsnn.netx.metadata import read_net_info
 from netx_export import export_netx
 

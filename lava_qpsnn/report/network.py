@@ -4,7 +4,7 @@
 simulator (:func:`lava_qpsnn.sim.simulate`) and returns a :class:`NetworkReport`; the
 ``report`` command prints it as a table or JSON (``python -m lava_qpsnn report model.net``).
 Shapes, weights, bits and packed sizes are the exporter's own rows
-(:class:`lava_qpsnn.export.writer.LayerSummary`), so both commands agree.
+(:class:`lava_qpsnn.export.summary.LayerSummary`), so both commands agree.
 
 Definitions (per sample = one inference of T time steps, averaged over the samples run):
 
@@ -44,7 +44,7 @@ from torch.nn import functional as F
 from ..data import load_dataset, spike_batches, stream_test_split
 from ..errors import ConfigError
 from ..export.limits import StatePeak, measured_peaks
-from ..export.writer import (
+from ..export.summary import (
     SUMMARY_HEADERS,
     LayerSummary,
     signed_weight_bits,
