@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .command import ArgumentParser, finite_float, option_strings, run_guarded
+from .command import ArgumentParser, finite_float, option_hint, option_strings, run_guarded
 from .data import Encoding, dataset_names, load_dataset
 from .errors import ConfigError
 from .evaluation import BACKENDS, Evaluation, evaluate
@@ -447,7 +447,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         progress=args.progress,
     )
     written = write_diagnosis_plots(result, args.plot, force=args.force) if args.plot is not None else []
-    print(json.dumps(result.to_dict(), indent=2) if args.json else format_diagnosis(result))
+    advice = lambda problem: f"{problem}{option_hint(problem, args.options)}"  # noqa: E731
+    print(json.dumps(result.to_dict(), indent=2) if args.json else format_diagnosis(result, advice))
     if written and not args.json:
         print(f"wrote {', '.join(map(str, written))}")
     return 0 if result.healthy else 1

@@ -28,7 +28,15 @@ from collections.abc import Callable, Collection
 
 from .errors import QpsnnError, StateLimitWarning
 
-__all__ = ["ArgumentParser", "finite_float", "option_strings", "run_guarded", "INTERRUPTED", "BROKEN_PIPE"]
+__all__ = [
+    "ArgumentParser",
+    "finite_float",
+    "option_strings",
+    "option_hint",
+    "run_guarded",
+    "INTERRUPTED",
+    "BROKEN_PIPE",
+]
 
 INTERRUPTED = 128 + 2  # SIGINT
 BROKEN_PIPE = 128 + 13  # SIGPIPE
@@ -77,12 +85,13 @@ def run_guarded(prog: str, work: Callable[[], int], options: Collection[str] | N
         print(f"{prog}: interrupted", file=sys.stderr)
         return INTERRUPTED
     except (QpsnnError, OSError) as exc:
-        print(f"{prog}: error: {exc}{_options(exc, options)}", file=sys.stderr)
+        print(f"{prog}: error: {exc}{option_hint(exc, options)}", file=sys.stderr)
         return 2
 
 
-def _options(error: Exception, options: Collection[str] | None = None) -> str:
-    """The command-line options of the settings an error names (``time_steps`` -> `` [--time-steps]``).
+def option_hint(error: object, options: Collection[str] | None = None) -> str:
+    """The command-line options of the settings an error (or a diagnosis problem) names
+    (``time_steps`` -> `` [--time-steps]``).
 
     Settings that are not options of the running command are those of training (``train``, ``prune``).
     """

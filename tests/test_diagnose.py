@@ -97,7 +97,7 @@ def test_a_layer_quantized_into_silence_is_named_with_advice(silenced, capsys):
     assert status == 1
     assert (
         "problem: layer 2 (dense) has only zero weights after 2-bit quantization: "
-        "try --quantizer rescaw or keep it at 4 bits (--bits)"
+        "try the rescaw quantizer or keep it at 4 bits [when training: --quantizer, --bits]"
     ) in out
     assert "problem: layer 3 (dense) is silent because layer 2 before it is" in out
     result = qp.diagnose(silenced, samples=8)

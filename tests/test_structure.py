@@ -33,18 +33,26 @@ def test_netx_export_names_its_api():
     assert all(getattr(netx_export, name).__module__.startswith("lava_qpsnn.export.") for name in netx_export.__all__)
 
 
-def test_library_errors_speak_of_settings_not_command_line_options():
-    """Only the command lines (cli.py) name options; the library's errors carry ``settings`` instead."""
+def test_the_library_speaks_of_settings_not_command_line_options():
+    """Only the command lines (cli.py, command.py) name options: the library's errors and advice carry
+    ``settings`` instead. Every text outside a docstring is checked (a bare token such as a pip
+    argument is not prose)."""
     package = Path(lava_qpsnn.__file__).parent
-    option = re.compile(r"(^|[\s(])--[a-z]")
+    option = re.compile(r"(^|[\s(\[])--[a-z]")
     found = []
     for path in package.rglob("*.py"):
-        if path.name == "cli.py":
+        if path.name in ("cli.py", "command.py"):
             continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Raise) and node.exc is not None:
-                texts = [n.value for n in ast.walk(node.exc) if isinstance(n, ast.Constant)]
-                found += [f"{path.name}:{node.lineno}" for text in texts if option.search(str(text))]
+        tree = ast.parse(path.read_text())
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef) and ast.get_docstring(node) is not None
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+                if " " in node.value and option.search(node.value):
+                    found.append(f"{path.name}:{node.lineno}")
     assert not found
 
 
