@@ -141,7 +141,7 @@ def main() -> int:
         + f"\n\n{why(reports)}\n\n"
         "Cores, chips and energy are ESTIMATES (published Loihi 2 limits, some assumed from Loihi 1, and Loihi 1 "
         "per-operation energies), not measurements: see `lava_qpsnn/report/loihi2.py`. SynOps count every stored "
-        "synapse an input spike drives, zero weights included; see `lava_qpsnn/report/network.py`.\n\n"
+        "synapse an input spike drives, zero weights included; see `lava_qpsnn/report/network/`.\n\n"
         + "\n".join(sections)
     )
     args.out.write_text(text)

@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 import pytest
 
-import lava_qpsnn.report.network as report_module
+import lava_qpsnn.report.network.measure as report_module
 from lava_qpsnn.cli import main
 from lava_qpsnn.data import Encoding
 from lava_qpsnn.errors import ConfigError, NetxFileError
