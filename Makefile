@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml Makefile
 	@echo "$(VENV) is ready"
 
 demo: $(STAMP)
-	$(PY) -m lava_qpsnn demo --workdir $(WORK)
+	$(PY) -m lava_qpsnn demo --out $(WORK) --force
 
 test: $(STAMP)
 	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks docs tutorials

@@ -28,7 +28,7 @@ import numpy as np
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
-from lava_qpsnn.export.fixed_point import fixed_point_network
+from lava_qpsnn.export.fixed_point import fixed_point_model
 from lava_qpsnn.lava.deploy import deploy
 from lava_qpsnn.lava.run import run_lava
 from lava_qpsnn.pipeline import train_checkpoint
@@ -58,7 +58,7 @@ def measure(name: str, spec: dict, folder: Path, per_sample: int) -> list[str]:
     spikes = encode_test_split(test, checkpoint.encoding)
 
     one_run = deploy(net, progress=False)
-    pytorch = classify(output_spikes(fixed_point_network(checkpoint), spikes))
+    pytorch = classify(output_spikes(fixed_point_model(checkpoint), spikes))
     simulator = classify(simulate(net, spikes))
     assert (one_run.predictions == pytorch).all() and (one_run.predictions == simulator).all(), name
 

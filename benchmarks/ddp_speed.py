@@ -39,7 +39,7 @@ def _epoch(arch: str, time_steps: int, batch: int, out: Path) -> None:
         torch.manual_seed(0)
         model = build_model(ModelConfig.from_arch(arch, train_set.images.shape[1:], train_set.num_classes))
         quantize_model(model, QuantConfig(4))
-        config = TrainConfig(epochs=1, batch_size=batch, val_samples=0)
+        config = TrainConfig(epochs=1, batch_size=batch, monitor_samples=0)
         test_set = Dataset(test_set.images[:1], test_set.labels[:1], test_set.num_classes)  # its accuracy: ~free
         if torch.distributed.is_initialized():
             torch.distributed.barrier()

@@ -37,9 +37,9 @@ def steps(models: Path) -> dict[str, list[str]]:
     return {
         "train": [*qpsnn, *TRAIN.split(), "--out", str(pt), "--force"],
         "export": [sys.executable, "-m", "netx_export", str(pt), "-o", str(net), "--force"],
-        "eval-sim": [*qpsnn, "eval", str(net), "--checkpoint", str(pt)],
-        "eval-lava": [*qpsnn, "eval", str(net), "--backend", "lava", "--samples", "200", "--checkpoint", str(pt)],
-        "report": [*qpsnn, "report", str(net), "--checkpoint", str(pt), "--samples", "1000", "--json"],
+        "eval-sim": [*qpsnn, "eval", str(pt), str(net)],
+        "eval-lava": [*qpsnn, "eval", str(pt), str(net), "--backend", "lava", "--samples", "200"],
+        "report": [*qpsnn, "report", str(pt), str(net), "--samples", "1000", "--json"],
     }
 
 

@@ -28,7 +28,7 @@ from torch.nn import functional as F
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
-from lava_qpsnn.export.fixed_point import fixed_point_network
+from lava_qpsnn.export.fixed_point import fixed_point_model
 from lava_qpsnn.lava.run import run_lava
 from lava_qpsnn.netx import ConvLayer, NetxNetwork, read_netx
 from lava_qpsnn.sim import simulate
@@ -56,7 +56,7 @@ def exported(arch: str, folder: Path) -> tuple[Path, torch.nn.Module]:
     checkpoint = Checkpoint.of(model, dataset="digits", encoding=Encoding(time_steps=STEPS))
     path = folder / f"{arch}.net"
     export_netx(checkpoint, path)
-    return path, fixed_point_network(checkpoint)
+    return path, fixed_point_model(checkpoint)
 
 
 def float_loop(net: NetxNetwork) -> Callable[[torch.Tensor], torch.Tensor]:

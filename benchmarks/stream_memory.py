@@ -15,7 +15,7 @@ sample); ``sim N`` is
 ``evaluate(net, samples=N)`` with the default batch size; ``lava`` times a short Lava run
 (fixed_pt, the first samples; start-up excluded as ``eval --backend lava`` measures it) and
 checks its spikes against the simulator's; ``slayer`` runs the PyTorch fixed-point model
-(what ``--checkpoint`` compares with) on the first samples and checks them too.
+(what the checkpoint given to ``eval`` is compared with) on the first samples and checks them too.
 Writes ``benchmarks/results/stream_memory.md``.
 
     .venv/bin/python benchmarks/stream_memory.py [--threads 1] [--samples 10000] [--out ...]

@@ -18,7 +18,7 @@ import numpy as np
 
 from .data import load_dataset, spike_batches, stream_test_split
 from .errors import ConfigError
-from .export.fixed_point import fixed_point_network
+from .export.fixed_point import fixed_point_model
 from .lava.run import run_lava
 from .netx import check_exported_from, read_net_info
 from .sim import default_batch_size, simulate
@@ -79,7 +79,7 @@ def evaluate(
     stream = stream_test_split(test_set, info.encoding)
     count = len(stream) if samples is None else min(samples, len(stream))
     size = batch_size or default_batch_size(network, info.encoding.time_steps)
-    reference_model = None if checkpoint is None else fixed_point_network(checkpoint)
+    reference_model = None if checkpoint is None else fixed_point_model(checkpoint)
     seconds, lava_out = 0.0, None
     if backend == "lava":
         start = time.perf_counter()

@@ -1,14 +1,17 @@
-"""``python -m netx_export model.pt [-o model.net] [--force]``."""
+"""``python -m netx_export model.pt [--out model.net] [--force]``."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
+from lava_qpsnn.cli.options import add_renamed
 from lava_qpsnn.command import ArgumentParser, option_strings, run_guarded
 from lava_qpsnn.export.summary import format_summary, total_bytes
 from lava_qpsnn.export.writer import export_netx
 from lava_qpsnn.training.checkpoint import load_checkpoint
+from lava_qpsnn.training.distributed import launched_by_torchrun
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,19 +20,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write a lava-qpsnn checkpoint as a NetX HDF5 network that lava.lib.dl.netx loads.",
     )
     parser.add_argument("checkpoint", type=Path, help="model.pt written by 'python -m lava_qpsnn train'")
-    parser.add_argument("-o", "--output", type=Path, help="output .net file (default: the checkpoint's name with .net)")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    parser.add_argument("-o", "--out", type=Path, help="output .net file (default: the checkpoint's name with .net)")
+    parser.add_argument("--force", action="store_true", help="replace an existing output file")
+    add_renamed(parser, "--output", "--out")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if launched_by_torchrun():
+        print("netx_export: error: export runs in one process: run it without torchrun", file=sys.stderr)
+        return 2
     return run_guarded("netx_export", lambda: _export(args), option_strings(parser))
 
 
 def _export(args: argparse.Namespace) -> int:
-    output = args.output or args.checkpoint.with_suffix(".net")
+    output = args.out or args.checkpoint.with_suffix(".net")
     rows = export_netx(load_checkpoint(args.checkpoint), output, force=args.force)
     print(format_summary(rows))
     packed, dense = total_bytes(rows)

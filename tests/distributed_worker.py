@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     with distributed.session("cpu"):
         rank = distributed.rank()
-        config = TrainConfig(epochs=1, batch_size=32, val_samples=0, seed=args.seed_of_rank_1 if rank == 1 else 0)
+        config = TrainConfig(epochs=1, batch_size=32, monitor_samples=0, seed=args.seed_of_rank_1 if rank == 1 else 0)
         distributed.check_same("training settings", repr(config))
         encoding = Encoding(time_steps=8)
         train_set, test_set = load_dataset("digits")

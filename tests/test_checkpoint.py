@@ -4,7 +4,7 @@ import torch
 
 from lava_qpsnn.data import encode_test_split, load_dataset
 from lava_qpsnn.errors import CheckpointError, OutputPathError
-from lava_qpsnn.export.fixed_point import fixed_point_network
+from lava_qpsnn.export.fixed_point import fixed_point_model
 from lava_qpsnn.training.checkpoint import VERSION, load_checkpoint, save_checkpoint
 from lava_qpsnn.training.loop import output_spikes
 
@@ -93,5 +93,5 @@ def test_quantization_settings_round_trip(grid, quantized_checkpoints, tmp_path)
     _, test = load_dataset("digits")
     spikes = encode_test_split(test, loaded.encoding)[:20]
     np.testing.assert_array_equal(
-        output_spikes(fixed_point_network(loaded), spikes), output_spikes(fixed_point_network(checkpoint), spikes)
+        output_spikes(fixed_point_model(loaded), spikes), output_spikes(fixed_point_model(checkpoint), spikes)
     )

@@ -24,7 +24,7 @@ def test_train_export_eval(tmp_path, capsys):
     assert export_main([str(pt)]) == 0
     out = capsys.readouterr().out
     assert "packed weights" in out and "dense" in out and net.exists()
-    assert qpsnn_main(["--no-progress", "eval", str(net), "--samples", "3", "--checkpoint", str(pt)]) == 0
+    assert qpsnn_main(["--no-progress", "eval", str(pt), str(net), "--samples", "3"]) == 0
     out = capsys.readouterr().out
     assert "3 test samples" in out and "output spikes identical on 100.00%" in out
 
@@ -59,8 +59,16 @@ def test_eval_errors(tmp_path, capsys, mlp_files):
         qpsnn_main(["eval", str(net), "--samples", "0"])
     assert exit_info.value.code == 2
     assert "--samples: expected a number of samples >= 1" in _one_line_error(capsys, "python -m lava_qpsnn eval: error")
-    assert qpsnn_main(["eval", str(net), "--batch-size", "0"]) == 2
-    assert _one_line_error(capsys, "lava_qpsnn: error: ").endswith("batch size must be >= 1, got 0 [--batch-size]")
+    with pytest.raises(SystemExit) as exit_info:
+        qpsnn_main(["eval", str(net), "--eval-batch-size", "0"])
+    assert exit_info.value.code == 2
+    assert _one_line_error(capsys, "python -m lava_qpsnn eval: error: ").endswith(
+        "--eval-batch-size: expected a whole number >= 1, got '0'; see --help"
+    )
+    with pytest.raises(SystemExit) as exit_info:  # the former spelling names the new one
+        qpsnn_main(["eval", str(net), "--batch-size", "8"])
+    assert exit_info.value.code == 2
+    assert "--batch-size is now --eval-batch-size" in _one_line_error(capsys, "python -m lava_qpsnn eval: error: ")
     assert qpsnn_main(["eval", str(pt)]) == 2  # a checkpoint is not a network
     assert "not an HDF5 file" in _one_line_error(capsys, "lava_qpsnn: error: ")
 
@@ -134,7 +142,7 @@ def test_train_options_reach_the_checkpoint(tmp_path, capsys):
 
 def test_demo_compares_float_and_qpsnn_and_checks_every_spike_in_lava(tmp_path, capsys):
     args = ["--no-progress", "demo", "--epochs", "2", "--finetune-epochs", "1", "--time-steps", "8", "--samples", "12"]
-    assert qpsnn_main([*args, "--arch", "16-16-10", "--workdir", str(tmp_path)]) == 0
+    assert qpsnn_main([*args, "--arch", "16-16-10", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["float.net", "float.pt", "qpsnn.net", "qpsnn.pt"]
     rows = {cells[0]: cells[1:] for cells in (re.split(r"\s{2,}", line.strip()) for line in out.splitlines())}
@@ -162,12 +170,12 @@ def test_negative_seed_is_refused_before_training(train_error):
 
 
 def test_ctrl_c_in_process_is_one_line_and_status_130(tmp_path, capsys, monkeypatch):
-    import lava_qpsnn.cli
+    import lava_qpsnn.cli.train
 
     def interrupted(**_):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(lava_qpsnn.cli, "train_checkpoint", interrupted)
+    monkeypatch.setattr(lava_qpsnn.cli.train, "train_checkpoint", interrupted)
     assert qpsnn_main(["--no-progress", "train", "--epochs", "1", "--out", str(tmp_path / "m.pt")]) == 130
     assert _one_line_error(capsys, "lava_qpsnn: interrupted") == "lava_qpsnn: interrupted"
     assert not (tmp_path / "m.pt").exists()
@@ -207,6 +215,6 @@ def test_a_closed_output_pipe_ends_quietly(tmp_path, mlp_files):
 
 
 def test_demo_refuses_bad_qpsnn_settings_before_any_work(tmp_path, capsys):
-    assert qpsnn_main(["demo", "--bits", "9", "--workdir", str(tmp_path / "demo")]) == 2
+    assert qpsnn_main(["demo", "--bits", "9", "--out", str(tmp_path / "demo")]) == 2
     assert _one_line_error(capsys, "lava_qpsnn: error: ").endswith("got 9 [--bits]")
     assert not (tmp_path / "demo").exists()

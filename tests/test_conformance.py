@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, load_dataset, rate_encode
 from lava_qpsnn.errors import NetxFileError
-from lava_qpsnn.export.fixed_point import fixed_point_network, to_fixed_point
+from lava_qpsnn.export.fixed_point import fixed_point_model, to_fixed_point
 from lava_qpsnn.netx import DenseLayer, read_netx
 from lava_qpsnn.sim import simulate, trace
 from lava_qpsnn.training.checkpoint import Checkpoint
@@ -360,7 +360,7 @@ def test_wide_rescaw_conv_net_on_28x28_matches_lava(tmp_path, lava_layers):
     init_weights(net, 2.0)  # untrained, scaled so that every layer fires
     quantize_model(net, QuantConfig(4, "rescaw", first_last_bits=None))
     checkpoint = Checkpoint.of(net, dataset="digits", encoding=Encoding(time_steps=8))
-    fixed = fixed_point_network(checkpoint)
+    fixed = fixed_point_model(checkpoint)
     default = to_fixed_point(net)  # no window length: the default exponent, whatever the worst case
     assert weight_blocks(fixed)[-1].neuron.threshold < weight_blocks(default)[-1].neuron.threshold
     path = tmp_path / "wide.net"

@@ -27,7 +27,7 @@ def test_run_sim_reproduces_eval_lava(mlp_checkpoint, mlp_files, capsys):
 
     assert main(["--no-progress", "eval", str(net), "--backend", "lava", "--samples", str(SAMPLES)]) == 0
     eval_accuracy = capsys.readouterr().out.split("accuracy ")[1].split()[0]
-    assert main(["--no-progress", "run", str(net), "--samples", str(SAMPLES), "--checkpoint", str(pt)]) == 0
+    assert main(["--no-progress", "run", str(pt), str(net), "--samples", str(SAMPLES)]) == 0
     out = capsys.readouterr().out
     assert f"{SAMPLES} test samples in one Classifier run, accuracy {eval_accuracy}" in out
     assert f"{100 * result.accuracy:.2f}%" == eval_accuracy
@@ -42,11 +42,10 @@ def test_run_loihi2_without_the_extension_stops_at_once(mlp_files, tmp_path):
             "-m",
             "lava_qpsnn",
             "run",
+            str(missing),
             str(mlp_files[1]),
             "--target",
             "loihi2",
-            "--checkpoint",
-            str(missing),
         ],
         capture_output=True,
         text=True,
@@ -68,10 +67,10 @@ def test_run_bad_input(tmp_path, capsys):
 
 
 def test_run_refuses_a_checkpoint_of_another_network_before_running(mlp_files, conv_net, tmp_path, capsys):
-    assert main(["--no-progress", "run", str(conv_net), "--samples", "5", "--checkpoint", str(mlp_files[0])]) == 2
+    assert main(["--no-progress", "run", str(mlp_files[0]), str(conv_net), "--samples", "5"]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "differ: give the checkpoint the network was exported from" in err
-    assert main(["--no-progress", "run", str(conv_net), "--checkpoint", str(tmp_path / "missing.pt")]) == 2
+    assert main(["--no-progress", "run", str(tmp_path / "missing.pt"), str(conv_net)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "missing.pt" in err
 

@@ -5,7 +5,7 @@ import pytest
 
 from lava_qpsnn.data import encode_test_split, load_dataset
 from lava_qpsnn.errors import NetxFileError
-from lava_qpsnn.export.fixed_point import fixed_point_network
+from lava_qpsnn.export.fixed_point import fixed_point_model
 from lava_qpsnn.lava.run import _from_lava_layout, run_lava, to_lava_layout
 from lava_qpsnn.training.loop import output_spikes
 
@@ -52,7 +52,7 @@ def test_every_layer_read_back_from_lava_is_in_slayer_layout(shape):
 def test_every_layer_in_lava_matches_slayer(mlp_checkpoint, mlp_files):
     spikes = _first_test_samples(mlp_checkpoint.encoding, 3)
     layers = run_lava(mlp_files[1], spikes, progress=False, layers=True)
-    expected = output_spikes(fixed_point_network(mlp_checkpoint), spikes, layers=True)
+    expected = output_spikes(fixed_point_model(mlp_checkpoint), spikes, layers=True)
     assert [a.shape for a in layers] == [b.shape for b in expected] and expected[0].any()
     for a, b in zip(layers, expected, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -17,7 +17,7 @@ import torch
 import lava_qpsnn.export.writer as export
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import ExportError, StateLimitWarning
-from lava_qpsnn.export.fixed_point import fixed_point_network, to_fixed_point
+from lava_qpsnn.export.fixed_point import fixed_point_model, to_fixed_point
 from lava_qpsnn.export.limits import worst_case
 from lava_qpsnn.loihi import STATE_LIMIT
 from lava_qpsnn.netx import read_netx
@@ -73,7 +73,7 @@ def export_as(mlp_checkpoint, monkeypatch, tmp_path):
     """Export ``net`` as the MLP checkpoint's fixed-point network; return the path it was written to (or not)."""
 
     def run(net: torch.nn.Module) -> object:
-        monkeypatch.setattr(export, "fixed_point_network", lambda checkpoint: net)
+        monkeypatch.setattr(export, "fixed_point_model", lambda checkpoint: net)
         path = tmp_path / "model.net"
         export_netx(mlp_checkpoint, path, force=True)
         return path
@@ -203,5 +203,5 @@ def test_wide_quantized_layer_fits_by_design_without_warning(tmp_path):
     assert np.unique(dense.weight * 2.0**dense.weight_exp).tolist() == [28] and dense.neuron.vth == 28
     spikes = _digits(8)
     np.testing.assert_array_equal(
-        simulate(tmp_path / "wide.net", spikes), output_spikes(fixed_point_network(checkpoint), spikes)
+        simulate(tmp_path / "wide.net", spikes), output_spikes(fixed_point_model(checkpoint), spikes)
     )

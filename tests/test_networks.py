@@ -12,12 +12,12 @@ from torch.nn import functional as F
 
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.export.fixed_point import fixed_point_network, to_fixed_point
+from lava_qpsnn.export.fixed_point import fixed_point_model, to_fixed_point
 from lava_qpsnn.lava.run import run_lava
 from lava_qpsnn.sim import simulate
 from lava_qpsnn.training.checkpoint import Checkpoint, save_checkpoint
 from lava_qpsnn.training.loop import TrainConfig, output_spikes, train
-from lava_qpsnn.training.models import build_model, prepare_network
+from lava_qpsnn.training.models import build_model, prepare_model
 from lava_qpsnn.training.norm import BatchNorm
 from lava_qpsnn.training.prune import (
     Criterion,
@@ -46,7 +46,7 @@ def digits():
 def _spike_exact(checkpoint: Checkpoint, path, spikes: np.ndarray) -> np.ndarray:
     """Export ``checkpoint``; assert PyTorch fixed point == simulator == Lava; return the spikes."""
     export_netx(checkpoint, path, force=True)
-    reference = output_spikes(fixed_point_network(checkpoint), spikes)
+    reference = output_spikes(fixed_point_model(checkpoint), spikes)
     np.testing.assert_array_equal(simulate(path, spikes), reference)
     np.testing.assert_array_equal(run_lava(path, spikes, progress=False), reference)
     return reference
@@ -180,7 +180,7 @@ class HandWritten(torch.nn.Module):
 def test_a_hand_written_slayer_network_goes_through_the_whole_pipeline(digits, tmp_path):
     train_set, test_set, spikes = digits
     torch.manual_seed(0)
-    net = prepare_network(HandWritten(), (1, 8, 8))
+    net = prepare_model(HandWritten(), (1, 8, 8))
     quantize_model(net, QuantConfig(4, "baseline"))
     small_train = type(train_set)(train_set.images[:400], train_set.labels[:400], 10)
     train(net, small_train, test_set, ENCODING, TrainConfig(epochs=2), progress=False)
@@ -208,7 +208,7 @@ def test_unsupported_blocks_are_named_with_what_is_supported():
             )
 
     with pytest.raises(ConfigError, match=r"blocks.1 is .*Affine: lava-qpsnn supports slayer.block.cuba.Conv, Pool"):
-        prepare_network(WithAffine(), (1, 8, 8))
+        prepare_model(WithAffine(), (1, 8, 8))
     with pytest.raises(ConfigError, match="needs image_shape"):
         Checkpoint.of(WithAffine(), dataset="digits", encoding=ENCODING)
 
@@ -272,7 +272,7 @@ def test_folding_refuses_a_batchnorm_that_was_not_prepared():
                 [slayer.block.cuba.Dense(params, 64, 8), slayer.block.cuba.Dense(NEURON, 8, 10)]
             )
 
-    with pytest.raises(ConfigError, match="call prepare_network"):
+    with pytest.raises(ConfigError, match="call prepare_model"):
         to_fixed_point(Raw())
 
 
@@ -350,9 +350,9 @@ def test_hand_written_networks_a_checkpoint_cannot_hold_are_refused(make, messag
 
 def test_unprepared_batchnorm_and_masked_networks_are_not_packaged():
     net = _hand_written(norm=functools.partial(BatchNorm, 6))
-    with pytest.raises(ConfigError, match="call prepare_network"):
+    with pytest.raises(ConfigError, match="call prepare_model"):
         Checkpoint.of(net, dataset="digits", encoding=ENCODING, image_shape=(1, 8, 8))
-    prepare_network(net, (1, 8, 8))
+    prepare_model(net, (1, 8, 8))
     apply_masks(net, [np.array([True] * 3 + [False] * 3)])
     with pytest.raises(ConfigError, match=r"weight layer 0 has a pruning mask: compact\(\) the network"):
         Checkpoint.of(net, dataset="digits", encoding=ENCODING, image_shape=(1, 8, 8))

@@ -11,7 +11,7 @@ from lava.proc import io
 
 from lava_qpsnn.data import encode_test_split, load_dataset, rate_encode
 from lava_qpsnn.errors import ConfigError, LavaRuntimeError
-from lava_qpsnn.export.fixed_point import fixed_point_network
+from lava_qpsnn.export.fixed_point import fixed_point_model
 from lava_qpsnn.lava.processes import NO_LABEL, Classifier, Encoder, Readout
 from lava_qpsnn.lava.run import to_lava_layout
 from lava_qpsnn.netx.metadata import METADATA_ATTR
@@ -119,7 +119,7 @@ def test_classifier_equals_pytorch_fixed_point_and_simulator(
         clf.stop()
     _, test = load_dataset("digits")
     spikes = encode_test_split(test, checkpoint.encoding)[:count]
-    pytorch = classify(output_spikes(fixed_point_network(checkpoint), spikes))
+    pytorch = classify(output_spikes(fixed_point_model(checkpoint), spikes))
     np.testing.assert_array_equal(predictions, pytorch)
     np.testing.assert_array_equal(predictions, classify(simulate(net, spikes)))
     np.testing.assert_array_equal(emitted[clf.time_steps - 1 :: clf.time_steps], predictions)
@@ -139,7 +139,7 @@ def test_classifier_with_given_images_and_an_all_zero_sample(mlp_checkpoint, mlp
         clf.stop()
     encoding = mlp_checkpoint.encoding
     spikes = rate_encode(images, encoding.time_steps, np.random.default_rng(encoding.seed))
-    np.testing.assert_array_equal(predictions, classify(output_spikes(fixed_point_network(mlp_checkpoint), spikes)))
+    np.testing.assert_array_equal(predictions, classify(output_spikes(fixed_point_model(mlp_checkpoint), spikes)))
     assert predictions[2] == 0  # no spikes in, none out: the first class, as classify decides
 
 

@@ -8,7 +8,7 @@ from hypothesis.extra.numpy import arrays
 
 import lava_qpsnn.export.writer as writer
 from lava_qpsnn.errors import ConfigError, ExportError
-from lava_qpsnn.export.fixed_point import check_on_grid, fixed_point_network, to_fixed_point
+from lava_qpsnn.export.fixed_point import check_on_grid, fixed_point_model, to_fixed_point
 from lava_qpsnn.training.hooks import IntegerWeights, WeightQuantizer, weight_exponent
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
 
@@ -204,7 +204,7 @@ def test_quantized_export_writes_grid_integers_and_thresholds(grid, loihi_bits, 
     rows = export_netx(checkpoint, tmp_path / "q.net")
     assert [r.weight_bits for r in rows[1:]] == [2, 2]
     assert [r.loihi_bits for r in rows[1:]] == [loihi_bits, loihi_bits]
-    fixed = fixed_point_network(checkpoint)
+    fixed = fixed_point_model(checkpoint)
     with h5py.File(tmp_path / "q.net", "r") as f:
         for i, block in enumerate(fixed.blocks, start=1):
             check_on_grid(f[f"layer/{i}/weight"][()], 2, f"layer {i}", grid)
@@ -216,10 +216,10 @@ def test_export_refuses_a_checkpoint_altered_off_its_grid(quantized_checkpoints,
     from netx_export import export_netx
 
     checkpoint = quantized_checkpoints[2, "zero-free"]
-    fixed = fixed_point_network(checkpoint)
+    fixed = fixed_point_model(checkpoint)
     with torch.no_grad():
         fixed.blocks[1].synapse.weight[0, 0] += 1 / 64
-    monkeypatch.setattr(writer, "fixed_point_network", lambda checkpoint: fixed)
+    monkeypatch.setattr(writer, "fixed_point_model", lambda checkpoint: fixed)
     with pytest.raises(ExportError, match="layer 2 .* not on the declared 2-bit zero-free grid"):
         export_netx(checkpoint, tmp_path / "q.net")
     assert not (tmp_path / "q.net").exists()
@@ -236,7 +236,7 @@ def test_lava_spikes_equal_the_fixed_point_model(bits, quantized_checkpoints, tm
     checkpoint = quantized_checkpoints[bits, "symmetric" if bits == 8 else "zero-free"]
     export_netx(checkpoint, tmp_path / "q.net")
     spikes = encode_test_split(load_dataset("digits")[1], checkpoint.encoding)[:3]
-    expected = output_spikes(fixed_point_network(checkpoint), spikes)
+    expected = output_spikes(fixed_point_model(checkpoint), spikes)
     assert expected.sum() > 0
     np.testing.assert_array_equal(run_lava(tmp_path / "q.net", spikes, progress=False), expected)
 

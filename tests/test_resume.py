@@ -17,7 +17,7 @@ from lava_qpsnn.errors import ConfigError
 from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.training.checkpoint import load_checkpoint
 from lava_qpsnn.training.device import resolve_device
-from lava_qpsnn.training.loop import TrainConfig, validation_subset
+from lava_qpsnn.training.loop import TrainConfig, monitor_subset
 from lava_qpsnn.training.prune import PruneConfig
 from lava_qpsnn.training.quantize import QuantConfig
 from lava_qpsnn.training.resume import RunState
@@ -150,19 +150,19 @@ def test_epoch_metrics_come_from_a_fixed_training_subset_and_the_test_split_is_r
         train_checkpoint(
             arch="8-10",
             encoding=Encoding(time_steps=4),
-            config=TrainConfig(epochs=3, val_samples=100),
+            config=TrainConfig(epochs=3, monitor_samples=100),
             progress=False,
             state=state,
         )
     assert encoded == [100]  # the subset, encoded once; the test split not yet
     history = torch.load(state, weights_only=True)["epoch_state"]["history"]
-    assert len(history) == 3 and all(set(h) == {"train_accuracy", "val_accuracy"} for h in history)
-    subset = validation_subset(train_set, 100)
+    assert len(history) == 3 and all(set(h) == {"train_accuracy", "monitor_accuracy"} for h in history)
+    subset = monitor_subset(train_set, 100)
     assert {x.tobytes() for x in subset.images} <= {x.tobytes() for x in train_set.images}
     assert len({x.tobytes() for x in subset.images}) > 90  # (digits holds a few duplicate images)
-    np.testing.assert_array_equal(validation_subset(train_set, 100).labels, subset.labels)
-    with pytest.raises(ConfigError, match="validation samples must be >= 0"):
-        TrainConfig(val_samples=-1)
+    np.testing.assert_array_equal(monitor_subset(train_set, 100).labels, subset.labels)
+    with pytest.raises(ConfigError, match="monitor samples must be >= 0"):
+        TrainConfig(monitor_samples=-1)
 
 
 def test_devices(monkeypatch):
@@ -184,7 +184,7 @@ def test_cuda_without_a_gpu_is_a_one_line_error_before_any_work(command, tmp_pat
     args = {
         "train": ["train", "--out", str(out)],
         "prune": ["prune", str(pt), "--prune", "0.5", "--out", str(out)],
-        "eval": ["eval", str(net), "--checkpoint", str(pt)],
+        "eval": ["eval", str(pt), str(net)],
     }[command]
     assert qpsnn_main([*args, "--device", "cuda"]) == 2
     err = capsys.readouterr().err.strip()
@@ -214,8 +214,8 @@ def test_cli_prune_resumes_and_refuses_a_state_of_another_checkpoint(tmp_path, m
 
 
 def test_the_per_epoch_subset_changes_nothing_in_training():
-    def run(val_samples):
-        config = TrainConfig(epochs=2, batch_size=64, val_samples=val_samples)
+    def run(monitor_samples):
+        config = TrainConfig(epochs=2, batch_size=64, monitor_samples=monitor_samples)
         return train_checkpoint(arch="8-10", norm="bn", encoding=Encoding(time_steps=4), config=config, progress=False)
 
     a, b = run(0), run(300)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import DataError, NetxFileError
-from lava_qpsnn.export.fixed_point import fixed_point_network
+from lava_qpsnn.export.fixed_point import fixed_point_model
 from lava_qpsnn.lava.run import run_lava
 from lava_qpsnn.netx import DenseLayer, InputLayer, NetxNetwork, Neuron, lava_dense_weights, read_netx
 from lava_qpsnn.pipeline import train_checkpoint
@@ -38,7 +38,7 @@ def _assert_matches_lava_and_pytorch(checkpoint, net_path, samples: int = SAMPLE
     spikes = _test_spikes(checkpoint.encoding, samples)
     ours = simulate(net_path, spikes)
     assert ours.dtype == np.int8 and ours.sum() > 0, "the comparison needs output spikes"
-    np.testing.assert_array_equal(ours, output_spikes(fixed_point_network(checkpoint), spikes))
+    np.testing.assert_array_equal(ours, output_spikes(fixed_point_model(checkpoint), spikes))
     np.testing.assert_array_equal(ours, run_lava(net_path, spikes, progress=False))
 
 

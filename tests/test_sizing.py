@@ -9,10 +9,11 @@ import functools
 import numpy as np
 import pytest
 
-import lava_qpsnn.cli as cli
+import lava_qpsnn.cli.evaluate as eval_command
 import lava_qpsnn.evaluation as evaluate_module
 import lava_qpsnn.lava.deploy as deploy_module
 import lava_qpsnn.lava.run as lava_run_module
+import lava_qpsnn.lava.sizing as sizing
 from lava_qpsnn.cli import main
 from lava_qpsnn.errors import ConfigError
 from lava_qpsnn.lava.deploy import Deployment
@@ -81,7 +82,7 @@ def test_durations_read_naturally():
 def fake_lava(monkeypatch):
     """Lava runs replaced by the simulator on a fake clock; returns the sample counts of every run."""
     clock, calls = FakeClock(), []
-    monkeypatch.setattr(cli, "measure_rate", functools.partial(measure_rate, clock=clock))
+    monkeypatch.setattr(sizing, "measure_rate", functools.partial(measure_rate, clock=clock))
 
     def run_lava(net_path, spikes, *, samples_per_run=50, progress=True, on_chunk=None):
         fake_run(clock, calls)(len(spikes), samples_per_run, on_chunk or (lambda done: None))
@@ -89,13 +90,14 @@ def fake_lava(monkeypatch):
 
     monkeypatch.setattr(lava_run_module, "run_lava", run_lava)
     monkeypatch.setattr(evaluate_module, "run_lava", run_lava)
+    monkeypatch.setattr(eval_command, "run_lava", run_lava)
     return calls
 
 
 def test_eval_lava_runs_what_fits_the_budget(fake_lava, mlp_files, capsys):
     pt, net = mlp_files
     expected = int((BUDGET_SECONDS - STARTUP) / PER_SAMPLE)  # 294 of the 360 digits test samples
-    assert main(["--no-progress", "eval", str(net), "--backend", "lava", "--checkpoint", str(pt)]) == 0
+    assert main(["--no-progress", "eval", str(pt), str(net), "--backend", "lava"]) == 0
     out = capsys.readouterr().out
     assert fake_lava == [6, expected]  # the measuring run, then the sized one
     assert f"running the first {expected} of 360 test samples, about 2.5 min" in out
@@ -130,7 +132,7 @@ def test_bad_sample_counts_are_usage_errors(value, mlp_files, capsys):
 
 def test_run_is_sized_the_same_way(monkeypatch, mlp_files, capsys):
     clock, calls = FakeClock(), []
-    monkeypatch.setattr(cli, "measure_rate", functools.partial(measure_rate, clock=clock))
+    monkeypatch.setattr(sizing, "measure_rate", functools.partial(measure_rate, clock=clock))
 
     def deploy(net_path, *, target="cpu", samples=None, samples_per_run=50, progress=True, on_chunk=None):
         fake_run(clock, calls)(samples, samples_per_run, on_chunk or (lambda done: None))
@@ -138,6 +140,7 @@ def test_run_is_sized_the_same_way(monkeypatch, mlp_files, capsys):
         return Deployment(target, classify(np.zeros((samples, 10, 4))), labels, 1.0)
 
     monkeypatch.setattr(deploy_module, "deploy", deploy)
+    monkeypatch.setattr(eval_command, "deploy", deploy)
     assert main(["--no-progress", "run", str(mlp_files[1])]) == 0
     out = capsys.readouterr().out
     assert calls == [6, 294] and "294 test samples in one Classifier run" in out

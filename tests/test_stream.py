@@ -18,7 +18,7 @@ from lava_qpsnn.data import (
     stream_test_split,
 )
 from lava_qpsnn.evaluation import evaluate
-from lava_qpsnn.export.fixed_point import fixed_point_network
+from lava_qpsnn.export.fixed_point import fixed_point_model
 from lava_qpsnn.netx import read_netx
 from lava_qpsnn.report.network import report_network
 from lava_qpsnn.sim import simulate, trace
@@ -108,7 +108,7 @@ def test_simulator_batches_equal_one_batch_and_the_fixed_point_model(
         assert len(batched) == len(whole)
         for a, b in zip(batched, whole, strict=True):
             np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(whole[-1], output_spikes(fixed_point_network(checkpoint), spikes))
+    np.testing.assert_array_equal(whole[-1], output_spikes(fixed_point_model(checkpoint), spikes))
     assert whole[-1].sum() > 0
     states, batched_states = trace(net, spikes, batch_size=11), trace(net, spikes, batch_size=3)
     for a, b in zip(states, batched_states, strict=True):
@@ -122,7 +122,7 @@ def test_evaluation_does_not_depend_on_the_batch_size(conv_checkpoint, conv_net)
     assert figures[0] == figures[1] == figures[2]
     spikes = encode_test_split(load_dataset("digits")[1], conv_checkpoint.encoding, 30)
     labels = load_dataset("digits")[1].labels[:30]
-    reference = classify(output_spikes(fixed_point_network(conv_checkpoint), spikes))
+    reference = classify(output_spikes(fixed_point_model(conv_checkpoint), spikes))
     assert results[0].samples == 30 and results[0].spike_agreement == 1.0
     assert results[0].accuracy == results[0].reference_accuracy == pytest.approx((reference == labels).mean())
 

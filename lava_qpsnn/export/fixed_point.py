@@ -41,10 +41,10 @@ from ..training.models import SpikingNet, weight_blocks
 from ..training.norm import IntegerBias, folded_norm
 from .limits import worst_case
 
-__all__ = ["to_fixed_point", "fixed_point_network", "check_on_grid", "match_lava_spike_test"]
+__all__ = ["to_fixed_point", "fixed_point_model", "check_on_grid", "match_lava_spike_test"]
 
 
-def fixed_point_network(checkpoint: Checkpoint) -> SpikingNet:
+def fixed_point_model(checkpoint: Checkpoint) -> SpikingNet:
     """The integer network of ``checkpoint``: what is exported and runs in Lava, as a PyTorch network."""
     scales = None if checkpoint.scales is None else list(checkpoint.scales)
     return to_fixed_point(checkpoint.build(), scales, checkpoint.encoding.time_steps)

@@ -51,7 +51,7 @@ from ..netx import ConvLayer, DenseLayer, lava_dense_weights, read_netx
 from ..netx.metadata import write_metadata
 from ..training.checkpoint import Checkpoint
 from ..training.hooks import IntegerWeights
-from .fixed_point import check_on_grid, fixed_point_network
+from .fixed_point import check_on_grid, fixed_point_model
 from .limits import layer_worst_case, measured_peaks
 from .summary import LayerSummary, pool_synapses, signed_weight_bits, with_unpruned_sizes
 
@@ -183,7 +183,7 @@ def export_netx(checkpoint: Checkpoint, path: str | os.PathLike, *, force: bool 
     The file is written to a temporary name and renamed into place, so a failure leaves
     no file and an existing one untouched. ``force`` allows replacing an existing file.
     """
-    net = fixed_point_network(checkpoint)
+    net = fixed_point_model(checkpoint)
     _check_exportable(net)
     rows = [LayerSummary(0, "input", tuple(checkpoint.model.input_shape))]
     with atomic_output(path, force=force) as tmp:

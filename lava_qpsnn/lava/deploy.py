@@ -13,12 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-from ..data import load_dataset
+from ..data import load_dataset, stream_test_split
+from ..export.fixed_point import fixed_point_model
+from ..training.checkpoint import Checkpoint
+from ..training.loop import classify, output_spikes
 from .run import run_windows
 from .targets import check_target, run_config
 
-__all__ = ["Deployment", "deploy"]
+__all__ = ["Deployment", "deploy", "agreement_with_pytorch"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +77,12 @@ def deploy(
     ).astype(np.int64)
     labels = load_dataset(clf.info.dataset)[1].labels[: clf.num_samples]
     return Deployment(target, predictions, labels, time.perf_counter() - start)
+
+
+def agreement_with_pytorch(
+    checkpoint: Checkpoint, predictions: np.ndarray, device: str | torch.device = "cpu"
+) -> float:
+    """Fraction of the first test samples on which ``predictions`` equal the checkpoint's fixed-point model's."""
+    stream = stream_test_split(load_dataset(checkpoint.dataset)[1], checkpoint.encoding).first(len(predictions))
+    spikes = output_spikes(fixed_point_model(checkpoint), stream, device=device)
+    return float((classify(spikes) == predictions).mean())

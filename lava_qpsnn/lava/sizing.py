@@ -17,7 +17,15 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 
-__all__ = ["BUDGET_SECONDS", "Rate", "measure_rate", "sized_samples", "format_duration"]
+__all__ = [
+    "BUDGET_SECONDS",
+    "Rate",
+    "SampleChoice",
+    "choose_samples",
+    "measure_rate",
+    "sized_samples",
+    "format_duration",
+]
 
 BUDGET_SECONDS = 150.0  # the default Lava run: a couple of minutes
 PROBE_SAMPLES = 6  # samples of the measuring run
@@ -82,3 +90,27 @@ def format_duration(seconds: float) -> str:
     if seconds < 5400:
         return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+@dataclass(frozen=True)
+class SampleChoice:
+    """How many samples a Lava run gets and why: ``reason`` is ``"given"`` (a count was asked for),
+    ``"all"`` (every sample was asked for), ``"fits"`` (all fit the budget) or ``"budget"`` (as many as fit)."""
+
+    count: int
+    total: int
+    reason: str
+    rate: Rate | None = None  # the measured cost (None when a count was given)
+
+
+def choose_samples(requested: int | str | None, total: int, probe: RunProbe) -> SampleChoice:
+    """The samples of a Lava run: ``requested`` as given (a count); otherwise the first few are run and
+    timed (:func:`measure_rate`), then every one runs (``requested == "all"``) or as many as are estimated
+    to fit :data:`BUDGET_SECONDS` (``requested`` None)."""
+    if isinstance(requested, int):
+        return SampleChoice(requested, total, "given")
+    rate = measure_rate(probe, min(PROBE_SAMPLES, total))
+    if requested == "all":
+        return SampleChoice(total, total, "all", rate)
+    count = sized_samples(total, rate)
+    return SampleChoice(count, total, "fits" if count == total else "budget", rate)

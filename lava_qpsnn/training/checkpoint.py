@@ -176,7 +176,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             quant=None if data.get("quant") is None else QuantConfig(**data["quant"]),
             pruning=data.get("pruning"),
             scales=None if data.get("scales") is None else tuple(data["scales"]),
-            training=None if data.get("training") is None else TrainConfig(**data["training"]),
+            training=None if data.get("training") is None else TrainConfig(**_renamed(data["training"])),
         )
         checkpoint.unpruned_model  # noqa: B018  (validates the pruning record)
         layers = len(weight_blocks(checkpoint.build()))  # the specs rebuild the network and the weights fit it
@@ -251,3 +251,9 @@ def _check_entries(data: dict) -> None:
 
 def _finite(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _renamed(training: dict) -> dict:
+    """Training settings under their current names: files written before ``val_samples`` became
+    ``monitor_samples`` (the same setting) still load."""
+    return {("monitor_samples" if key == "val_samples" else key): value for key, value in training.items()}

@@ -25,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import json
 import os
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -34,9 +36,12 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from ..data import load_dataset
 from ..errors import ConfigError
+from .device import resolve_device
 
 __all__ = [
+    "ranks",
     "session",
     "rank",
     "world_size",
@@ -217,3 +222,25 @@ def _group_device() -> torch.device:
     if dist.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def ranks(device: str, options: dict[str, str], state: Path, dataset: str) -> Iterator[str]:
+    """A command's work under torchrun: join the other ranks; yields this rank's device (its own GPU on ``cuda``).
+
+    Every rank must have been given the same ``options`` and see the same saved run ``state`` (or
+    none); each machine's first rank loads ``dataset`` before the others (one writer per data
+    cache); only rank 0 prints (the others' stdout is discarded). Without torchrun, nothing changes.
+    """
+    with session(resolve_device(device)) as mine:
+        if world_size() > 1:  # one process: no state to hash, no data set to load twice
+            check_same("options", json.dumps(options, sort_keys=True))
+            saved = hashlib.sha256(state.read_bytes()).hexdigest() if state.exists() else "none"
+            shared = f"every rank must see the same {state} to resume: put the output on a file system all ranks share"
+            check_same("saved run state", saved, fix=shared)
+            with node_leader_first():
+                load_dataset(dataset)
+        with contextlib.ExitStack() as stack:
+            if not is_main():
+                stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
+            yield str(mine)

@@ -3,7 +3,7 @@
 Training re-encodes the training images with fresh rate-coded spikes every epoch (a
 seeded generator, so runs repeat); evaluation uses the fixed test encoding of
 :func:`~lava_qpsnn.data.encode_test_split`, the same spikes Lava receives. After each epoch
-the model is scored on a fixed subset of the training split (``val_samples``), so the test
+the model is scored on a fixed subset of the training split (``monitor_samples``), so the test
 split is read once, at the end, and the state is saved for a resumable run
 (:mod:`~lava_qpsnn.training.resume`).
 The decision is the class with most output spikes (ties go to the lower class index,
@@ -38,7 +38,7 @@ __all__ = [
     "output_spikes",
     "classify",
     "accuracy",
-    "validation_subset",
+    "monitor_subset",
     "init_weights",
     "LOSSES",
     "SCHEDULES",
@@ -63,7 +63,7 @@ class TrainConfig:
     init_gain : None keeps slayer's initial weights; a number re-draws them with
         :func:`init_weights` before training (``train_checkpoint`` does it, not :func:`train`,
         so fine-tuning keeps its weights)
-    val_samples : training samples (a fixed, seeded subset with a fixed encoding) whose
+    monitor_samples : training samples (a fixed, seeded subset with a fixed encoding) whose
         accuracy is measured after every epoch; 0 measures nothing. They stay in training:
         the figure tracks fitting without reading the test split.
     validation : None, or a fraction of the training split held out for choosing settings
@@ -82,7 +82,7 @@ class TrainConfig:
     init_gain: float | None = None
     true_rate: float = 0.5
     false_rate: float = 0.05
-    val_samples: int = 256
+    monitor_samples: int = 256
     validation: float | None = None
 
     def __post_init__(self) -> None:
@@ -96,8 +96,10 @@ class TrainConfig:
             raise ConfigError(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
         if not 0 <= self.weight_decay < math.inf or (self.init_gain is not None and not 0 < self.init_gain < math.inf):
             raise ConfigError(f"need weight decay >= 0 and init gain > 0; got {self.weight_decay}, {self.init_gain}")
-        if self.val_samples < 0:
-            raise ConfigError(f"validation samples must be >= 0, got {self.val_samples}", settings=("val_samples",))
+        if self.monitor_samples < 0:
+            raise ConfigError(
+                f"monitor samples must be >= 0, got {self.monitor_samples}", settings=("monitor_samples",)
+            )
         if self.validation is not None and not 0 < self.validation < 1:
             raise ConfigError(f"the validation fraction must be in (0, 1), got {self.validation}")
 
@@ -201,7 +203,7 @@ def accuracy(model: SpikingNet, test_set: Dataset, encoding: Encoding) -> float:
     return _accuracy(model, stream_test_split(test_set, encoding), test_set.labels)
 
 
-def validation_subset(train_set: Dataset, samples: int) -> Dataset:
+def monitor_subset(train_set: Dataset, samples: int) -> Dataset:
     """The fixed subset of ``samples`` training images scored after every epoch (the same for every seed)."""
     index = np.sort(np.random.default_rng(0).permutation(len(train_set))[:samples])
     return Dataset(train_set.images[index], train_set.labels[index], train_set.num_classes)
@@ -255,8 +257,8 @@ def train(
             schedule.load_state_dict(saved["schedule"])
         restore_rng(saved["rng"], rng)
         history = list(saved["history"])
-    val_set = validation_subset(train_set, config.val_samples)
-    val_spikes = encode_test_split(val_set, encoding)
+    monitor_set = monitor_subset(train_set, config.monitor_samples)
+    monitor_spikes = encode_test_split(monitor_set, encoding)
     labels = torch.from_numpy(train_set.labels).to(where)
     bar = tqdm(
         total=config.epochs * len(batches),
@@ -289,8 +291,8 @@ def train(
             correct += int((out.sum(-1).argmax(1) == y).sum())
             bar.update()
         epoch_metrics = {"train_accuracy": sum_over_ranks(correct) / trained}
-        if len(val_set):
-            epoch_metrics["val_accuracy"] = _accuracy(model, val_spikes, val_set.labels)
+        if len(monitor_set):
+            epoch_metrics["monitor_accuracy"] = _accuracy(model, monitor_spikes, monitor_set.labels)
         history.append(epoch_metrics)
         bar.set_postfix(epoch=epoch + 1, **{k.split("_")[0]: f"{v:.3f}" for k, v in epoch_metrics.items()})
         if is_main():

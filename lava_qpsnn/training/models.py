@@ -2,7 +2,7 @@
 
 :func:`build_model` makes a :class:`SpikingNet` of a :class:`~lava_qpsnn.training.specs.ModelConfig`:
 a plain ``torch.nn.Module`` whose ``blocks`` are slayer blocks, so slayer's training machinery
-and each block's ``export_hdf5`` work unchanged. :func:`prepare_network` makes any module with
+and each block's ``export_hdf5`` work unchanged. :func:`prepare_model` makes any module with
 slayer ``blocks`` (e.g. a network written by hand) ready for lava-qpsnn.
 
 Layouts: the network takes spikes ``NCHWT`` and returns output spikes ``N x classes x T``.
@@ -20,7 +20,7 @@ from .norm import BatchNorm
 from .slayer_blocks import config_of_blocks
 from .specs import Conv, Dense, ModelConfig, Pool, layer_width, output_shape
 
-__all__ = ["SpikingNet", "build_model", "prepare_network", "weight_blocks", "POOL_WEIGHT"]
+__all__ = ["SpikingNet", "build_model", "prepare_model", "weight_blocks", "POOL_WEIGHT"]
 
 # A pooling neuron's weight, in units of its threshold: any input spike in the window fires it
 # (Lava compares v > vth, so exactly 1.0 would need two spikes): spike max-pooling.
@@ -34,7 +34,7 @@ class SpikingNet(torch.nn.Module):
         super().__init__()
         self.config = config
         self.blocks = torch.nn.ModuleList(blocks)
-        prepare_network(self, config.image_shape)
+        prepare_model(self, config.image_shape)
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:
         """Map input spikes ``NCHWT`` to output spikes ``N x classes x T``."""
@@ -52,7 +52,7 @@ def weight_blocks(net: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 @torch.no_grad()
-def prepare_network(net: torch.nn.Module, image_shape: Sequence[int]) -> torch.nn.Module:
+def prepare_model(net: torch.nn.Module, image_shape: Sequence[int]) -> torch.nn.Module:
     """Make a module with slayer ``blocks`` ready for lava-qpsnn (in place; returns it).
 
     Checks the blocks (:func:`~lava_qpsnn.training.slayer_blocks.config_of_blocks`), tells each

@@ -45,7 +45,7 @@ class BatchNorm(torch.nn.Module):
     """A slayer neuron ``norm``: per-channel BatchNorm of the synaptic current, deployable on Loihi.
 
     Use it as slayer's ``neuron_params["norm"]`` (e.g. ``functools.partial(BatchNorm, 16)``);
-    :func:`lava_qpsnn.training.models.prepare_network` then pairs it with its synapse. ``keep`` (a
+    :func:`lava_qpsnn.training.models.prepare_model` then pairs it with its synapse. ``keep`` (a
     channel mask set by pruning) silences pruned channels, bias included.
     """
 
@@ -95,7 +95,7 @@ def folded_norm(index: int, block: torch.nn.Module) -> BatchNorm | None:
         return hook.norm
     if isinstance(getattr(block.neuron, "norm", None), BatchNorm):
         raise ConfigError(
-            f"weight layer {index} has a BatchNorm not folded into its synapse: call prepare_network(net)"
+            f"weight layer {index} has a BatchNorm not folded into its synapse: call prepare_model(net)"
         )
     return None
 

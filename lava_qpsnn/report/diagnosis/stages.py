@@ -12,7 +12,7 @@ import torch
 
 from ...data import encode_test_split, load_dataset
 from ...errors import ConfigError, ExportError, StateLimitWarning
-from ...export.fixed_point import fixed_point_network
+from ...export.fixed_point import fixed_point_model
 from ...export.limits import measured_peaks
 from ...export.writer import export_netx
 from ...lava.run import run_lava
@@ -34,7 +34,7 @@ def diagnose(
     checkpoint: Checkpoint | str | os.PathLike,
     net: str | os.PathLike | None = None,
     *,
-    samples: int = 32,
+    samples: int | None = 32,
     lava_samples: int = 4,
     device: str | torch.device = "cpu",
     progress: bool = True,
@@ -47,11 +47,11 @@ def diagnose(
     net : the ``.net`` exported from it; without one, the stages float, trained and fixed-point
         (the checkpoint is exported to a temporary file to measure Lava's 24-bit state).
         A file of another network is refused, as every command refuses it.
-    samples : test samples through the PyTorch stages and the simulator
+    samples : test samples through the PyTorch stages and the simulator (None: all)
     lava_samples : the first of those also run in Lava (0: no Lava stage)
     device : where the PyTorch stages run
     """
-    if samples < 1 or lava_samples < 0:
+    if (samples is not None and samples < 1) or lava_samples < 0:
         raise ConfigError(
             f"samples must be >= 1 and Lava samples >= 0, got {samples} and {lava_samples}",
             settings=("samples", "lava_samples"),
@@ -157,7 +157,7 @@ def _stage_models(checkpoint: Checkpoint) -> dict[str, torch.nn.Module]:
         for block in weight_blocks(models["float"]):
             set_core_hook(block.synapse, None)
     models["trained"] = checkpoint.build()
-    models["fixed-point"] = fixed_point_network(checkpoint)
+    models["fixed-point"] = fixed_point_model(checkpoint)
     return models
 
 

@@ -34,10 +34,10 @@ def report_network(
     net_path: str | os.PathLike,
     *,
     checkpoint: Checkpoint | None = None,
-    samples: int = 32,
+    samples: int | None = 32,
     batch_size: int | None = None,
 ) -> NetworkReport:
-    """Report on ``net_path``, measuring activity on its data set's first ``samples`` test samples.
+    """Report on ``net_path``, measuring activity on its data set's first ``samples`` test samples (None: all).
 
     Only those samples are encoded, ``batch_size`` at a time (default: the simulator's
     :func:`~lava_qpsnn.sim.default_batch_size`); the figures do not depend on it.
@@ -46,7 +46,7 @@ def report_network(
     sizes are also given before pruning; a checkpoint of another data set, encoding or shape
     is a :class:`~lava_qpsnn.errors.ConfigError`.
     """
-    if samples < 1:
+    if samples is not None and samples < 1:
         raise ConfigError(f"samples must be >= 1, got {samples}", settings=("samples",))
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"batch size must be >= 1, got {batch_size}", settings=("batch_size",))
