@@ -21,7 +21,7 @@ import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
 from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.report.network import NetworkReport, report_network, report_table
-from lava_qpsnn.report.plots import write_plots
+from lava_qpsnn.report.plots import write_report_plots
 from lava_qpsnn.table import format_markdown, format_table
 from lava_qpsnn.training.loop import TrainConfig
 from lava_qpsnn.training.prune import PruneConfig
@@ -114,7 +114,7 @@ def main() -> int:
             export_netx(checkpoint, net)
             report = report_network(net, checkpoint=checkpoint, samples=args.samples)
             plot_root.mkdir(parents=True, exist_ok=True)
-            plots = write_plots(report, plot_root / slug, force=True)
+            plots = write_report_plots(report, plot_root / slug, force=True)
             reports[name], accuracies[name] = report, checkpoint.metrics["fixed_point_test_accuracy"]
             headers, rows = report_table(report)
             print(f"{name}\n{format_table(headers, rows)}")

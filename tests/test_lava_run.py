@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lava_qpsnn.data import encode_test_split, load_dataset
-from lava_qpsnn.errors import NetxFileError
+from lava_qpsnn.errors import DataError, NetxFileError
 from lava_qpsnn.export.fixed_point import fixed_point_model
 from lava_qpsnn.lava.run import _from_lava_layout, run_lava, to_lava_layout
 from lava_qpsnn.training.loop import output_spikes
@@ -59,7 +59,7 @@ def test_every_layer_in_lava_matches_slayer(mlp_checkpoint, mlp_files):
 
 
 def test_wrong_input_shape(mlp_files):
-    with pytest.raises(NetxFileError, match="do not fit"):
+    with pytest.raises(DataError, match="do not fit"):
         run_lava(mlp_files[1], np.zeros((2, 63, 12)), progress=False)
 
 

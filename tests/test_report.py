@@ -203,15 +203,15 @@ def test_cli_table_and_plots(conv_net, tmp_path, capsys):
 
 
 def test_plots_leave_the_callers_matplotlib_alone(conv_net, tmp_path):
-    """A notebook keeps its inline backend (write_plots used to switch pyplot to Agg)."""
+    """A notebook keeps its inline backend (write_report_plots used to switch pyplot to Agg)."""
     import matplotlib
 
-    from lava_qpsnn.report.plots import write_plots
+    from lava_qpsnn.report.plots import write_report_plots
 
     before = matplotlib.get_backend()
     matplotlib.use("svg")  # stands for the caller's own choice (inline in a notebook)
     try:
-        write_plots(report_network(conv_net, samples=2), tmp_path / "plots")
+        write_report_plots(report_network(conv_net, samples=2), tmp_path / "plots")
         assert matplotlib.get_backend() == "svg"
     finally:
         matplotlib.use(before)

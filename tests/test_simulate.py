@@ -308,8 +308,8 @@ def test_missing_and_foreign_files(tmp_path):
 
 def test_bad_inputs(tmp_path):
     _write(tmp_path / "ok.net", [INPUT, DENSE])
-    with pytest.raises(
-        NetxFileError, match=r"input spikes of shape \(2, 5, 3\) do not fit ok.net: expected N x \(4,\)"
+    with pytest.raises(  # the caller's data, not the file, is wrong
+        DataError, match=r"input spikes of shape \(2, 5, 3\) do not fit ok.net: expected N x \(4,\)"
     ):
         simulate(tmp_path / "ok.net", np.zeros((2, 5, 3)))
     np.testing.assert_array_equal(  # Lava's synapse reads any non-zero input as a spike

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ..demo import format_demo, run_demo
-from .options import ALL, encoding_from_args, neuron_from_args, prune_from_args, quant_from_args, train_config_from_args
+from .options import ALL
+from .settings import prune_from_args, quant_from_args, training_settings
 
 __all__ = ["cmd_demo"]
 
@@ -15,12 +16,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         args.out,
         quant=quant_from_args(args),
         prune=prune_from_args(args),
-        dataset=args.dataset,
-        arch=args.arch,
-        norm=args.norm,
-        encoding=encoding_from_args(args),
-        config=train_config_from_args(args),
-        neuron=neuron_from_args(args),
+        **training_settings(args),
         samples=None if args.samples == ALL else args.samples,
         force=args.force,
         device=args.device,

@@ -1,9 +1,9 @@
 """The option groups the commands share: each default is the one of the setting it fills.
 
 A group adds the options of one config dataclass (:class:`~lava_qpsnn.training.loop.TrainConfig`,
-:class:`~lava_qpsnn.training.quantize.QuantConfig`, ...) and a ``*_from_args`` function turns them
-back into that config, so a default lives in one place: the dataclass. Options renamed since an
-earlier release stay known, as a one-line error naming the new spelling.
+:class:`~lava_qpsnn.training.quantize.QuantConfig`, ...), with the dataclass's defaults, and
+:mod:`~lava_qpsnn.cli.settings` turns them back into that config, so a default lives in one place.
+Options renamed since an earlier release stay known, as a one-line error naming the new spelling.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path
 
 from ..command import finite_float
 from ..data import Encoding, dataset_names
-from ..errors import ConfigError
 from ..training.device import DEVICES
 from ..training.loop import LOSSES, SCHEDULES, TrainConfig
 from ..training.prune import PruneConfig
@@ -33,11 +32,6 @@ __all__ = [
     "add_renamed",
     "add_validation_option",
     "count",
-    "encoding_from_args",
-    "train_config_from_args",
-    "neuron_from_args",
-    "quant_from_args",
-    "prune_from_args",
     "ALL",
 ]
 
@@ -301,69 +295,3 @@ def add_result_options(parser: argparse.ArgumentParser, plots: str) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON instead of tables")
     parser.add_argument("--plot", type=Path, metavar="DIR", help=f"write {plots} into DIR")
     parser.add_argument("--force", action="store_true", help="replace the PNGs of an earlier --plot in DIR")
-
-
-# the options that refine --bits and --prune, with their settings' defaults
-QUANT_DEFAULTS = {
-    "quantizer": QuantConfig.quantizer,
-    "first_last_bits": QuantConfig.first_last_bits,
-    "gamma": QuantConfig.gamma,
-    "percentile": QuantConfig.percentile,
-    "grid": QuantConfig.grid,
-}
-PRUNE_DEFAULTS = {
-    "criterion": PruneConfig.criterion,
-    "finetune_epochs": PruneConfig.finetune_epochs,
-    "prune_steps": PruneConfig.steps,
-    "calibration_samples": PruneConfig.calibration_samples,
-}
-
-
-def _refine_only(args: argparse.Namespace, defaults: dict, needed: str) -> None:
-    """One-line error for options changed without the option they refine (``needed``, e.g. ``--bits 4``)."""
-    given = [f"--{name.replace('_', '-')}" for name, default in defaults.items() if getattr(args, name) != default]
-    if given:
-        raise ConfigError(f"{', '.join(given)} only apply with {needed.split()[0]}: add e.g. {needed}")
-
-
-def quant_from_args(args: argparse.Namespace) -> QuantConfig | None:
-    if args.bits is None:
-        _refine_only(args, QUANT_DEFAULTS, "--bits 4")
-        return None
-    return QuantConfig(args.bits, args.quantizer, args.first_last_bits, args.gamma, args.percentile, args.grid)
-
-
-def prune_from_args(args: argparse.Namespace) -> PruneConfig | None:
-    if args.prune is None:
-        _refine_only(args, PRUNE_DEFAULTS, "--prune 0.5")
-        return None
-    return PruneConfig(
-        args.prune,
-        criterion=args.criterion,
-        finetune_epochs=args.finetune_epochs,
-        steps=args.prune_steps,
-        calibration_samples=args.calibration_samples,
-    )
-
-
-def encoding_from_args(args: argparse.Namespace) -> Encoding:
-    return Encoding(time_steps=args.time_steps, seed=args.seed)
-
-
-def neuron_from_args(args: argparse.Namespace) -> NeuronConfig:
-    return NeuronConfig(threshold=args.threshold, tau_grad=args.tau_grad, scale_grad=args.scale_grad)
-
-
-def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        loss=args.loss,
-        schedule=args.schedule,
-        weight_decay=args.weight_decay,
-        init_gain=args.init_gain,
-        monitor_samples=args.monitor_samples,
-        validation=getattr(args, "validation", None),
-    )

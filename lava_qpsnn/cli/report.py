@@ -8,7 +8,7 @@ import json
 from ..command import option_hint
 from ..report.diagnosis import diagnose, format_diagnosis
 from ..report.network import format_report, report_network
-from ..report.plots import DIAGNOSIS_PLOT_NAMES, check_plot_folder, write_diagnosis_plots, write_plots
+from ..report.plots import DIAGNOSIS_PLOT_NAMES, check_plot_folder, write_diagnosis_plots, write_report_plots
 from ..training.checkpoint import load_checkpoint
 from .options import ALL
 
@@ -21,7 +21,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.checkpoint) if args.checkpoint else None
     samples = None if args.samples == ALL else args.samples
     report = report_network(args.net, checkpoint=checkpoint, samples=samples, batch_size=args.eval_batch_size)
-    written = write_plots(report, args.plot, force=args.force) if args.plot is not None else []
+    written = write_report_plots(report, args.plot, force=args.force) if args.plot is not None else []
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     if written and not args.json:
         print(f"wrote {', '.join(map(str, written))}")

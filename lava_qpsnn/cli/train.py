@@ -13,7 +13,7 @@ from ..training.device import resolve_device
 from ..training.distributed import is_main, ranks
 from ..training.quantize import synapse_bits
 from ..training.resume import state_path
-from .options import encoding_from_args, neuron_from_args, prune_from_args, quant_from_args, train_config_from_args
+from .settings import prune_from_args, quant_from_args, training_settings
 
 __all__ = ["cmd_train", "cmd_prune", "percent", "split_metrics"]
 
@@ -27,12 +27,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     state = _run_state_path(args)
     with ranks(args.device, _options_of(args), state, args.dataset) as device:
         checkpoint = train_checkpoint(
-            dataset=args.dataset,
-            arch=args.arch,
-            norm=args.norm,
-            encoding=encoding_from_args(args),
-            config=train_config_from_args(args),
-            neuron=neuron_from_args(args),
+            **training_settings(args),
             quant=quant,
             prune=prune,
             progress=args.progress,

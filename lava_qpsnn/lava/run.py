@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..errors import LavaRuntimeError, NetxFileError
+from ..errors import DataError, LavaRuntimeError, NetxFileError
 from ..netx.metadata import NetInfo, read_net_info
+from .targets import run_config
 
 if TYPE_CHECKING:
     from lava.lib.dl.netx.hdf5 import Network
@@ -134,14 +135,13 @@ def run_lava(
     steps = info.encoding.time_steps
     spikes = np.asarray(spikes)
     if spikes.ndim < 3 or spikes.shape[-1] != steps or math.prod(spikes.shape[1:-1]) != math.prod(info.input_shape):
-        raise NetxFileError(
+        raise DataError(
             f"input spikes of shape {spikes.shape} do not fit {info.path.name}: "
             f"expected N x {info.input_shape} x {steps}"
         )
     count = spikes.shape[0]
     data = to_lava_layout(spikes.reshape(count, *info.input_shape, steps).astype(np.float32))
     try:
-        from lava.magma.core.run_configs import Loihi2SimCfg
         from lava.proc import io
     except ImportError as exc:
         raise LavaRuntimeError(f"Lava is not importable ({exc}): run 'make install'") from None
@@ -153,7 +153,7 @@ def run_lava(
     source.s_out.connect(net.inp)
     for port, sink in zip(ports, sinks, strict=True):
         port.connect(sink.a_in)
-    run_cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    run_cfg = run_config("cpu")
     out = run_windows(
         net,
         count,

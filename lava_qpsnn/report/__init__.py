@@ -4,7 +4,7 @@ cores and energy), why it does not behave as trained (:func:`diagnose`), and the
 
 from .diagnosis import Diagnosis, Divergence, LayerDiagnosis, Problem, Raster, diagnose, format_diagnosis
 from .network import LayerReport, NetworkReport, format_report, report_network, report_table
-from .plots import write_diagnosis_plots, write_plots
+from .plots import write_diagnosis_plots, write_report_plots
 
 __all__ = [
     "report_network",
@@ -12,7 +12,7 @@ __all__ = [
     "format_report",
     "NetworkReport",
     "LayerReport",
-    "write_plots",
+    "write_report_plots",
     "diagnose",
     "format_diagnosis",
     "write_diagnosis_plots",

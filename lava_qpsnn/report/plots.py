@@ -17,7 +17,7 @@ from ..files import atomic_output
 from .diagnosis import Diagnosis
 from .network import NetworkReport
 
-__all__ = ["check_plot_folder", "write_plots", "write_diagnosis_plots", "PLOT_NAMES", "DIAGNOSIS_PLOT_NAMES"]
+__all__ = ["check_plot_folder", "write_report_plots", "write_diagnosis_plots", "PLOT_NAMES", "DIAGNOSIS_PLOT_NAMES"]
 
 PLOT_NAMES = ("memory.png", "synops.png", "raster.png")
 DIAGNOSIS_PLOT_NAMES = ("stage_rates.png", "divergence.png")
@@ -44,7 +44,7 @@ def check_plot_folder(
     return folder
 
 
-def write_plots(report: NetworkReport, folder: str | os.PathLike, *, force: bool = False) -> list[Path]:
+def write_report_plots(report: NetworkReport, folder: str | os.PathLike, *, force: bool = False) -> list[Path]:
     """Draw :data:`PLOT_NAMES` into ``folder`` (created if missing; with ``force``, ours there are replaced).
 
     Each file is written whole or not at all (:func:`~lava_qpsnn.files.atomic_output`).

@@ -171,7 +171,7 @@ def _run(
 def _input(net: NetxNetwork, spikes: np.ndarray | torch.Tensor) -> torch.Tensor:
     x = torch.as_tensor(np.asarray(spikes) if not isinstance(spikes, torch.Tensor) else spikes)
     if x.ndim < 3 or x.shape[-1] < 1 or math.prod(x.shape[1:-1]) != math.prod(net.input_shape):
-        raise NetxFileError(
+        raise DataError(
             f"input spikes of shape {tuple(x.shape)} do not fit {net.name}: expected N x {net.input_shape} x T"
         )
     x = x.reshape(x.shape[0], *net.input_shape, x.shape[-1]).movedim(-1, 0)
