@@ -61,8 +61,11 @@ def test_run_loihi2_without_the_extension_stops_at_once(mlp_files, tmp_path):
 def test_run_bad_input(tmp_path, capsys):
     assert main(["run", str(tmp_path / "missing.net")]) == 2
     assert "no network file at" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as info:
         main(["run", str(tmp_path / "x.net"), "--target", "loihi3"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1
+    assert "--target: invalid choice: 'loihi3' (choose from 'cpu', 'loihi2')" in err
     with pytest.raises(ConfigError, match="unknown target"):
         check_target("gpu")
 
