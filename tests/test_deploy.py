@@ -17,7 +17,7 @@ from lava_qpsnn.training.loop import classify
 SAMPLES = 20
 
 
-def test_run_sim_reproduces_eval_lava(mlp_checkpoint, mlp_files, capsys):
+def test_run_on_the_cpu_target_reproduces_eval_lava(mlp_checkpoint, mlp_files, capsys):
     pt, net = mlp_files
     _, test = load_dataset("digits")
     spikes = encode_test_split(test, mlp_checkpoint.encoding)[:SAMPLES]

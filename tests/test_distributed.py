@@ -34,6 +34,7 @@ def _ranks(command: list[str], folder: Path, *options: str) -> list[dict]:
     return [torch.load(path) for path in sorted(folder.glob("rank*.pt"))]
 
 
+@pytest.mark.slow
 def test_two_ranks_train_and_prune_as_one_process(tmp_path):
     """4-bit weights, 50% SVS pruning, fine-tuning, and BatchNorm, whose statistics span both ranks.
 
@@ -71,6 +72,7 @@ def test_two_ranks_train_and_prune_as_one_process(tmp_path):
         assert first["metrics"][name] == pytest.approx(value, abs=0.01), name
 
 
+@pytest.mark.slow
 def test_torchrun_command_line_writes_one_checkpoint(tmp_path):
     result = _run(
         [
@@ -89,12 +91,14 @@ def test_torchrun_command_line_writes_one_checkpoint(tmp_path):
     assert checkpoint.pruning["criterion"] == "svs" and checkpoint.model.widths[0] == 8
 
 
+@pytest.mark.slow
 def test_a_failing_rank_stops_the_others(tmp_path):
     result = _run([*TORCHRUN, WORKER, str(tmp_path), "--fail-rank", "1"], tmp_path)
     assert result.returncode != 0 and "rank 1: failing on purpose" in result.stderr
     assert not list(tmp_path.glob("rank*.pt"))  # rank 0 was stopped, not left waiting to finish
 
 
+@pytest.mark.slow
 def test_ranks_given_other_settings_are_refused_before_training(tmp_path):
     result = _run([*TORCHRUN, WORKER, str(tmp_path), "--seed-of-rank-1", "5"], tmp_path)
     assert result.returncode != 0

@@ -243,6 +243,7 @@ def test_damaged_pruning_record_is_a_one_line_error(pruned_conv, tmp_path):
         load_checkpoint(tmp_path / "bad.pt")
 
 
+@pytest.mark.slow
 def test_iterative_schedule_reaches_the_ratio(data):
     from lava_qpsnn.training.loop import TrainConfig
     from lava_qpsnn.training.prune import prune_and_finetune
@@ -290,6 +291,7 @@ def _same_checkpoints(a, b):
     assert all(torch.equal(a.state_dict[name], b.state_dict[name]) for name in a.state_dict)
 
 
+@pytest.mark.slow
 def test_prune_command_equals_train_with_prune(tmp_path, capsys):
     train = ["--no-progress", "train", "--epochs", "1", "--arch", "16-10", "--time-steps", "4", "--bits", "4"]
     pruning = ["--prune", "0.5", "--criterion", "sca", "--finetune-epochs", "1", "--calibration-samples", "64"]

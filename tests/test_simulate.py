@@ -59,6 +59,7 @@ def test_quantized_networks_equal_lava_and_the_fixed_point_model(key, quantized_
     _assert_matches_lava_and_pytorch(checkpoint, tmp_path / "model.net")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", LOSSES)
 def test_each_loss_trains_a_network_that_runs_spike_exact(loss, tmp_path):
     """Every loss, with the other training options on (scaled init, weight decay, cosine schedule), a 4-bit grid."""

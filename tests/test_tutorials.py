@@ -29,6 +29,7 @@ def _need_mnist() -> None:
         pytest.skip(f"MNIST is neither cached nor fetchable here: {exc}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", TUTORIALS, ids=lambda p: p.name)
 def test_tutorial_runs(notebook, tmp_path, monkeypatch):
     if "mnist" in notebook.name:
