@@ -15,7 +15,7 @@ STAMP := $(VENV)/.installed
 LAVA_WHEELS := lava-nc==0.10.0 lava-dl==0.6.0
 WORK := build/demo
 
-.PHONY: install demo test docs tutorials lint clean
+.PHONY: install demo test test-fast docs tutorials lint clean
 
 install: $(STAMP)
 
@@ -36,6 +36,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks docs tutorials
 	$(PY) -m pytest
+
+# the tests not marked slow: every stage and every spike-exactness check on small networks, in a few minutes
+test-fast: $(STAMP)
+	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks docs tutorials
+	$(PY) -m pytest -m "not slow"
 
 docs: $(STAMP)
 	$(PY) docs/build_api.py build/docs

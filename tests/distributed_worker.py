@@ -1,9 +1,10 @@
 """One rank of a training + pruning run through the Python API, for tests/test_distributed.py.
 
 Run by ``torchrun --nproc_per_node=N tests/distributed_worker.py OUT [--norm bn] [--seed-of-rank-1 S] [--fail-rank R]``
-or by plain ``python`` (one rank). Each rank writes ``OUT/rank<r>.pt``: its final weights, kept
-channels, metrics and the number of training samples its model saw, so that the test compares
-what every rank holds, not what rank 0 reports.
+or by plain ``python`` (one rank). Each rank writes ``OUT/rank<r>.pt``: the gradients its optimizer
+applied in the first step (after DDP averaged them), its final weights, kept channels, metrics and the
+number of training samples its model saw, so that the test compares what every rank holds, not what
+rank 0 reports.
 """
 
 import argparse
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, load_dataset
@@ -41,12 +43,23 @@ def main() -> None:
         quantize_model(model, QuantConfig(4))
         seen = [0]
         model.register_forward_pre_hook(lambda m, inputs: seen.__setitem__(0, seen[0] + len(inputs[0]) * m.training))
+        names = {id(p): name for name, p in model.named_parameters()}
+        first: dict[str, torch.Tensor] = {}
+
+        def record_first_step(optimizer, args, kwargs):
+            if not first:
+                params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+                first.update({names[id(p)]: p.grad.detach().clone() for p in params})
+
+        hook = register_optimizer_step_pre_hook(record_first_step)
         train(model, train_set, test_set, encoding, config, progress=False)
+        hook.remove()
         if rank == args.fail_rank:
             sys.exit(f"rank {rank}: failing on purpose")
         prune = PruneConfig((0.5,), criterion="svs", finetune_epochs=1)
         net, record, metrics = prune_and_finetune(model, prune, train_set, test_set, encoding, config, progress=False)
         result = {"world": distributed.world_size(), "samples": seen[0], "keeps": record["kept_channels"]}
+        result["first_gradients"] = first
         torch.save({**result, "metrics": metrics, "state": net.state_dict()}, args.out / f"rank{rank}.pt")
 
 

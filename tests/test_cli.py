@@ -140,6 +140,7 @@ def test_train_options_reach_the_checkpoint(tmp_path, capsys):
     assert checkpoint.quant.grid == "zero-free"
 
 
+@pytest.mark.slow
 def test_demo_compares_float_and_qpsnn_and_checks_every_spike_in_lava(tmp_path, capsys):
     args = ["--no-progress", "demo", "--epochs", "2", "--finetune-epochs", "1", "--time-steps", "8", "--samples", "12"]
     assert qpsnn_main([*args, "--arch", "16-16-10", "--out", str(tmp_path)]) == 0

@@ -286,12 +286,14 @@ def _check_against_lava(network, tmp_path: Path, lava_layers) -> None:
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(network=random_networks(conv=False))
 def test_random_dense_networks_equal_lava(network, tmp_path, lava_layers):
     _check_against_lava(network, tmp_path, lava_layers)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(network=random_networks(conv=True))
 def test_random_conv_networks_equal_lava(network, tmp_path, lava_layers):
@@ -347,6 +349,7 @@ def test_threshold_ties_are_decided_as_in_lava(vth, tmp_path, lava_layers):
     np.testing.assert_array_equal(output_spikes(fixed, x.reshape(1, 1, 1, fan_in, steps).astype(np.float32)), expected)
 
 
+@pytest.mark.slow
 def test_wide_rescaw_conv_net_on_28x28_matches_lava(tmp_path, lava_layers):
     """Exactness at scale: 28x28 input, 16 and 32 channels, a dense layer of fan-in 6,272, 4-bit ReScaW.
 

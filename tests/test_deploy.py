@@ -17,7 +17,7 @@ from lava_qpsnn.training.loop import classify
 SAMPLES = 20
 
 
-def test_run_sim_reproduces_eval_lava(mlp_checkpoint, mlp_files, capsys):
+def test_run_on_the_cpu_target_reproduces_eval_lava(mlp_checkpoint, mlp_files, capsys):
     pt, net = mlp_files
     _, test = load_dataset("digits")
     spikes = encode_test_split(test, mlp_checkpoint.encoding)[:SAMPLES]
@@ -60,8 +60,11 @@ def test_run_loihi2_without_the_extension_stops_at_once(mlp_files, tmp_path):
 def test_run_bad_input(tmp_path, capsys):
     assert main(["run", str(tmp_path / "missing.net")]) == 2
     assert "no network file at" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as info:
         main(["run", str(tmp_path / "x.net"), "--target", "loihi3"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1
+    assert "--target: invalid choice: 'loihi3' (choose from 'cpu', 'loihi2')" in err
     with pytest.raises(ConfigError, match="unknown target"):
         check_target("gpu")
 

@@ -6,12 +6,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import lava_qpsnn
 import netx_export
 
 BUILD = Path(__file__).parents[1] / "docs" / "build_api.py"
 
 
+@pytest.mark.slow
 def test_api_reference_builds_without_warnings(tmp_path):
     result = subprocess.run([sys.executable, str(BUILD), str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -29,6 +32,7 @@ ROOT = Path(__file__).parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
+@pytest.mark.slow
 def test_readme_python_example_runs(tmp_path, monkeypatch):
     readme = (ROOT / "README.md").read_text()
     (example,) = re.findall(r"## From Python\n\n```python\n(.*?)```", readme, re.S)

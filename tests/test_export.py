@@ -1,6 +1,7 @@
 import h5py
 import numpy as np
 import pytest
+import torch
 
 import lava_qpsnn.export.writer as export
 from lava_qpsnn.errors import ExportError, OutputPathError
@@ -28,15 +29,49 @@ def test_conv_export_shapes(conv_net):
     assert [layer.out.shape for layer in net.layers] == [(8, 8, 4), (4, 4, 8), (10,)]
 
 
-def test_weights_are_stored_as_the_integers_the_model_uses(mlp_files, mlp_checkpoint):
-    _, path = mlp_files
-    model = mlp_checkpoint.build()
-    with h5py.File(path, "r") as f:
-        for i, block in enumerate(model.blocks, start=1):
+# Latent weights set by hand (each layer tiles a pattern) and the integers and threshold netx must read,
+# worked out by hand from the hooks' definitions (slayer's w_scale is 64):
+# - slayer's default hook (no QuantConfig): n = 2 * round(W * 64 / 2), vth = threshold * 64 = 64;
+# - 2-bit symmetric ReScaW: gamma = mean |W|, m = round(clip(W / gamma, -1, 1)) in {-1, 0, 1}, n = m * 2^7,
+#   vth = round(threshold * 2^7 * S / gamma) with S = 1.
+HAND_LAYERS = {  # quant -> [(pattern of W, its integers, vth) per layer]
+    None: [
+        ([0.5, -0.25, 0.1, -0.03], [32, -16, 6, -2], 64),  # 0.1 * 32 = 3.2 -> 3 -> 6; -0.96 -> -1 -> -2
+        ([0.3, -0.7, 0.02], [20, -44, 2], 64),  # 9.6 -> 10; -22.4 -> -22; 0.64 -> 1
+    ],
+    "2-bit": [
+        ([0.9, -0.6, 0.2, -0.1], [128, -128, 0, 0], 284),  # gamma 0.45: W / gamma = 2, -1.33, 0.44, -0.22; 128 / 0.45
+        ([0.3, -0.5, 0.1], [128, -128, 0], 427),  # gamma 0.3: 1, -1.67, 0.33; 128 / 0.3 = 426.7
+    ],
+}
+
+
+@pytest.mark.parametrize("quant", list(HAND_LAYERS), ids=["slayer-8bit", "rescaw-2bit"])
+def test_weights_and_thresholds_are_the_integers_worked_out_by_hand(quant, tmp_path):
+    from lava_qpsnn.data import Encoding
+    from lava_qpsnn.training.checkpoint import Checkpoint
+    from lava_qpsnn.training.models import build_model
+    from lava_qpsnn.training.quantize import QuantConfig, quantize_model
+    from lava_qpsnn.training.specs import ModelConfig
+
+    config = None if quant is None else QuantConfig(2, first_last_bits=None, grid="symmetric")
+    net = build_model(ModelConfig.from_arch("3-10", (1, 8, 8), 10))
+    if config is not None:
+        quantize_model(net, config)
+    layers = HAND_LAYERS[quant]
+    with torch.no_grad():
+        for block, (pattern, _, _) in zip(net.blocks, layers, strict=True):
+            rows, cols = block.synapse.weight.shape[:2]
+            latent = np.tile(pattern, (rows, cols // len(pattern)))
+            block.synapse.weight.copy_(torch.tensor(latent).reshape(block.synapse.weight.shape))
+    checkpoint = Checkpoint.of(net, dataset="digits", encoding=Encoding(time_steps=12, seed=3), quant=config)
+    export_netx(checkpoint, tmp_path / "hand.net")
+    with h5py.File(tmp_path / "hand.net", "r") as f:
+        for i, (pattern, integers, vth) in enumerate(layers, start=1):
             stored = f[f"layer/{i}/weight"][()]
             assert stored.dtype.kind == "i"
-            expected = block.synapse.pre_hook_fx(block.synapse.weight, descale=True)
-            np.testing.assert_array_equal(stored, expected.detach().numpy().reshape(stored.shape))
+            np.testing.assert_array_equal(stored, np.tile(integers, (stored.shape[0], stored.shape[1] // len(pattern))))
+            assert f[f"layer/{i}/neuron/vThMant"][()] == vth
 
 
 def test_signed_weight_bits():

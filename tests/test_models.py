@@ -7,11 +7,43 @@ from lava_qpsnn.training.specs import Conv, Dense, Flatten, ModelConfig, NeuronC
 
 
 @pytest.mark.parametrize("arch", ["mlp", "conv", "8c3-p2-16c3-10"])
-def test_models_map_nchwt_to_class_spikes(arch):
-    model = build_model(ModelConfig.from_arch(arch, (1, 8, 8), 10))
-    out = model((torch.rand(3, 1, 8, 8, 7) < 0.5).float())
-    assert out.shape == (3, 10, 7)
+def test_models_map_nchwt_to_class_spikes_causally_and_per_sample(arch):
+    """Output spikes; input changed from step 1 on changes nothing before step 1 + L (one step of delay in each
+    of the L spiking layers), and a sample's output does not depend on the other samples of its batch."""
+    torch.manual_seed(0)
+    model = build_model(ModelConfig.from_arch(arch, (1, 8, 8), 10)).eval()
+    with torch.no_grad():
+        for block in model.blocks:
+            if hasattr(block, "synapse"):
+                block.synapse.weight.mul_(4)  # random weights scaled so that the output spikes
+    x = (torch.rand(3, 1, 8, 8, 10) < 0.5).float()
+    out = model(x)
+    assert out.shape == (3, 10, 10) and out.any()
     assert set(out.unique().tolist()) <= {0.0, 1.0}
+    changed = x.clone()
+    changed[..., 1:] = 1 - changed[..., 1:]
+    later = model(changed)
+    latency = sum(hasattr(block, "neuron") for block in model.blocks)
+    assert torch.equal(later[..., : 1 + latency], out[..., : 1 + latency]) and not torch.equal(later, out)
+    alone = torch.cat([model(x[i : i + 1]) for i in range(3)])
+    assert torch.equal(alone, out)
+
+
+def test_one_dense_layer_by_hand():
+    """Output k connected to pixel (k, 7 - k) alone with weight 2 (twice the threshold, on slayer's 8-bit grid),
+    no current state: it spikes one step (slayer's delay) after each spike of its pixel, and resets."""
+    model = build_model(ModelConfig.from_arch("10", (1, 10, 8), 10))
+    with torch.no_grad():
+        weight = torch.zeros(10, 80)
+        for k in range(10):
+            weight[k, k * 8 + (7 - k) % 8] = 2.0
+        model.blocks[0].synapse.weight.copy_(weight.reshape(model.blocks[0].synapse.weight.shape))
+    x = (torch.rand(2, 1, 10, 8, 9, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    out = model(x)
+    expected = torch.zeros(2, 10, 9)
+    for k in range(10):
+        expected[:, k, 1:] = x[:, 0, k, (7 - k) % 8, :-1]
+    assert torch.equal(out, expected)
 
 
 def test_config_round_trip_and_defaults():

@@ -177,6 +177,7 @@ class HandWritten(torch.nn.Module):
         return spikes
 
 
+@pytest.mark.slow
 def test_a_hand_written_slayer_network_goes_through_the_whole_pipeline(digits, tmp_path):
     train_set, test_set, spikes = digits
     torch.manual_seed(0)

@@ -96,13 +96,14 @@ def test_rescaw_scales_by_gamma(gamma):
     assert out.abs().max() <= g * (1 + 1e-6)
 
 
-@pytest.mark.parametrize("quantizer", ["baseline", "rescaw"])
-def test_straight_through_gradient_is_masked_to_the_clipping_range(quantizer):
-    w = torch.tensor([-3.0, -0.5, 0.1, 0.4, 2.5], requires_grad=True)
-    q = WeightQuantizer(2, quantizer)
-    q(w).sum().backward()
-    inside = (w / q.gamma(w)).abs() <= 1
-    torch.testing.assert_close(w.grad, inside.float())
+@pytest.mark.parametrize(
+    "quantizer,mask",  # by hand: baseline clips at |W| <= 1; ReScaW at |W| <= mean |W| = 7.2 / 5 = 1.44
+    [("baseline", [0.0, 0.0, 1.0, 1.0, 0.0]), ("rescaw", [0.0, 1.0, 1.0, 1.0, 0.0])],
+)
+def test_straight_through_gradient_is_masked_to_the_clipping_range(quantizer, mask):
+    w = torch.tensor([-3.0, -1.2, 0.1, 0.4, 2.5], requires_grad=True)
+    WeightQuantizer(2, quantizer)(w).sum().backward()
+    torch.testing.assert_close(w.grad, torch.tensor(mask))
 
 
 @pytest.mark.parametrize("bits,grid", GRID_CASES)
@@ -172,25 +173,55 @@ def test_grid_check_knows_the_symmetric_grid():
         check_on_grid(np.array([256]), 4, "layer 1", "symmetric")  # m = 8 > 7
 
 
-def test_fixed_point_conversion_folds_the_scale_into_the_threshold():
+# Both layers' latent weights have magnitudes 1/8 and 7/8 in equal numbers, so ReScaW's gamma = mean |W| = 1/2
+# exactly; W / gamma = 1/4 or 7/4, no rounding tie. By hand, with S = 1 on both grids (e = 7):
+# - 2-bit symmetric: m = round(clip(W / gamma)) = 0 or sign(W); 1-bit zero-free: m = sign(W);
+# - integer weights m * 2^7; threshold vth = threshold * 2^7 * S / gamma = 1 * 128 * 1 / (1/2) = 256.
+POWER_OF_TWO_GRIDS = {(2, "symmetric"): lambda w: np.sign(w) * (np.abs(w) > 0.5), (1, "zero-free"): np.sign}
+
+
+def _power_of_two_gamma_net(bits, grid):
     from lava_qpsnn.training.models import build_model
     from lava_qpsnn.training.specs import ModelConfig
 
     net = quantize_model(
-        build_model(ModelConfig.from_arch("16-10", (1, 8, 8), 10)),
-        QuantConfig(2, first_last_bits=None, grid="zero-free"),
+        build_model(ModelConfig.from_arch("16-10", (1, 8, 8), 10)), QuantConfig(bits, first_last_bits=None, grid=grid)
     )
+    rng = np.random.default_rng(1)
+    latent = []
+    with torch.no_grad():
+        for block in net.blocks:
+            weight = block.synapse.weight
+            magnitude = rng.permutation(np.resize([0.125, 0.875], weight.numel()))
+            w = (magnitude * np.where(rng.random(weight.numel()) < 0.6, 1, -1)).astype(np.float32)
+            weight.copy_(torch.from_numpy(w).reshape(weight.shape))
+            latent.append(w.reshape(weight.shape[:2]))
+    return net, latent
+
+
+@pytest.mark.parametrize("bits,grid", list(POWER_OF_TWO_GRIDS))
+def test_fixed_point_conversion_folds_the_scale_into_the_threshold(bits, grid):
+    """With a power-of-two scale the fold multiplies weights and threshold by a power of two (4 here), which
+    float arithmetic and slayer's dynamics carry exactly: the fixed-point network spikes exactly as the trained one.
+    """
+    from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
+    from lava_qpsnn.training.loop import output_spikes
+
+    net, latent = _power_of_two_gamma_net(bits, grid)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     fixed = to_fixed_point(net)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # input untouched
     assert isinstance(net.blocks[0].synapse.pre_hook_fx, WeightQuantizer)
-    for block, original in zip(fixed.blocks, net.blocks, strict=True):
-        hook = original.synapse.pre_hook_fx
-        n = block.synapse.weight * 64
+    for block, w in zip(fixed.blocks, latent, strict=True):
         assert isinstance(block.synapse.pre_hook_fx, IntegerWeights)
-        assert torch.equal(n, torch.round(n))
-        gamma = float(hook.gamma(original.synapse.weight))
-        assert block.neuron.threshold * 64 == round(2 ** weight_exponent(2, "zero-free") * 3 / gamma)
+        integers = (block.synapse.weight.detach() * 64).reshape(w.shape).numpy()
+        np.testing.assert_array_equal(integers, POWER_OF_TWO_GRIDS[bits, grid](w) * 128)
+        assert block.neuron.threshold * 64 == 256
+    spikes = encode_test_split(load_dataset("digits")[1], Encoding(time_steps=12, seed=3))[:64]
+    trained, folded = output_spikes(net, spikes, layers=True), output_spikes(fixed, spikes, layers=True)
+    assert all(layer.sum() > 0 for layer in trained), "the comparison needs spikes in every layer"
+    for ours, theirs in zip(folded, trained, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
 
 
 @pytest.mark.parametrize("grid,loihi_bits", [("zero-free", 3), ("symmetric", 2)])

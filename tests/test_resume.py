@@ -74,6 +74,7 @@ def uninterrupted():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", RUNS)
 def test_a_run_stopped_after_any_epoch_resumes_to_the_same_weights_and_metrics(
     name, uninterrupted, tmp_path, monkeypatch
@@ -89,6 +90,7 @@ def test_a_run_stopped_after_any_epoch_resumes_to_the_same_weights_and_metrics(
         assert_same_checkpoint(resumed, uninterrupted[name])
 
 
+@pytest.mark.slow
 def test_resuming_after_every_epoch_of_a_pruned_run_in_turn(uninterrupted, tmp_path, monkeypatch):
     """Stopped after every epoch, each time resumed from the previous stop: still the same result."""
     settings, saves = RUNS["bn-4bit-pruned-2-steps"]
@@ -119,6 +121,7 @@ def _train(out, *options):
     return qpsnn_main([*args, *options])
 
 
+@pytest.mark.slow
 def test_cli_resume_continues_a_stopped_train_and_removes_its_state(tmp_path, monkeypatch, capsys):
     reference, out = tmp_path / "reference.pt", tmp_path / "m.pt"
     assert _train(reference) == 0
@@ -137,6 +140,7 @@ def test_cli_resume_continues_a_stopped_train_and_removes_its_state(tmp_path, mo
     assert_same_checkpoint(load_checkpoint(out), load_checkpoint(reference))
 
 
+@pytest.mark.slow
 def test_epoch_metrics_come_from_a_fixed_training_subset_and_the_test_split_is_read_once(tmp_path, monkeypatch):
     train_module = sys.modules["lava_qpsnn.training.loop"]  # the package's name 'train' is the function
     train_set, test_set = load_dataset("digits")
@@ -192,6 +196,7 @@ def test_cuda_without_a_gpu_is_a_one_line_error_before_any_work(command, tmp_pat
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_cli_prune_resumes_and_refuses_a_state_of_another_checkpoint(tmp_path, monkeypatch, capsys, mlp_files):
     trained, _ = mlp_files
     args = ["--no-progress", "prune", str(trained), "--prune", "0.5", "--finetune-epochs", "2"]
@@ -213,6 +218,7 @@ def test_cli_prune_resumes_and_refuses_a_state_of_another_checkpoint(tmp_path, m
     assert not (tmp_path / "pruned.pt.partial").exists()
 
 
+@pytest.mark.slow
 def test_the_per_epoch_subset_changes_nothing_in_training():
     def run(monitor_samples):
         config = TrainConfig(epochs=2, batch_size=64, monitor_samples=monitor_samples)

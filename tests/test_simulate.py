@@ -59,6 +59,7 @@ def test_quantized_networks_equal_lava_and_the_fixed_point_model(key, quantized_
     _assert_matches_lava_and_pytorch(checkpoint, tmp_path / "model.net")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", LOSSES)
 def test_each_loss_trains_a_network_that_runs_spike_exact(loss, tmp_path):
     """Every loss, with the other training options on (scaled init, weight decay, cosine schedule), a 4-bit grid."""
@@ -79,13 +80,59 @@ def test_pruned_conv_equals_lava_and_the_fixed_point_model(pruned_conv_checkpoin
     _assert_matches_lava_and_pytorch(checkpoint, tmp_path / "model.net", samples=16)
 
 
-def test_layers_are_time_aligned_as_in_lava(mlp_checkpoint, mlp_files):
-    """Hidden layer l's spikes start at step l; the output equals the last layer's entry."""
+def test_layers_are_time_aligned_as_in_slayer(mlp_checkpoint, mlp_files):
+    """Every layer's spikes equal slayer's fixed-point model's, whose zeros before a layer's latency come from
+    slayer's own one-step delay per layer; the output is the last layer's entry."""
     spikes = _test_spikes(mlp_checkpoint.encoding)
     hidden, out = simulate(mlp_files[1], spikes, layers=True)
-    assert hidden.shape == (SAMPLES, 32, 12) and not hidden[..., 0].any() and hidden[..., 1:].any()
-    assert not out[..., :2].any()
+    slayer_hidden, slayer_out = output_spikes(fixed_point_model(mlp_checkpoint), spikes, layers=True)
+    assert hidden.shape == (SAMPLES, 32, 12) and hidden[..., 1:].any() and out.any()
+    np.testing.assert_array_equal(hidden, slayer_hidden)
+    np.testing.assert_array_equal(out, slayer_out)
     np.testing.assert_array_equal(out, simulate(mlp_files[1], spikes))
+
+
+# A chain 1 -> 1 -> 1 -> 1 of memoryless neurons (du = dv = 4096) with vth 10 and weight 20: a spike in gives a
+# spike out one step later. The third layer's bias 11 > vth fires it on every step it runs, whatever its input.
+CHAIN_INPUT = np.array([[[1, 0, 0, 1, 1, 0, 0, 1]], [[1, 1, 0, 0, 0, 0, 1, 0]]])
+CHAIN_LAYERS = [  # by hand: layer l repeats the input l steps later, within each sample's window
+    [[[0, 1, 0, 0, 1, 1, 0, 0]], [[0, 1, 1, 0, 0, 0, 0, 1]]],
+    [[[0, 0, 1, 0, 0, 1, 1, 0]], [[0, 0, 1, 1, 0, 0, 0, 0]]],
+    [[[0, 0, 0, 1, 1, 1, 1, 1]], [[0, 0, 0, 1, 1, 1, 1, 1]]],  # from its latency, 3, on
+]
+
+
+def _chain(path) -> None:
+    from lava_qpsnn.netx.metadata import write_metadata
+
+    with h5py.File(path, "w") as handle:
+        handle["layer/0/type"], handle["layer/0/shape"] = np.array([b"input"]), np.array([1])
+        for i, bias in enumerate([0, 0, 11], start=1):
+            layer = handle.create_group(f"layer/{i}")
+            layer["type"], layer["shape"], layer["weight"] = np.array([b"dense"]), np.array([1]), np.array([[20]])
+            for key, value in {"type": np.array([b"CUBA"]), "iDecay": 4096, "vDecay": 4096, "vThMant": 10}.items():
+                layer[f"neuron/{key}"] = value
+            layer["neuron/refDelay"], layer["neuron/gradedSpike"] = 1, False
+            if bias:
+                layer["bias"] = np.array([bias])
+        write_metadata(handle, dataset="digits", encoding=Encoding(time_steps=8), num_classes=1)
+
+
+def test_layers_are_time_aligned_as_in_lava_on_a_chain_worked_out_by_hand(tmp_path):
+    """Layer l starts at step l of each sample (no tail of the previous sample: its last input spike would reach
+    layer 1 at the next window's step 0); a continuous run lets the bias act from step 0."""
+    _chain(tmp_path / "chain.net")
+    expected = [np.array(layer) for layer in CHAIN_LAYERS]
+    for name, ours in [
+        ("simulator", simulate(tmp_path / "chain.net", CHAIN_INPUT, layers=True)),
+        ("lava", run_lava(tmp_path / "chain.net", CHAIN_INPUT, layers=True, progress=False)),
+    ]:
+        for index, (layer, hand) in enumerate(zip(ours, expected, strict=True), start=1):
+            np.testing.assert_array_equal(layer, hand, err_msg=f"{name}, layer {index}")
+    continuous = simulate(tmp_path / "chain.net", CHAIN_INPUT, layers=True, continuous=True)
+    np.testing.assert_array_equal(continuous[0], expected[0])
+    np.testing.assert_array_equal(continuous[1], expected[1])
+    assert continuous[2].all()
 
 
 def test_samples_are_independent_and_batch_order_does_not_matter(mlp_files, mlp_checkpoint):

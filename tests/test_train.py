@@ -107,6 +107,7 @@ class _Unread:
         raise AssertionError("the test split was read (len)")
 
 
+@pytest.mark.slow
 def test_training_with_a_validation_split_never_reads_the_test_split(monkeypatch):
     import lava_qpsnn.pipeline as experiment
 
@@ -116,6 +117,7 @@ def test_training_with_a_validation_split_never_reads_the_test_split(monkeypatch
     assert set(checkpoint.metrics) == {"train_accuracy", "validation_accuracy", "fixed_point_validation_accuracy"}
 
 
+@pytest.mark.slow
 def test_train_and_prune_commands_with_a_validation_split_never_read_the_test_split(tmp_path, monkeypatch, capsys):
     import lava_qpsnn.pipeline as experiment
     from lava_qpsnn.cli import main

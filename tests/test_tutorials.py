@@ -1,6 +1,7 @@
 """Every tutorial notebook runs from top to bottom without error (their cells assert
 what they claim, e.g. Lava's spikes equal PyTorch's)."""
 
+import re
 from pathlib import Path
 
 import nbformat
@@ -10,8 +11,11 @@ from nbclient import NotebookClient
 TUTORIALS = sorted((Path(__file__).parents[1] / "tutorials").glob("*.ipynb"))
 
 
-def test_there_are_tutorials():
-    assert TUTORIALS
+def test_the_readme_lists_every_tutorial_and_no_other():
+    """What runs below is what the README offers: a notebook added, renamed or removed without it fails here."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    listed = set(re.findall(r"\(tutorials/([^)/]+\.ipynb)\)", readme))
+    assert TUTORIALS and listed == {path.name for path in TUTORIALS}
 
 
 def _need_mnist() -> None:
@@ -25,6 +29,7 @@ def _need_mnist() -> None:
         pytest.skip(f"MNIST is neither cached nor fetchable here: {exc}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", TUTORIALS, ids=lambda p: p.name)
 def test_tutorial_runs(notebook, tmp_path, monkeypatch):
     if "mnist" in notebook.name:
