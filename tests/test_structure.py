@@ -81,3 +81,18 @@ def test_tutorials_use_only_the_public_api():
 def test_the_public_api_resolves():
     assert all(hasattr(lava_qpsnn, name) for name in lava_qpsnn.__all__)
     assert len(set(lava_qpsnn.__all__)) == len(lava_qpsnn.__all__)
+
+
+def test_numpy_is_only_taken_from_cpu_tensors():
+    """``tensor.numpy()`` raises for a tensor on a GPU: the library calls it only on a ``.cpu()`` result
+    (a no-op for a CPU tensor), so no code path works on the CPU and fails on ``--device cuda``."""
+    package = Path(lava_qpsnn.__file__).parent
+    found = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "numpy":
+                receiver = node.func.value
+                on_cpu = isinstance(receiver, ast.Call) and getattr(receiver.func, "attr", None) == "cpu"
+                if not on_cpu:
+                    found.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert not found, f".numpy() not on a .cpu() result: {found}"

@@ -452,9 +452,9 @@ def _fitting_exponent(
         gain = (1 << exponent) * grid_max(hook.bits, hook.grid) / gamma
         if neuron.threshold * gain < 1:  # vth would be 0 or 1: no resolution left
             break
-        bias = np.zeros(1) if norm is None else torch.round(norm.bias() * gain).numpy()
+        bias = np.zeros(1) if norm is None else torch.round(norm.bias() * gain).cpu().numpy()
         if np.abs(bias).max() <= MAX_LOIHI_BIAS:
-            integers = levels.numpy().astype(np.int64) << exponent
+            integers = levels.cpu().numpy().astype(np.int64) << exponent
             if worst_case(integers, bias.astype(np.int64), *decays, time_steps).within:
                 return exponent
     return largest
