@@ -20,6 +20,7 @@ import torch
 from ..data import Encoding
 from ..errors import CheckpointError, ConfigError, QpsnnError
 from ..files import atomic_output
+from .checkpoint_fields import check_agreement, check_complete
 from .loop import TrainConfig
 from .models import ModelConfig, SpikingNet, build_model, weight_blocks
 from .norm import folded_norm
@@ -170,19 +171,21 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             f"reads version {VERSION}: re-train with this version"
         )
     try:
+        check_complete(data)
         _check_entries(data)
         checkpoint = Checkpoint(
             model=ModelConfig.from_dict(data["model"]),
             dataset=data["dataset"],
             encoding=Encoding(**data["encoding"]),
             state_dict=dict(data["state_dict"]),
-            metrics=dict(data.get("metrics") or {}),
-            quant=None if data.get("quant") is None else QuantConfig(**{"grid": "zero-free", **data["quant"]}),
-            pruning=data.get("pruning"),
-            scales=None if data.get("scales") is None else tuple(data["scales"]),
-            training=None if data.get("training") is None else TrainConfig(**data["training"]),
+            metrics=dict(data["metrics"] or {}),
+            quant=None if data["quant"] is None else QuantConfig(**data["quant"]),
+            pruning=data["pruning"],
+            scales=None if data["scales"] is None else tuple(data["scales"]),
+            training=None if data["training"] is None else TrainConfig(**data["training"]),
         )
         checkpoint.unpruned_model  # noqa: B018  (validates the pruning record)
+        check_agreement(checkpoint)
         checkpoint.fixed_point()  # the specs rebuild the network, the weights fit it, the scales fit its layers
         return checkpoint
     except QpsnnError as exc:

@@ -24,7 +24,6 @@ The grid (``QuantConfig.grid``), chosen per network:
 
 The default is the symmetric grid from 2 bits on and zero-free at 1 bit, where it is the
 only grid (chosen by validation accuracy, see ``benchmarks/results/recipe.md``).
-Checkpoints written before the grid was recorded are zero-free.
 
 With BatchNorm (:mod:`lava_qpsnn.training.norm`) the quantizer sees the folded weights ``W * s`` and
 the bias is scaled like the weights.
