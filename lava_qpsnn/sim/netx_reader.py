@@ -259,6 +259,8 @@ class _Group:
         value = self.raw(key)
         if value.dtype.kind not in "iuf":
             raise self.fail(f"has {key} of type {value.dtype}: expected {rule.why} as numbers")
+        if not rule.truncate and value.dtype.kind != "i":  # Lava's shifts and slices fail on floats and uint64
+            raise self.fail(f"has {key} of type {value.dtype}, netx passes it to Lava as it is: store integers")
         if value.size == 0:
             raise self.fail(f"has an empty {key}: expected {rule.why}")
         if value.dtype.kind == "f":
@@ -274,22 +276,26 @@ class _Group:
             raise self.fail(f"has {key}={_show(found)}: expected {_span(rule)} ({rule.why})")
         return value.astype(np.int64)
 
-    def scalar(self, key: str) -> int:
+    def scalar(self, key: str, *, bare: bool = False) -> int:
+        """One number; ``bare``: stored as a scalar, not a list of one (netx passes it to Lava as it is)."""
         value = self.ints(key)
-        if value.size != 1 or value.ndim > 1:
-            raise self.fail(f"has {key} of shape {value.shape}: expected one number")
+        if value.size != 1 or value.ndim > (0 if bare else 1):
+            raise self.fail(f"has {key} of shape {value.shape}: expected one number{' (a scalar)' if bare else ''}")
         return int(value.reshape(-1)[0])
 
     def pair(self, key: str) -> tuple[int, int]:
-        """A conv argument, scalar or ``(y, x)``."""
+        """A conv argument, a scalar or ``(y, x)`` (netx reverses a list and indexes two entries)."""
         value = self.ints(key)
-        if value.size not in (1, 2) or value.ndim > 1:
-            raise self.fail(f"has {key} {value.tolist()}: expected one or two integers")
+        if value.shape not in ((), (2,)):
+            raise self.fail(f"has {key} {value.tolist()}: expected one integer (a scalar) or two")
         value = value.reshape(-1)
         return (int(value[0]), int(value[-1]))
 
-    def shape(self) -> tuple[int, ...]:
+    def shape(self, *, listed: bool = False) -> tuple[int, ...]:
+        """``(F,)`` or ``(C, H, W)``; ``listed``: stored as a list, for the layers whose shape netx reverses."""
         value = self.ints("shape")
+        if listed and value.ndim != 1:
+            raise self.fail(f"has a shape of {value.ndim} dimensions, which netx cannot reverse: store it as a list")
         if value.ndim > 1 or value.size not in (1, 3):
             raise self.fail(f"has shape {value.tolist()}: expected (F,) or (C, H, W)")
         return tuple(int(s) for s in value.reshape(-1))
@@ -361,8 +367,13 @@ def _read_layer(g: _Group, previous: list[Layer]) -> Layer:
     if kind == "conv" and not g.has("neuron"):
         raise g.fail("is a conv layer without a 'neuron' group, which netx cannot build: re-export the layer")
     if kind == "input":
-        shape = g.shape()
-        return InputLayer(shape, _neuron(g, shape, with_bias=False) if g.has("neuron") else None)
+        shape = g.shape(listed=True)
+        if not g.has("neuron"):
+            return InputLayer(shape)
+        for key in ("weight", "bias"):  # netx reads them with int() and then ignores them
+            if g.has(key) and g.raw(key).size != 1:
+                raise g.fail(f"has an input {key} of shape {g.raw(key).shape}, which netx reads as one number")
+        return InputLayer(shape, _neuron(g, shape, with_bias=False))
     before = previous[-1]
     if isinstance(before, FlattenLayer) and kind != "dense":
         raise g.fail(f"is {kind!r} after a flatten layer: netx only connects a flatten to a dense layer")
@@ -404,7 +415,8 @@ def _neuron(g: _Group, shape: tuple[int, ...], *, with_bias: bool) -> Neuron:
 def _bias(g: _Group, shape: tuple[int, ...]) -> np.ndarray:
     """netx's bias broadcasting (``AbstractBlock._neuron``), returned in C-order."""
     bias = g.ints("bias")
-    if len(shape) == 1 and bias.size in (1, shape[0]):
+    beyond_leading_ones = bias.shape[next((i for i, n in enumerate(bias.shape) if n != 1), max(bias.ndim - 1, 0)) :]
+    if len(shape) == 1 and beyond_leading_ones in ((), (1,), shape):  # what Lava's builder can assign to (F,)
         return bias.reshape(-1)
     if len(shape) == 3 and bias.shape == (shape[0],):  # channel-wise
         return bias.reshape(-1, 1, 1)
@@ -481,11 +493,11 @@ def _delay(g: _Group, weight_shape: tuple[int, int]) -> np.ndarray | None:
 def _conv(g: _Group, input_shape: tuple[int, ...]) -> ConvLayer:
     if g.has("delay"):
         raise g.fail("has conv delays, which netx ignores silently: remove them")
-    shape = g.shape()
+    shape = g.shape(listed=True)
     weight = g.ints("weight", CONV_WEIGHT)
     if weight.ndim == 5 and weight.shape[-1] == 1:
         weight = weight[..., 0]
-    groups = g.scalar("groups")
+    groups = g.scalar("groups", bare=True)
     stride, padding, dilation = g.pair("stride"), g.pair("padding"), g.pair("dilation")
     if weight.ndim != 4 or input_shape[0] != weight.shape[1] * groups or weight.shape[0] % groups:
         raise g.fail(
