@@ -1,4 +1,7 @@
-"""The one place where lava-nc 0.10.0 / lava-dl 0.6.0 are worked around: Python 3.11, and one exactness fix.
+"""Where lava-nc 0.10.0 / lava-dl 0.6.0 are worked around at import: Python 3.11, and one exactness fix.
+
+(Lava's runtime, which hangs when one of its processes fails, is supervised in
+:mod:`lava_qpsnn.lava.supervise`.)
 
 Both packages are archived upstream and declare ``Requires-Python <3.11``. Three things
 stand between them and a clean run on 3.11 with our tools, all handled here by an import hook
