@@ -160,12 +160,12 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: give the path of a model.pt (from save_checkpoint or 'train')")
     data = _read(path)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    if not isinstance(data, dict) or not isinstance(data.get("format"), str) or data["format"] != FORMAT:
         raise CheckpointError(
             f"{path} is not a lava-qpsnn checkpoint (no '{FORMAT}' tag): "
             "use a model.pt written by 'python -m lava_qpsnn train'"
         )
-    if data.get("version") != VERSION:
+    if type(data.get("version")) is not int or data["version"] != VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format version {data.get('version')}, this lava-qpsnn "
             f"reads version {VERSION}: re-train with this version"
