@@ -6,7 +6,9 @@ conv net (1x28x28 -> 3x3 conv 8 -> 3x3/2 conv 16 -> dense 10), random weights on
 samples (it is slow) and its marginal rate is measured (``n_big`` minus ``n_small``
 samples, so compilation cancels); the others run batch 64, repeated and interleaved so
 machine load affects them alike (median). The simulator's spikes are checked against
-Lava's on the samples both ran. Writes ``benchmarks/results/sim_speed.md``.
+Lava's on the samples both ran. Writes ``benchmarks/results/sim_speed.md``. The 28x28 networks
+are exported as MNIST networks (the exporter measures their states on MNIST test samples).
+``--smoke`` runs tiny 8x8 digits networks in seconds (the test suite runs it; no MNIST needed).
 
     .venv/bin/python benchmarks/sim_speed.py [--repeats 15] [--threads 1] [--out benchmarks/results/sim_speed.md]
 """
@@ -20,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,20 +43,31 @@ from lava_qpsnn.training.specs import ModelConfig
 from netx_export import export_netx
 
 STEPS = 16
-BATCH = 64
-NETWORKS = {"mlp 784-256-128-10": "256-128-10", "conv 8-16-10": "8c3-16c3s2-10"}
 
 
-def exported(arch: str, folder: Path) -> tuple[Path, torch.nn.Module]:
+@dataclass(frozen=True)
+class Setting:
+    dataset: str  # whose test samples the exporter measures the networks' states on
+    image: tuple[int, int, int]
+    networks: dict[str, str]  # name -> architecture
+    batch: int
+    lava_samples: tuple[int, int]  # Lava's rate is measured between these two run sizes
+
+
+FULL = Setting("mnist", (1, 28, 28), {"mlp 784-256-128-10": "256-128-10", "conv 8-16-10": "8c3-16c3s2-10"}, 64, (2, 10))
+SMOKE = Setting("digits", (1, 8, 8), {"mlp 64-16-10": "16-10", "conv 2-10": "2c3-10"}, 4, (1, 2))
+
+
+def exported(arch: str, folder: Path, setting: Setting) -> tuple[Path, torch.nn.Module]:
     """A random 8-bit network written as .net; returns the file and the slayer model it came from."""
     torch.manual_seed(0)
-    model = build_model(ModelConfig.from_arch(arch, (1, 28, 28), 10))
+    model = build_model(ModelConfig.from_arch(arch, setting.image, 10))
     quantize_model(model, QuantConfig(8))
     with torch.no_grad():
         for block in model.blocks:
             if getattr(block, "synapse", None) is not None:
                 block.synapse.weight.mul_(3)
-    checkpoint = Checkpoint.of(model, dataset="digits", encoding=Encoding(time_steps=STEPS))
+    checkpoint = Checkpoint.of(model, dataset=setting.dataset, encoding=Encoding(time_steps=STEPS))
     path = folder / f"{arch}.net"
     export_netx(checkpoint, path)
     return path, fixed_point_model(checkpoint)
@@ -95,13 +109,13 @@ def lava_rate(path: Path, x: np.ndarray, small: int, big: int) -> tuple[float, n
     return (big - small) * STEPS / (t_big - t_small), out
 
 
-def measure(name: str, arch: str, folder: Path, repeats: int) -> dict:
-    path, model = exported(arch, folder)
+def measure(name: str, arch: str, folder: Path, repeats: int, setting: Setting) -> dict:
+    path, model = exported(arch, folder, setting)
     net = read_netx(path)
     rng = np.random.default_rng(0)
-    x = (rng.random((BATCH, 1, 28, 28, STEPS)) < 0.2).astype(np.float32)
+    x = (rng.random((setting.batch, *setting.image, STEPS)) < 0.2).astype(np.float32)
     xt = torch.from_numpy(x)
-    small, big = (1, 9) if arch == "conv" else (2, 34)
+    small, big = setting.lava_samples
     lava, lava_out = lava_rate(path, x, small, big)
     mismatches = int((simulate(net, x[:big]) != lava_out).sum())
     limit = float_loop(net)
@@ -121,9 +135,10 @@ def measure(name: str, arch: str, folder: Path, repeats: int) -> dict:
     for _ in range(repeats):
         for key, fn in contenders.items():
             times[key].append(seconds(fn))
-    rates = {"Lava CPU": lava} | {k: BATCH * STEPS / statistics.median(v) for k, v in times.items()}
+    rates = {"Lava CPU": lava} | {k: setting.batch * STEPS / statistics.median(v) for k, v in times.items()}
     return {
         "name": name,
+        "batch": setting.batch,
         "rates": rates,
         "lava_samples": big,
         "mismatches": mismatches,
@@ -137,7 +152,7 @@ def report(results: list[dict], command: str) -> str:
         "",
         f"Made by `{command}` with torch on {torch.get_num_threads()} CPU threads "
         f"({os.cpu_count()} cores, shared with other work: timings are noisy). Sample-steps per second, "
-        f"batch {BATCH}, T = {STEPS}; Lava: marginal rate over a few samples, compilation excluded. "
+        f"batch {results[0]['batch']}, T = {STEPS}; Lava: marginal rate over a few samples, compilation excluded. "
         "The simulator reads the file once. 'float32 matmul only' is the speed limit: each layer's synapse "
         "over all samples and steps and a threshold, without the neuron recurrence.",
         "",
@@ -182,10 +197,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (more oversubscribes a shared machine)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/sim_speed.md"))
+    parser.add_argument("--smoke", action="store_true", help="tiny 8x8 networks, one repeat: checks that it runs")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    setting = SMOKE if args.smoke else FULL
     with tempfile.TemporaryDirectory() as tmp:
-        results = [measure(name, arch, Path(tmp), args.repeats) for name, arch in NETWORKS.items()]
+        results = [measure(name, arch, Path(tmp), args.repeats, setting) for name, arch in setting.networks.items()]
     command = " ".join([".venv/bin/python", "benchmarks/sim_speed.py", *(argv if argv is not None else sys.argv[1:])])
     text = report(results, command)
     args.out.parent.mkdir(parents=True, exist_ok=True)

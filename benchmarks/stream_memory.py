@@ -93,6 +93,7 @@ def build(folder: Path) -> tuple[Path, Path, float]:
 def measure(kind: str, pt: Path, net: Path, samples: int) -> dict:
     """One measurement in this process (see the module docstring); ends with its peak RSS."""
     from lava_qpsnn.evaluation import evaluate
+    from lava_qpsnn.export.fixed_point import fixed_point_model
     from lava_qpsnn.lava.run import run_lava
     from lava_qpsnn.lava.sizing import measure_rate
     from lava_qpsnn.netx import read_netx
@@ -124,7 +125,7 @@ def measure(kind: str, pt: Path, net: Path, samples: int) -> dict:
         result["mismatches"] = int((outputs[0] != simulate(network, spikes)).sum())
         result["spikes"] = int(outputs[0].sum())
     elif kind == "slayer":
-        model = load_checkpoint(pt).fixed_point()
+        model = fixed_point_model(load_checkpoint(pt))
         spikes = stream.encode(0, samples)
         output_spikes(model, spikes[:8])  # warm-up
         start = time.perf_counter()

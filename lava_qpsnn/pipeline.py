@@ -169,5 +169,5 @@ def _digest(checkpoint: Checkpoint) -> str:
     digest = hashlib.sha256()
     for name, tensor in sorted(checkpoint.state_dict.items()):
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
     return digest.hexdigest()[:16]

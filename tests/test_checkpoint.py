@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -95,3 +97,62 @@ def test_quantization_settings_round_trip(grid, quantized_checkpoints, tmp_path)
     np.testing.assert_array_equal(
         output_spikes(fixed_point_model(loaded), spikes), output_spikes(fixed_point_model(checkpoint), spikes)
     )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("quant",),
+        ("quant", "grid"),
+        ("quant", "bits"),
+        ("scales",),
+        ("encoding", "time_steps"),
+        ("encoding", "seed"),
+        ("model", "norm"),
+        ("model", "neuron", "threshold"),
+        ("model", "layers", 0, "features"),
+        ("training", "lr"),
+        ("metrics",),
+    ],
+)
+def test_every_setting_a_checkpoint_always_has_is_required(path, quantized_checkpoints, tmp_path):
+    """A dropped setting is not read as its default: that would be another network than the one trained."""
+    data = quantized_checkpoints[2, "zero-free"].to_dict()
+    record = data
+    for key in path[:-1]:
+        record = record[key]
+    del record[path[-1]]
+    torch.save(data, tmp_path / "m.pt")
+    with pytest.raises(CheckpointError, match=rf"m.pt is damaged .*'{path[-1]}'") as info:
+        load_checkpoint(tmp_path / "m.pt")
+    assert "\n" not in str(info.value)
+
+
+def test_a_checkpoint_from_before_held_out_validation_loads():
+    """``training.validation`` came later in format version 2: the shipped model lacks it and means none."""
+    shipped = Path(__file__).parents[1] / "models" / "mnist" / "mnist-4bit-svs50.pt"
+    assert "validation" not in torch.load(shipped, weights_only=True)["training"]
+    assert load_checkpoint(shipped).training.validation is None
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"quant": None}, r"has quantizer scales but no 'quant'"),
+        ({"scales": None}, r"has 'quant' but no quantizer scales"),
+    ],
+)
+def test_settings_that_contradict_the_weights_are_refused(change, message, quantized_checkpoints, tmp_path):
+    torch.save(quantized_checkpoints[4, "symmetric"].to_dict() | change, tmp_path / "m.pt")
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(tmp_path / "m.pt")
+
+
+def test_a_pruning_record_that_contradicts_the_weights_is_refused(pruned_conv_checkpoint, tmp_path):
+    data = pruned_conv_checkpoint.to_dict()
+    assert data["pruning"]["kept_channels"][0] and data["pruning"]["widths_before"][0] == 4
+    for kept in ([0], [3, 1], [0, 4], [2, 2]):  # too few; unordered; beyond the 4 channels; repeated
+        data["pruning"]["kept_channels"][0] = kept
+        torch.save(data, tmp_path / "m.pt")
+        with pytest.raises(CheckpointError, match=r"kept channels of layer 0 are not 2 distinct ones of its 4"):
+            load_checkpoint(tmp_path / "m.pt")

@@ -76,3 +76,44 @@ def test_metadata_is_checked_against_the_network(tmp_path, change, message):
     with pytest.raises(NetxFileError, match=message) as info:
         read_net_info(path)
     assert "\n" not in str(info.value)
+
+
+def _edited(source, tmp_path, entry, value):
+    path = tmp_path / source.name
+    path.write_bytes(source.read_bytes())
+    with h5py.File(path, "a") as handle:
+        if entry in handle:
+            del handle[entry]
+        handle[entry] = value
+    return path
+
+
+# entries netx passes on or broadcasts in ways Lava cannot build or run (found by running edited files in Lava)
+UNBUILDABLE = [
+    ("mlp", "layer/1/bias", np.zeros((32, 1), np.int16), r"bias of shape \(32, 1\), which netx cannot broadcast"),
+    ("mlp", "layer/1/neuron/iDecay", np.float64(4096), r"iDecay of type float64, netx passes it to Lava as it is"),
+    ("mlp", "layer/1/neuron/vThMant", np.uint64(100), r"vThMant of type uint64"),
+    ("mlp", "layer/1/shape", np.array([32], np.uint16), r"shape of type uint16"),
+    ("mlp", "layer/0/shape", np.int64(64), r"a shape of 0 dimensions, which netx cannot reverse"),
+    ("conv", "layer/1/stride", np.array([1]), r"stride \[1\]: expected one integer \(a scalar\) or two"),
+    ("conv", "layer/1/groups", np.array([1]), r"groups of shape \(1,\): expected one number \(a scalar\)"),
+]
+
+
+@pytest.mark.parametrize("net, entry, value, message", UNBUILDABLE, ids=[case[1] for case in UNBUILDABLE])
+def test_what_netx_cannot_build_is_refused(mlp_files, conv_net, tmp_path, net, entry, value, message):
+    path = _edited(mlp_files[1] if net == "mlp" else conv_net, tmp_path, entry, value)
+    with pytest.raises(NetxFileError, match=message) as info:
+        read_netx(path)
+    assert "\n" not in str(info.value) and path.name in str(info.value)
+
+
+def test_a_bias_netx_broadcasts_runs_in_lava_as_read(mlp_files, tmp_path):
+    """A (1, 32) bias is assigned to Lava's (32,) Var as its builder does: Lava's spikes are the simulator's."""
+    from lava_qpsnn.lava.run import run_lava
+    from lava_qpsnn.sim import simulate
+
+    path = _edited(mlp_files[1], tmp_path, "layer/1/bias", np.arange(-16, 16, dtype=np.int16).reshape(1, 32) * 40)
+    network = read_netx(path)
+    spikes = np.random.default_rng(1).random((2, *network.input_shape, read_net_info(path).encoding.time_steps)) < 0.3
+    np.testing.assert_array_equal(run_lava(path, spikes, progress=False), simulate(network, spikes))

@@ -247,3 +247,18 @@ def test_the_structure_rules_catch_what_they_forbid():
     circles = _circles(earlier, set())
     assert "training.models -> training.prune -> training.models" in circles
     assert "training.models -> training.prune -> training.quantize -> training.models" in circles
+
+
+def test_numpy_is_only_taken_from_cpu_tensors():
+    """``tensor.numpy()`` raises for a tensor on a GPU: the library calls it only on a ``.cpu()`` result
+    (a no-op for a CPU tensor), so no code path works on the CPU and fails on ``--device cuda``."""
+    package = Path(lava_qpsnn.__file__).parent
+    found = []
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "numpy":
+                receiver = node.func.value
+                on_cpu = isinstance(receiver, ast.Call) and getattr(receiver.func, "attr", None) == "cpu"
+                if not on_cpu:
+                    found.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert not found, f".numpy() not on a .cpu() result: {found}"

@@ -1,5 +1,8 @@
 """The one place where lava-nc 0.10.0 / lava-dl 0.6.0 are made to import and run on Python 3.11.
 
+(Lava's runtime, which hangs when one of its processes fails, is supervised in
+:mod:`lava_qpsnn.lava.supervise`.)
+
 Both packages are archived upstream and declare ``Requires-Python <3.11``. Three things
 stand between them and a clean run on 3.11 with our tools, all handled here by an import hook
 that acts only on the named Lava modules, the first time they are imported:

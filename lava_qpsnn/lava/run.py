@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from ..errors import DataError, LavaRuntimeError, NetxFileError
 from ..netx.metadata import NetInfo, read_net_info
+from .supervise import one_line, run_supervised, stop_supervised
 from .targets import run_config
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def build_network(info: NetInfo) -> Network:
         )
     except NotImplementedError as exc:
         raise NetxFileError(f"{info.path}: netx cannot build this network ({exc})") from None
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+    except (KeyError, ValueError, TypeError, AttributeError, IndexError, RuntimeError) as exc:
         raise NetxFileError(f"{info.path}: netx failed to read the network ({type(exc).__name__}: {exc})") from None
 
 
@@ -82,7 +83,8 @@ def run_windows(
     The run pauses after every ``samples_per_run`` windows (the progress bar's step) and resumes
     with its state; ``on_chunk(windows done)`` is called at each pause (to time the run, see
     :func:`lava_qpsnn.lava.sizing.measure_rate`). Returns ``read()``, taken before the run stops; any
-    failure of Lava's is one :class:`LavaRuntimeError` naming ``name``.
+    failure of Lava's is one :class:`LavaRuntimeError` naming ``name``, raised once Lava's processes
+    have ended (see :mod:`lava_qpsnn.lava.supervise`).
     """
     from lava.magma.core.run_conditions import RunSteps
 
@@ -90,16 +92,18 @@ def run_windows(
         with tqdm(total=count, desc=desc, unit="sample", disable=not progress) as bar:
             for start in range(0, count, samples_per_run):
                 chunk = min(samples_per_run, count - start)
-                process.run(condition=RunSteps(num_steps=chunk * steps), run_cfg=run_cfg)
+                run_supervised(process, RunSteps(num_steps=chunk * steps), run_cfg, name=name)
                 bar.update(chunk)
                 if on_chunk is not None:
                     on_chunk(start + chunk)
         return read()
+    except LavaRuntimeError:
+        raise
     except Exception as exc:
-        raise LavaRuntimeError(f"Lava run of {name} failed ({type(exc).__name__}: {exc})") from exc
+        raise LavaRuntimeError(f"Lava run of {name} failed ({one_line(exc)})") from exc
     finally:
         with contextlib.suppress(Exception):  # stopping a run that never started raises too
-            process.stop()
+            stop_supervised(process, name=name)
 
 
 def run_lava(

@@ -142,6 +142,8 @@ class Group:
         value = self.raw(key)
         if value.dtype.kind not in "iuf":
             raise self.fail(f"has {key} of type {value.dtype}: expected {rule.why} as numbers")
+        if not rule.truncate and value.dtype.kind != "i":  # Lava's shifts and slices fail on floats and uint64
+            raise self.fail(f"has {key} of type {value.dtype}, netx passes it to Lava as it is: store integers")
         if value.size == 0:
             raise self.fail(f"has an empty {key}: expected {rule.why}")
         if value.dtype.kind == "f":
@@ -157,22 +159,26 @@ class Group:
             raise self.fail(f"has {key}={_show(found)}: expected {_span(rule)} ({rule.why})")
         return value.astype(np.int64)
 
-    def scalar(self, key: str) -> int:
+    def scalar(self, key: str, *, bare: bool = False) -> int:
+        """One number; ``bare``: stored as a scalar, not a list of one (netx passes it to Lava as it is)."""
         value = self.ints(key)
-        if value.size != 1 or value.ndim > 1:
-            raise self.fail(f"has {key} of shape {value.shape}: expected one number")
+        if value.size != 1 or value.ndim > (0 if bare else 1):
+            raise self.fail(f"has {key} of shape {value.shape}: expected one number{' (a scalar)' if bare else ''}")
         return int(value.reshape(-1)[0])
 
     def pair(self, key: str) -> tuple[int, int]:
-        """A conv argument, scalar or ``(y, x)``."""
+        """A conv argument, a scalar or ``(y, x)`` (netx reverses a list and indexes two entries)."""
         value = self.ints(key)
-        if value.size not in (1, 2) or value.ndim > 1:
-            raise self.fail(f"has {key} {value.tolist()}: expected one or two integers")
+        if value.shape not in ((), (2,)):
+            raise self.fail(f"has {key} {value.tolist()}: expected one integer (a scalar) or two")
         value = value.reshape(-1)
         return (int(value[0]), int(value[-1]))
 
-    def shape(self) -> tuple[int, ...]:
+    def shape(self, *, listed: bool = False) -> tuple[int, ...]:
+        """``(F,)`` or ``(C, H, W)``; ``listed``: stored as a list, for the layers whose shape netx reverses."""
         value = self.ints("shape")
+        if listed and value.ndim != 1:
+            raise self.fail(f"has a shape of {value.ndim} dimensions, which netx cannot reverse: store it as a list")
         if value.ndim > 1 or value.size not in (1, 3):
             raise self.fail(f"has shape {value.tolist()}: expected (F,) or (C, H, W)")
         return tuple(int(s) for s in value.reshape(-1))

@@ -80,8 +80,13 @@ def _read_layer(g: Group, previous: list[Layer]) -> Layer:
     if kind == "conv" and not g.has("neuron"):
         raise g.fail("is a conv layer without a 'neuron' group, which netx cannot build: re-export the layer")
     if kind == "input":
-        shape = g.shape()
-        return InputLayer(shape, _neuron(g, shape, with_bias=False) if g.has("neuron") else None)
+        shape = g.shape(listed=True)
+        if not g.has("neuron"):
+            return InputLayer(shape)
+        for key in ("weight", "bias"):  # netx reads them with int() and then ignores them
+            if g.has(key) and g.raw(key).size != 1:
+                raise g.fail(f"has an input {key} of shape {g.raw(key).shape}, which netx reads as one number")
+        return InputLayer(shape, _neuron(g, shape, with_bias=False))
     before = previous[-1]
     if isinstance(before, FlattenLayer) and kind != "dense":
         raise g.fail(f"is {kind!r} after a flatten layer: netx only connects a flatten to a dense layer")
@@ -123,7 +128,8 @@ def _neuron(g: Group, shape: tuple[int, ...], *, with_bias: bool) -> Neuron:
 def _bias(g: Group, shape: tuple[int, ...]) -> np.ndarray:
     """netx's bias broadcasting (``AbstractBlock._neuron``), returned in C-order."""
     bias = g.ints("bias")
-    if len(shape) == 1 and bias.size in (1, shape[0]):
+    beyond_leading_ones = bias.shape[next((i for i, n in enumerate(bias.shape) if n != 1), max(bias.ndim - 1, 0)) :]
+    if len(shape) == 1 and beyond_leading_ones in ((), (1,), shape):  # what Lava's builder can assign to (F,)
         return bias.reshape(-1)
     if len(shape) == 3 and bias.shape == (shape[0],):  # channel-wise
         return bias.reshape(-1, 1, 1)
@@ -200,11 +206,11 @@ def _delay(g: Group, weight_shape: tuple[int, int]) -> np.ndarray | None:
 def _conv(g: Group, input_shape: tuple[int, ...]) -> ConvLayer:
     if g.has("delay"):
         raise g.fail("has conv delays, which netx ignores silently: remove them")
-    shape = g.shape()
+    shape = g.shape(listed=True)
     weight = g.ints("weight", CONV_WEIGHT)
     if weight.ndim == 5 and weight.shape[-1] == 1:
         weight = weight[..., 0]
-    groups = g.scalar("groups")
+    groups = g.scalar("groups", bare=True)
     stride, padding, dilation = g.pair("stride"), g.pair("padding"), g.pair("dilation")
     if weight.ndim != 4 or input_shape[0] != weight.shape[1] * groups or weight.shape[0] % groups:
         raise g.fail(

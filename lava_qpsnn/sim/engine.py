@@ -185,7 +185,7 @@ def _input(net: NetxNetwork, spikes: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def _outside(a: torch.Tensor, dtype: type) -> np.ndarray:
     """``T x N x shape`` -> numpy ``N x shape x T``."""
-    return a.movedim(0, -1).numpy().astype(dtype)
+    return a.movedim(0, -1).cpu().numpy().astype(dtype)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import torch
 from ..data import Encoding
 from ..errors import CheckpointError, ConfigError, QpsnnError
 from ..files import atomic_output
+from .checkpoint_fields import check_agreement, check_complete
 from .hooks import MaskedWeights, core_hook
 from .loop import TrainConfig
 from .models import SpikingNet, build_model, weight_blocks
@@ -155,30 +156,34 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: give the path of a model.pt (from save_checkpoint or 'train')")
     data = _read(path)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    if not isinstance(data, dict) or not isinstance(data.get("format"), str) or data["format"] != FORMAT:
         raise CheckpointError(
             f"{path} is not a lava-qpsnn checkpoint (no '{FORMAT}' tag): "
             "use a model.pt written by 'python -m lava_qpsnn train'"
         )
-    if data.get("version") != VERSION:
+    if type(data.get("version")) is not int or data["version"] != VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format version {data.get('version')}, this lava-qpsnn "
             f"reads version {VERSION}: re-train with this version"
         )
     try:
+        if isinstance(data.get("training"), dict):
+            data = {**data, "training": _renamed(data["training"])}
+        check_complete(data)
         _check_entries(data)
         checkpoint = Checkpoint(
             model=ModelConfig.from_dict(data["model"]),
             dataset=data["dataset"],
             encoding=Encoding(**data["encoding"]),
             state_dict=dict(data["state_dict"]),
-            metrics=dict(data.get("metrics") or {}),
-            quant=None if data.get("quant") is None else QuantConfig(**data["quant"]),
-            pruning=data.get("pruning"),
-            scales=None if data.get("scales") is None else tuple(data["scales"]),
-            training=None if data.get("training") is None else TrainConfig(**_renamed(data["training"])),
+            metrics=dict(data["metrics"] or {}),
+            quant=None if data["quant"] is None else QuantConfig(**data["quant"]),
+            pruning=data["pruning"],
+            scales=None if data["scales"] is None else tuple(data["scales"]),
+            training=None if data["training"] is None else TrainConfig(**data["training"]),
         )
         checkpoint.unpruned_model  # noqa: B018  (validates the pruning record)
+        check_agreement(checkpoint)
         layers = len(weight_blocks(checkpoint.build()))  # the specs rebuild the network and the weights fit it
         if checkpoint.scales is not None and len(checkpoint.scales) != layers:
             raise ValueError(f"{len(checkpoint.scales)} quantizer scales for {layers} conv/dense layers")

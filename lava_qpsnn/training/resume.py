@@ -146,6 +146,6 @@ def restore_rng(state: dict, generator: np.random.Generator) -> None:
     if state["cuda"]:
         torch.cuda.set_rng_state_all(state["cuda"])
     legacy = state["numpy"]
-    key = legacy["state"]["key"].numpy().astype(np.uint32)
+    key = legacy["state"]["key"].cpu().numpy().astype(np.uint32)
     np.random.set_state({**legacy, "state": {**legacy["state"], "key": key}})
     generator.bit_generator.state = state["generator"]

@@ -12,6 +12,7 @@ reads it back from a hand-written one.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -193,7 +194,10 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
-        object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
+        shape = tuple(self.image_shape)
+        if len(shape) != 3 or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
+            raise ConfigError(f"image_shape must be (C, H, W), three integers; got {shape}")
+        object.__setattr__(self, "image_shape", tuple(int(s) for s in shape))
         if self.norm not in NORMS:
             raise ConfigError(f"unknown normalization {self.norm!r}: choose one of {', '.join(NORMS)}")
         if not self.layers or not isinstance(self.layers[-1], Dense):

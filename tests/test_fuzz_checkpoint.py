@@ -1,0 +1,103 @@
+"""Damaged and edited model.pt files: each loads, or is refused in one CheckpointError line naming the file.
+
+Mutants of a saved checkpoint: byte flips and truncations of the file, and every entry of its
+data dropped or given another type. A dropped entry the format always has must be refused
+(read with a default it would describe another network).
+"""
+
+import random
+
+import pytest
+import torch
+
+from lava_qpsnn.errors import CheckpointError
+from lava_qpsnn.training.checkpoint import load_checkpoint, save_checkpoint
+
+OPTIONAL = {("training", "validation")}  # absent in older files of the format: means none
+RETYPED = [None, "x", -1, 2.5, True, [], {}, float("nan"), torch.zeros(2)]
+
+
+def _paths(value, prefix=()):
+    """Every key path of nested dicts and lists, leaves and branches alike (tensors are leaves)."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        yield (*prefix, key)
+        yield from _paths(child, (*prefix, key))
+
+
+def _at(data, path):
+    for key in path[:-1]:
+        data = data[key]
+    return data
+
+
+def _dropped(data, path):
+    parent = _at(data, path)
+    if isinstance(parent, dict):
+        del parent[path[-1]]
+    else:
+        parent.pop(path[-1])
+    return data
+
+
+def _retyped(data, path, value):
+    _at(data, path)[path[-1]] = value
+    return data
+
+
+def _outcome(path) -> str:
+    try:
+        load_checkpoint(path)
+    except CheckpointError as exc:
+        assert "\n" not in str(exc) and path.name in str(exc), str(exc)
+        return "refused"
+    return "accepted"
+
+
+@pytest.fixture(scope="module")
+def saved(mlp_checkpoint, tmp_path_factory):
+    return save_checkpoint(mlp_checkpoint, tmp_path_factory.mktemp("fuzz") / "model.pt")
+
+
+def test_every_dropped_setting_is_refused(mlp_checkpoint, tmp_path):
+    """Metrics are a free record and the pruning record is None here; everything else the writer stores is needed."""
+    paths = [p for p in _paths(mlp_checkpoint.to_dict()) if p[0] not in ("metrics", "format", "version")]
+    assert len(paths) > 30
+    accepted = []
+    for path in paths:
+        torch.save(_dropped(mlp_checkpoint.to_dict(), path), tmp_path / "model.pt")
+        if _outcome(tmp_path / "model.pt") == "accepted":
+            accepted.append(path)
+    assert set(accepted) <= OPTIONAL, accepted
+
+
+def test_every_retyped_entry_loads_or_is_refused_in_one_line(mlp_checkpoint, tmp_path):
+    rng = random.Random(5)
+    outcomes = []
+    for path in _paths(mlp_checkpoint.to_dict()):
+        for value in rng.sample(RETYPED, 3):
+            torch.save(_retyped(mlp_checkpoint.to_dict(), path, value), tmp_path / "model.pt")
+            outcomes.append(_outcome(tmp_path / "model.pt"))  # anything but CheckpointError fails the test
+    assert outcomes.count("refused") > len(outcomes) // 2, outcomes.count("refused")
+
+
+def test_damaged_bytes_load_as_written_or_are_refused_in_one_line(saved, mlp_checkpoint, tmp_path):
+    original, rng = saved.read_bytes(), random.Random(11)
+    damaged = tmp_path / "model.pt"
+    outcomes = []
+    for i in range(90):
+        data = bytearray(original)
+        if i % 3 == 0:
+            data = data[: rng.randrange(len(data))]
+        else:
+            for at in rng.sample(range(len(data)), rng.randint(1, 8)):
+                data[at] ^= rng.randrange(1, 256)
+        damaged.write_bytes(bytes(data))
+        outcome = _outcome(damaged)
+        if outcome == "accepted":  # torch's zip checksums each record: what loads is what was written
+            loaded = load_checkpoint(damaged)
+            assert loaded.model == mlp_checkpoint.model and loaded.encoding == mlp_checkpoint.encoding
+            for name, tensor in mlp_checkpoint.state_dict.items():
+                assert torch.equal(loaded.state_dict[name], tensor), name
+        outcomes.append(outcome)
+    assert "refused" in outcomes
