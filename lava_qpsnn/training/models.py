@@ -482,9 +482,12 @@ def prepare_network(net: torch.nn.Module, image_shape: Sequence[int]) -> torch.n
     """Make a module with slayer ``blocks`` ready for lava-qpsnn (in place; returns it).
 
     Checks the blocks (:meth:`ModelConfig.from_blocks`), tells each :class:`~lava_qpsnn.training.norm.BatchNorm`
-    its latency and folds it into its synapse's weights, and runs one empty step so slayer
-    learns the neuron and flatten shapes that export needs.
+    its latency and folds it into its synapse's weights, gives the CUBA neurons the fused CPU
+    dynamics (:func:`~lava_qpsnn.training.dynamics.use_fused_dynamics`: bit-identical to
+    slayer's, several times faster), and runs one empty step so slayer learns the neuron and
+    flatten shapes that export needs.
     """
+    from .dynamics import use_fused_dynamics
     from .norm import FoldedWeights
 
     config = ModelConfig.from_blocks(net.blocks, image_shape)
@@ -497,6 +500,7 @@ def prepare_network(net: torch.nn.Module, image_shape: Sequence[int]) -> torch.n
             if not isinstance(hook, FoldedWeights):
                 block.synapse._pre_hook_fx = FoldedWeights(hook, norm)
         latency += int(getattr(block, "delay_shift", False))
+    use_fused_dynamics(net)
     was_training = net.training
     net.eval()
     device = next(net.parameters()).device
