@@ -1,12 +1,14 @@
-"""slayer's CUBA neuron on the CPU in one pass over time: the same numbers, at the cost of a copy.
+"""slayer's CUBA neuron on the CPU in compiled loops over time: slayer's numbers, faster.
 
 slayer's CPU neuron (``slayer.neuron.cuba.Neuron``) steps through time in Python, with a
 dozen tensor operations and temporaries per step for the current, the voltage and the reset,
 and as many again in the backward pass: on a CPU it costs several times the convolutions
-around it. Here each neuron's ``T`` steps, which lie next to each other in slayer's
-``N x ... x T`` layout, run in one compiled loop (numba) that keeps the state in registers:
-the forward writes the current or the voltage and the spikes, the backward runs the
-surrogate gradient and both leaky-integrator recursions.
+around it. Here compiled loops (numba) take blocks of :data:`CHUNK` neurons from slayer's
+``N x ... x T`` layout, turn each block time-major in the cache (so that one step of many
+neurons vectorizes) and run all ``T`` steps on it: the forward integrates the current and
+the voltage, resets and spikes in one pass (the current alone where a BatchNorm sits
+between them), the backward runs the surrogate gradient and both leaky-integrator
+recursions in one pass.
 
 The arithmetic is slayer's, operation for operation, so results are bit-identical: the state
 is an integer at scale ``s_scale`` decayed as ``x * (4096 - decay) >> 12`` rounded towards
