@@ -57,8 +57,12 @@ def prepare_model(net: torch.nn.Module, image_shape: Sequence[int]) -> torch.nn.
 
     Checks the blocks (:func:`~lava_qpsnn.training.slayer_blocks.config_of_blocks`), tells each
     :class:`~lava_qpsnn.training.norm.BatchNorm` its latency and folds it into its synapse's weights,
-    and runs one empty step so slayer learns the neuron and flatten shapes that export needs.
+    gives the CUBA neurons the fused CPU dynamics (:func:`~lava_qpsnn.training.dynamics.use_fused_dynamics`:
+    bit-identical to slayer's, several times faster), and runs one empty step so slayer learns the
+    neuron and flatten shapes that export needs.
     """
+    from .dynamics import use_fused_dynamics  # imports slayer and numba: only when a network is built
+
     config = config_of_blocks(net.blocks, image_shape)
     latency = 0
     for block in net.blocks:
@@ -69,6 +73,7 @@ def prepare_model(net: torch.nn.Module, image_shape: Sequence[int]) -> torch.nn.
             if not isinstance(hook, FoldedWeights):
                 block.synapse._pre_hook_fx = FoldedWeights(hook, norm)
         latency += int(getattr(block, "delay_shift", False))
+    use_fused_dynamics(net)
     was_training = net.training
     net.eval()
     device = next(net.parameters()).device
