@@ -156,7 +156,14 @@ def _library_imports() -> dict[str, set[str]]:
         name = ".".join(parts[:-1] if is_package else parts)
         base = name.split(".") if is_package else name.split(".")[:-1]
         found = set()
-        for node in ast.walk(ast.parse(path.read_text())):
+        tree = ast.parse(path.read_text())
+        typing_only = {  # imports under `if TYPE_CHECKING:` never run
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING"
+            for inner in ast.walk(node)
+        }
+        for node in (n for n in ast.walk(tree) if id(n) not in typing_only):
             if isinstance(node, ast.ImportFrom) and node.level:
                 anchor = base[: len(base) - (node.level - 1)] if node.level > 1 else base
                 target = ".".join([*anchor, *([node.module] if node.module else [])])

@@ -160,7 +160,7 @@ def _fire_backward(exp, grad_spikes, steps, peak, decay, decay_current, grad_x):
 
 def _flat(x: torch.Tensor) -> np.ndarray:
     """``x`` as a flat contiguous float32 array (a view where it can be one)."""
-    return x.detach().contiguous().view(-1).numpy()
+    return x.detach().contiguous().view(-1).cpu().numpy()  # a CPU tensor: .cpu() returns it
 
 
 def _steps(x: torch.Tensor) -> tuple[int, ...]:
