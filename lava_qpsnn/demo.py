@@ -74,10 +74,11 @@ def run_demo(
     """Train ``arch`` in float and as QP-SNN (``quant``, ``prune``), write both to ``out``, check and measure.
 
     ``samples``: the first test samples run in Lava (None: all). The files of :data:`DEMO_FILES` in
-    ``out`` are replaced only with ``force``; this is checked before any training. ``on_step`` is told
+    ``out`` (made if missing) are replaced only with ``force``; this is checked before any training. ``on_step`` is told
     each step as it starts.
     """
     out, encoding, config = Path(out), encoding or Encoding(), config or TrainConfig()
+    out.mkdir(parents=True, exist_ok=True)
     for name in DEMO_FILES:
         check_output_path(out / name, force=force)
     settings = dict(dataset=dataset, arch=arch, norm=norm, encoding=encoding, config=config, neuron=neuron)
@@ -89,7 +90,6 @@ def run_demo(
     on_step(f"[2/5] the same as QP-SNN: {quant.bits}-bit hidden weights, pruning {ratios} ({prune.criterion})")
     qpsnn_ckpt = train_checkpoint(**settings, quant=quant, prune=prune)
     on_step(f"[3/5] exporting both to NetX HDF5 in {out}")
-    out.mkdir(parents=True, exist_ok=True)
     files = {}
     for name, checkpoint in (("float", float_ckpt), ("qpsnn", qpsnn_ckpt)):
         save_checkpoint(checkpoint, out / f"{name}.pt", force=force)
