@@ -54,7 +54,7 @@ class NetxFileError(QpsnnError):
 
 
 class LavaRuntimeError(QpsnnError):
-    """Lava (or its Loihi extension) is not available for the requested run."""
+    """Lava (or its Loihi extension) is not available for the requested run, or failed inside its runtime."""
 
 
 class StateLimitWarning(UserWarning):

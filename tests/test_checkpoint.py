@@ -1,3 +1,4 @@
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +150,7 @@ def test_settings_that_contradict_the_weights_are_refused(change, message, quant
 
 
 def test_a_pruning_record_that_contradicts_the_weights_is_refused(pruned_conv_checkpoint, tmp_path):
-    data = pruned_conv_checkpoint.to_dict()
+    data = copy.deepcopy(pruned_conv_checkpoint.to_dict())  # to_dict shares the checkpoint's records
     assert data["pruning"]["kept_channels"][0] and data["pruning"]["widths_before"][0] == 4
     for kept in ([0], [3, 1], [0, 4], [2, 2]):  # too few; unordered; beyond the 4 channels; repeated
         data["pruning"]["kept_channels"][0] = kept

@@ -140,10 +140,9 @@ class Group:
         """The entry as int64, checked against ``rule`` (default ``RULES[key]``)."""
         rule = rule or RULES[key]
         value = self.raw(key)
-        if value.dtype.kind not in "iuf":
-            raise self.fail(f"has {key} of type {value.dtype}: expected {rule.why} as numbers")
-        if not rule.truncate and value.dtype.kind != "i":  # Lava's shifts and slices fail on floats and uint64
-            raise self.fail(f"has {key} of type {value.dtype}, netx passes it to Lava as it is: store integers")
+        stored = value.dtype
+        if stored.kind not in "iuf":
+            raise self.fail(f"has {key} of type {stored}: expected {rule.why} as numbers")
         if value.size == 0:
             raise self.fail(f"has an empty {key}: expected {rule.why}")
         if value.dtype.kind == "f":
@@ -153,6 +152,8 @@ class Group:
             if not rule.truncate and (whole != value).any():
                 raise self.fail(f"has {key}={_show(value[whole != value][0])}: expected integers")
             value = whole
+        if not rule.truncate and stored.kind != "i":  # Lava's shifts and slices fail on floats and uint64
+            raise self.fail(f"has {key} of type {stored}, netx passes it to Lava as it is: store integers")
         low, high = value.min(), value.max()
         if low < rule.low or high > rule.high:
             found = low if low < rule.low else high
