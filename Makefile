@@ -37,7 +37,7 @@ test: $(STAMP)
 	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks docs tutorials
 	$(PY) -m pytest
 
-# the tests not marked slow: every stage and every spike-exactness check on small networks, in a few minutes
+# the tests not marked slow: every stage and the spike-exactness checks on small networks (README: Three commands)
 test-fast: $(STAMP)
 	$(PY) -m ruff check lava_qpsnn netx_export tests benchmarks docs tutorials
 	$(PY) -m pytest -m "not slow"
