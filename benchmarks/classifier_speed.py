@@ -29,7 +29,7 @@ import numpy as np
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.export.fixed_point import fixed_point_model
-from lava_qpsnn.lava.deploy import deploy
+from lava_qpsnn.lava.deployment import deploy
 from lava_qpsnn.lava.run import run_lava
 from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.sim import simulate

@@ -19,7 +19,7 @@ from .data import Encoding
 from .evaluation import Evaluation, evaluate
 from .export.writer import export_netx
 from .files import check_output_path
-from .lava.deploy import Deployment, agreement_with_pytorch, deploy
+from .lava.deployment import Deployment, agreement_with_pytorch, deploy
 from .pipeline import train_checkpoint
 from .report.network import NetworkReport, report_network
 from .table import format_table

@@ -9,7 +9,7 @@ import pytest
 from lava_qpsnn.cli import main
 from lava_qpsnn.data import encode_test_split, load_dataset
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.lava.deploy import deploy
+from lava_qpsnn.lava.deployment import deploy
 from lava_qpsnn.lava.run import run_lava
 from lava_qpsnn.lava.targets import check_target
 from lava_qpsnn.training.loop import classify

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import lava_qpsnn as qp
+from lava_qpsnn import data, training
 from lava_qpsnn.cli import main
 from lava_qpsnn.training.models import weight_blocks
 from netx_export import export_netx
@@ -81,8 +82,8 @@ def test_a_threshold_edited_in_the_file_is_named_with_its_layer(healthy, tmp_pat
 def silenced(tmp_path_factory):
     """A hidden layer whose weights all round to 0 on the baseline 2-bit grid, while its float twin spikes."""
     torch.manual_seed(0)
-    net = qp.build_model(qp.ModelConfig.from_arch("32-32-10", (1, 8, 8), 10))
-    qp.quantize_model(net, qp.QuantConfig(2, "baseline"))  # the hidden layer ternary; first and last 8-bit
+    net = training.build_model(training.ModelConfig.from_arch("32-32-10", (1, 8, 8), 10))
+    training.quantize_model(net, qp.QuantConfig(2, "baseline"))  # the hidden layer ternary; first and last 8-bit
     first, hidden, last = weight_blocks(net)
     with torch.no_grad():
         first.synapse.weight.uniform_(-0.5, 0.5)
@@ -139,7 +140,7 @@ def test_a_layer_past_the_24_bit_limit_is_named_with_its_step(healthy, tmp_path,
     with h5py.File(edited) as handle:
         assert int(handle["layer/1/neuron/iDecay"][()]) == 4096
     _, test_set = qp.load_dataset("digits")
-    x = qp.encode_test_split(test_set, qp.load_checkpoint(pt).encoding, 8).astype(int)[:, 0]  # N, H, W, T
+    x = data.encode_test_split(test_set, qp.load_checkpoint(pt).encoding, 8).astype(int)[:, 0]  # N, H, W, T
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     window = sum(padded[:, i : i + 8, j : j + 8] for i in range(3) for j in range(3))  # N, H, W, T
     assert first.peak_current == 64 * 20_000 * window.max()

@@ -265,11 +265,11 @@ def test_iterative_schedule_reaches_the_ratio(data):
     [
         (["--prune", "1.0"], r"in [0, 1)"),
         (["--prune", "half"], "expected ratios like 0.5"),
-        (["--prune", "0.5", "--criterion", "taylor"], "invalid choice: 'taylor'"),
+        (["--prune", "0.5", "--criterion", "taylor"], "unknown criterion 'taylor': choose one of sca, svs, l1, random"),
         (["--prune", "0.5,0.5"], "2 pruning ratios but the model has 1 prunable layers"),
-        (["--criterion", "svs"], "--criterion only apply with --prune"),
-        (["--prune", "0.5", "--prune-steps", "0"], "pruning steps >= 1"),
-        (["--prune", "0.5", "--calibration-samples", "0"], "[--finetune-epochs, --prune-steps, --calibration-samples]"),
+        (["--criterion", "sca"], "--criterion only apply with --prune"),
+        (["--prune", "0.5", "--prune-steps", "0"], "--prune-steps: expected a whole number >= 1, got '0'"),
+        (["--prune", "0.5", "--calibration-samples", "0"], "--calibration-samples: expected a whole number >= 1"),
     ],
 )
 def test_bad_pruning_options_are_one_line_errors(options, message, train_error):

@@ -11,12 +11,12 @@ import pytest
 
 import lava_qpsnn.cli.evaluate as eval_command
 import lava_qpsnn.evaluation as evaluate_module
-import lava_qpsnn.lava.deploy as deploy_module
+import lava_qpsnn.lava.deployment as deploy_module
 import lava_qpsnn.lava.run as lava_run_module
 import lava_qpsnn.lava.sizing as sizing
 from lava_qpsnn.cli import main
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.lava.deploy import Deployment
+from lava_qpsnn.lava.deployment import Deployment
 from lava_qpsnn.lava.sizing import BUDGET_SECONDS, Rate, format_duration, measure_rate, sized_samples
 from lava_qpsnn.sim import simulate
 from lava_qpsnn.training.loop import classify

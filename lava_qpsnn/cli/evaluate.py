@@ -6,7 +6,7 @@ import argparse
 
 from ..data import encode_test_split, load_dataset
 from ..evaluation import Evaluation, evaluate
-from ..lava.deploy import agreement_with_pytorch, deploy
+from ..lava.deployment import agreement_with_pytorch, deploy
 from ..lava.run import run_lava
 from ..lava.sizing import BUDGET_SECONDS, RunProbe, choose_samples, format_duration
 from ..lava.targets import check_target, describe_target

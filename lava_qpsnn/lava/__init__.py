@@ -9,7 +9,7 @@ Lava itself is imported only when a run starts: the processes (``Classifier``, `
 from importlib import import_module as _import_module
 from typing import TYPE_CHECKING
 
-from .deploy import Deployment, agreement_with_pytorch, deploy
+from .deployment import Deployment, agreement_with_pytorch, deploy
 from .run import build_network, run_lava
 from .targets import TARGETS, check_target
 
