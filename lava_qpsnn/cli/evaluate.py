@@ -10,7 +10,7 @@ from ..lava.deployment import agreement_with_pytorch, deploy
 from ..lava.run import run_lava
 from ..lava.sizing import BUDGET_SECONDS, RunProbe, choose_samples, format_duration
 from ..lava.targets import check_target, describe_target
-from ..netx import check_exported_from, read_net_info
+from ..netx import NetInfo, check_exported_from, read_net_info
 from ..training.checkpoint import Checkpoint, load_checkpoint
 from ..training.device import resolve_device
 from .options import ALL
@@ -27,13 +27,13 @@ LAVA_SAMPLES = (
 
 def cmd_eval(args: argparse.Namespace) -> int:
     resolve_device(args.device)
-    checkpoint = checked_checkpoint(args)
+    checkpoint, info = _inputs(args)
     samples = None if args.samples in (ALL, None) else args.samples
     if args.backend == "lava":
-        info = read_net_info(args.net)
         test_set = load_dataset(info.dataset)[1]
         samples = _lava_samples(
-            args,
+            args.samples,
+            len(test_set),
             lambda n, chunk, on_chunk: run_lava(
                 args.net,
                 encode_test_split(test_set, info.encoding, n),
@@ -58,9 +58,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     check_target(args.target)  # before any work, the checkpoint's too
     resolve_device(args.device)
-    checkpoint = checked_checkpoint(args)
+    checkpoint, info = _inputs(args)
     samples = _lava_samples(
-        args,
+        args.samples,
+        len(load_dataset(info.dataset)[1]),
         lambda n, chunk, on_chunk: deploy(
             args.net, target=args.target, samples=n, samples_per_run=chunk, progress=False, on_chunk=on_chunk
         ),
@@ -90,20 +91,19 @@ def print_evaluation(result: Evaluation) -> None:
             print(f"samples whose output spikes differ: {list(result.mismatched_samples[:20])}")
 
 
-def checked_checkpoint(args: argparse.Namespace) -> Checkpoint | None:
-    """The optional checkpoint argument, loaded and checked against the ``.net`` before any work."""
-    if args.checkpoint is None:
-        return None
-    checkpoint = load_checkpoint(args.checkpoint)
-    check_exported_from(checkpoint, read_net_info(args.net))
-    return checkpoint
+def _inputs(args: argparse.Namespace) -> tuple[Checkpoint | None, NetInfo]:
+    """The optional checkpoint and the ``.net``, each read once and checked against each other before any work."""
+    checkpoint = None if args.checkpoint is None else load_checkpoint(args.checkpoint)
+    info = read_net_info(args.net)
+    if checkpoint is not None:
+        check_exported_from(checkpoint, info)
+    return checkpoint, info
 
 
-def _lava_samples(args: argparse.Namespace, probe: RunProbe) -> int:
-    """The samples a Lava run gets (:func:`~lava_qpsnn.lava.sizing.choose_samples`), said with its reason and
-    estimate before the long run."""
-    total = len(load_dataset(read_net_info(args.net).dataset)[1])
-    choice = choose_samples(args.samples, total, probe)
+def _lava_samples(requested: int | str | None, total: int, probe: RunProbe) -> int:
+    """The samples a Lava run of a test split of ``total`` gets (:func:`~lava_qpsnn.lava.sizing.choose_samples`),
+    said with its reason and estimate before the long run."""
+    choice = choose_samples(requested, total, probe)
     if choice.rate is None:
         return choice.count
     rate, budget = choice.rate, format_duration(BUDGET_SECONDS)
