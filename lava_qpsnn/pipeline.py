@@ -18,7 +18,7 @@ from .export.fixed_point import to_fixed_point
 from .training.checkpoint import Checkpoint
 from .training.device import resolve_device
 from .training.loop import TrainConfig, accuracy, init_weights, train
-from .training.models import build_model
+from .training.models import build_model, scale_input
 from .training.prune import PruneConfig, channels_left, prunable_blocks, prune_and_finetune
 from .training.quantize import QuantConfig, quantize_model
 from .training.resume import RunState, settings_of
@@ -68,7 +68,7 @@ def train_checkpoint(
     model_config = ModelConfig.from_arch(
         arch, train_set.images.shape[1:], train_set.num_classes, norm=norm, neuron=neuron
     )
-    model = build_model(model_config)
+    model = scale_input(build_model(model_config), encoding.payload_max)
     if config.init_gain is not None:
         init_weights(model, config.init_gain)
     if prune is not None:

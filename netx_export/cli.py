@@ -10,6 +10,7 @@ from lava_qpsnn.cli.options import add_renamed
 from lava_qpsnn.command import ArgumentParser, option_strings, run_guarded
 from lava_qpsnn.export.summary import format_summary, total_bytes
 from lava_qpsnn.export.writer import export_netx
+from lava_qpsnn.netx import netx_call
 from lava_qpsnn.training.checkpoint import load_checkpoint
 from lava_qpsnn.training.distributed import launched_by_torchrun
 
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     output = args.out or args.checkpoint.with_suffix(".net")
-    rows = export_netx(load_checkpoint(args.checkpoint), output, force=args.force)
+    checkpoint = load_checkpoint(args.checkpoint)
+    rows = export_netx(checkpoint, output, force=args.force)
     print(format_summary(rows))
     packed, dense = total_bytes(rows)
     unpruned = sum(r.float32_bytes_before for r in rows)
@@ -46,4 +48,5 @@ def _export(args: argparse.Namespace) -> int:
         f"wrote {output} ({output.stat().st_size / 1024:.1f} KB): packed weights "
         f"{packed / 1024:.2f} KB vs {dense / 1024:.2f} KB float32 ({dense / packed:.1f}x smaller{before})"
     )
+    print(f"load it in netx as the trained network: {netx_call(checkpoint.encoding, output.name)}")
     return 0

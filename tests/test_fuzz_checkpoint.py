@@ -14,7 +14,7 @@ import torch
 from lava_qpsnn.errors import CheckpointError
 from lava_qpsnn.training.checkpoint import load_checkpoint, save_checkpoint
 
-OPTIONAL = {("training", "validation")}  # absent in older files of the format: means none
+OPTIONAL = {("training", "validation"), ("encoding", "bits")}  # absent in older files of the format: the old default
 RETYPED = [None, "x", -1, 2.5, True, [], {}, float("nan"), torch.zeros(2)]
 
 

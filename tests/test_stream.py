@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-import lava_qpsnn.data as data_module
+import lava_qpsnn.data.encoding as data_module
 import lava_qpsnn.evaluation as evaluate_module
 from lava_qpsnn.data import (
     Dataset,

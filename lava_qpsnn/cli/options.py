@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..command import finite_float
-from ..data import Encoding, dataset_names
+from ..data import ENCODINGS, Encoding, dataset_names
 from ..training.device import DEVICES
 from ..training.loop import LOSSES, SCHEDULES, TrainConfig
 from ..training.prune import PruneConfig
@@ -161,6 +161,20 @@ def add_training_options(parser: argparse.ArgumentParser, *, arch: str = "mlp", 
     )
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--time-steps", type=int, default=Encoding.time_steps, help="time steps per sample (T)")
+    parser.add_argument(
+        "--encoding",
+        choices=ENCODINGS,
+        default=Encoding.kind,
+        help="rate: pixel p spikes with probability p each step; direct: the image itself every step, as graded "
+        "spikes of --payload-bits (QP-SNN's setting, used at 2-4 time steps) (default %(default)s)",
+    )
+    parser.add_argument(
+        "--payload-bits",
+        type=int,
+        default=None,
+        metavar="B",
+        help=f"direct encoding: pixel p sends round(p * (2^B - 1)) (default {Encoding.bits}: 8-bit pixels as they are)",
+    )
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="training batch")
     parser.add_argument("--lr", type=finite_float, default=TrainConfig.lr)
     parser.add_argument(

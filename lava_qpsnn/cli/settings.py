@@ -77,7 +77,8 @@ def training_settings(args: argparse.Namespace) -> dict:
 
 
 def encoding_from_args(args: argparse.Namespace) -> Encoding:
-    return Encoding(time_steps=args.time_steps, seed=args.seed)
+    bits = {} if args.payload_bits is None else {"bits": args.payload_bits}
+    return Encoding(time_steps=args.time_steps, seed=args.seed, kind=args.encoding, **bits)
 
 
 def neuron_from_args(args: argparse.Namespace) -> NeuronConfig:

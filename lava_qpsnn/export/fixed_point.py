@@ -11,6 +11,10 @@ length, a layer whose worst case (:mod:`lava_qpsnn.export.limits`) or bias would
 range at that ``e`` takes the largest smaller ``e`` under which both fit, while
 ``theta * 2^e * S / gamma`` stays >= 1 (else it keeps ``e`` and the exporter decides).
 
+Direct encoding: layer 0 of the float network reads payloads ``x`` divided by ``P = 2^bits - 1``;
+the integer network reads ``x`` itself, so ``P`` joins layer 0's gain (threshold and bias times
+``P``), and its ``e`` is chosen for inputs up to ``P``.
+
 The integer network is a slayer network too, and it is what runs in Lava, bit for bit
 (:func:`match_lava_spike_test` makes slayer's spike test Lava's at every threshold). The only
 reduction in the conversion, ReScaW's mean ``|W|``, is computed once and stored with the
@@ -37,7 +41,7 @@ from ..training.hooks import (
     weight_exponent,
     zero_free,
 )
-from ..training.models import SpikingNet, weight_blocks
+from ..training.models import SpikingNet, input_payload_max, scale_input, weight_blocks
 from ..training.norm import IntegerBias, folded_norm
 from .limits import worst_case
 
@@ -58,19 +62,24 @@ def to_fixed_point(
 
     Each quantized layer gets weights ``m * 2^e / w_scale`` and threshold ``vth / w_scale``
     (see the module docstring); a BatchNorm becomes folded integer weights and an integer
-    bias; other layers are copied unchanged. ``scales`` are the layers' stored ReScaW
-    scales (:func:`~lava_qpsnn.training.quantize.layer_scales`; default: computed now).
-    ``time_steps``: the window length, which lets a layer take a smaller ``e`` to stay inside
-    Lava's 24-bit state (None: the largest ``e`` always). ``net`` is not modified.
+    bias; other layers are copied unchanged. A float network fed direct-encoded payloads
+    (:func:`~lava_qpsnn.training.models.scale_input`) becomes one that takes them as they are:
+    the payload scale moves into layer 0's threshold and bias, like the weight scale.
+    ``scales`` are the layers' stored ReScaW scales (:func:`~lava_qpsnn.training.quantize.layer_scales`;
+    default: computed now). ``time_steps``: the window length, which lets a layer take a smaller ``e``
+    to stay inside Lava's 24-bit state (None: the largest ``e`` whose threshold fits). ``net`` is not modified.
     """
     fixed = copy.deepcopy(net).eval()
+    payload_max = input_payload_max(fixed)
+    scale_input(fixed, 1)  # the integer network takes the payloads themselves: their scale goes to layer 0
     blocks = weight_blocks(fixed)
     scales = scales if scales is not None else [None] * len(blocks)
     if len(scales) != len(blocks):
         raise ConfigError(f"got {len(scales)} stored scales for {len(blocks)} conv/dense layers")
     for i, (block, scale) in enumerate(zip(blocks, scales, strict=True)):
         hook, norm = core_hook(block.synapse), folded_norm(i, block)
-        if not isinstance(hook, WeightQuantizer) and norm is None:
+        input_gain = payload_max if i == 0 else 1  # the float layer 0 reads payload / payload_max
+        if not isinstance(hook, WeightQuantizer) and norm is None and input_gain == 1:
             continue
         w_scale = block.neuron.w_scale
         weight = folded_weight(block.synapse)
@@ -83,14 +92,14 @@ def to_fixed_point(
             stored = None if scale is None else torch.tensor(scale, dtype=weight.dtype, device=weight.device)
             gamma = hook.gamma(weight) if stored is None else stored
             levels, _ = hook.levels(weight, gamma)
-            exponent = _fitting_exponent(block, hook, levels, float(gamma), norm, time_steps)
+            exponent = _fitting_exponent(block, hook, levels, float(gamma), norm, time_steps, input_gain)
             step = 1 << exponent
             integers = levels * step
-            gain = step * grid_max(hook.bits, hook.grid) / float(gamma)
+            gain = step * grid_max(hook.bits, hook.grid) / float(gamma) * input_gain
             bits, grid = hook.bits, hook.grid
-        else:  # BatchNorm without lava-qpsnn quantization: slayer's own hook makes the integers
+        else:  # BatchNorm or graded input without lava-qpsnn quantization: slayer's own hook makes the integers
             integers = hook(weight, descale=True) if hook is not None else torch.round(weight * w_scale)
-            gain, bits, grid, exponent = float(w_scale), None, "symmetric", None
+            gain, bits, grid, exponent = float(w_scale) * input_gain, None, "symmetric", None
         check_weight_range(integers.cpu().numpy(), f"weight layer {i}")
         vth = round(block.neuron.threshold * gain)
         if not 1 <= vth <= VTH_MAX:
@@ -113,25 +122,34 @@ def to_fixed_point(
 
 
 def _fitting_exponent(
-    block, hook: WeightQuantizer, levels: torch.Tensor, gamma: float, norm, time_steps: int | None
+    block, hook: WeightQuantizer, levels: torch.Tensor, gamma: float, norm, time_steps: int | None, input_max: int
 ) -> int:
     """The weight exponent of a quantized layer: :func:`weight_exponent`'s, or the largest smaller one under
-    which its worst-case state over ``time_steps`` steps and its bias fit Lava (see the module docstring)."""
+    which its threshold, its bias and its worst-case state over ``time_steps`` steps (inputs up to
+    ``input_max``, which also scales the threshold) fit Lava (see the module docstring). If none fits
+    them all, the exporter measures the state, at the largest exponent whose threshold fits, or for
+    graded input, whose worst case is far beyond typical input, at the smallest."""
     largest = weight_exponent(hook.bits, hook.grid)
-    if time_steps is None:
-        return largest
     neuron = block.neuron
     decays = int(neuron.cx_current_decay), int(neuron.cx_voltage_decay)
     levels = levels.cpu().numpy().astype(np.int64)
+    fitting = []  # exponents whose threshold fits, largest first
     for exponent in range(largest, -1, -1):
-        gain = (1 << exponent) * grid_max(hook.bits, hook.grid) / gamma
+        gain = (1 << exponent) * grid_max(hook.bits, hook.grid) / gamma * input_max
         if neuron.threshold * gain < 1:  # vth would be 0 or 1: no resolution left
             break
+        if round(neuron.threshold * gain) > VTH_MAX:
+            continue
+        fitting.append(exponent)
+        if time_steps is None:
+            return exponent
         bias = np.zeros(1) if norm is None else torch.round(norm.bias() * gain).cpu().numpy()
         if np.abs(bias).max() <= BIAS_MAX:
-            if worst_case(levels << exponent, bias.astype(np.int64), *decays, time_steps).within:
+            if worst_case(levels << exponent, bias.astype(np.int64), *decays, time_steps, input_max=input_max).within:
                 return exponent
-    return largest
+    if not fitting:
+        return largest
+    return fitting[-1] if input_max > 1 else fitting[0]
 
 
 def check_on_grid(weights: np.ndarray, bits: int, where: str, grid: str, exponent: int | None = None) -> None:

@@ -7,7 +7,8 @@ never matters: a ``v`` above the threshold (``vth << 6 < 2^23 - 1``) spikes and 
 either way. What counts is ``|u|`` and how far ``v`` falls below zero.
 
 Worst case (:func:`worst_case`): inputs are binary spikes, so a neuron's input on one step is
-at most the sum of its positive weights and at least the sum of its negative ones. Lava's
+at most the sum of its positive weights and at least the sum of its negative ones (times the
+largest payload for the graded input of a direct-encoded network's first layer). Lava's
 recurrences are monotone in their input and previous state, so those extremes on every step
 of the window, iterated with Lava's rounding, bound ``u`` and ``-v`` exactly: this is the
 state the layer reaches if every same-signed input fires on every step.
@@ -63,15 +64,17 @@ def worst_case(
     voltage_decay: int,
     steps: int,
     weight_exp: int = 0,
+    input_max: int = 1,
 ) -> StatePeak:
-    """Largest ``|u|`` and ``-v`` any binary input reaches in ``steps`` steps from zero state.
+    """Largest ``|u|`` and ``-v`` any input reaches in ``steps`` steps from zero state.
 
     ``weight``: ``(out, ...)`` integers Lava sums for each output channel; ``weight_exp``:
     Lava's shift of the sum (dense; 0 for conv); ``bias``: mantissa, scalar, per output
-    channel or per neuron; decays: the 12-bit ``iDecay`` and ``vDecay``.
+    channel or per neuron; decays: the 12-bit ``iDecay`` and ``vDecay``; ``input_max``: the
+    largest input value (1: binary spikes; the largest payload of graded input).
     """
     w = np.asarray(weight, dtype=np.int64).reshape(len(weight), -1)
-    up, down = np.clip(w, 0, None).sum(1), -np.clip(w, None, 0).sum(1)
+    up, down = np.clip(w, 0, None).sum(1) * input_max, -np.clip(w, None, 0).sum(1) * input_max
     if weight_exp < 0:  # Lava shifts the sum right (rounding down): positive sums floor, negative ones ceil
         up, down = up >> -weight_exp, -(-down >> -weight_exp)
     else:
@@ -92,11 +95,11 @@ def worst_case(
     return StatePeak(current, voltage)
 
 
-def layer_worst_case(layer: DenseLayer | ConvLayer, steps: int) -> StatePeak:
+def layer_worst_case(layer: DenseLayer | ConvLayer, steps: int, input_max: int = 1) -> StatePeak:
     """:func:`worst_case` of a layer read from a ``.net`` (the integers Lava computes with)."""
     neuron = layer.neuron
     exp = layer.weight_exp if isinstance(layer, DenseLayer) else 0
-    return worst_case(layer.weight, neuron.bias, neuron.du + 1, neuron.dv, steps, exp)
+    return worst_case(layer.weight, neuron.bias, neuron.du + 1, neuron.dv, steps, exp, input_max)
 
 
 def measured_peaks(

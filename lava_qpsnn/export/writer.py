@@ -33,6 +33,7 @@ Per layer, over one window of T steps:
 
 from __future__ import annotations
 
+import math
 import os
 import uuid
 import warnings
@@ -249,9 +250,16 @@ def _check_state_limits(path: os.PathLike, checkpoint: Checkpoint) -> None:
     network = read_netx(path)
     steps = checkpoint.encoding.time_steps
     risky = {}
+    encoding = checkpoint.encoding
+    graded = None  # the file index of the layer that reads graded payloads, if any
+    input_max = encoding.payload_max  # what the first synapse reads; spikes (1) after it
     for index, layer in enumerate(network.layers):
-        if isinstance(layer, DenseLayer | ConvLayer) and not (worst := layer_worst_case(layer, steps)).within:
+        if not isinstance(layer, DenseLayer | ConvLayer):
+            continue
+        graded = index if graded is None and encoding.graded else graded
+        if not (worst := layer_worst_case(layer, steps, input_max)).within:
             risky[index] = worst
+        input_max = 1
     if not risky:
         return
     _, test_set = load_dataset(checkpoint.dataset)
@@ -263,6 +271,16 @@ def _check_state_limits(path: os.PathLike, checkpoint: Checkpoint) -> None:
         layer, peak = network.layers[index], peaks[id(network.layers[index])]
         name = f"layer {index} ({'dense' if isinstance(layer, DenseLayer) else 'conv'})"
         reached = f"|u| {peak.current:,} and |v| {peak.voltage:,}"
+        if not peak.within and index == graded:
+            over = math.ceil(math.log2(peak.largest / (STATE_LIMIT - 1)))
+            fewer = f"{over} fewer bit{'s' * (over > 1)}"
+            raise ExportError(
+                f"{name} reads {encoding.bits}-bit graded payloads and reaches {reached} on {samples}, beyond "
+                f"Lava's 24-bit limit {STATE_LIMIT:,} (Lava would wrap or clip it): payloads times its weights need "
+                f"{fewer}: send fewer payload bits (e.g. --payload-bits {max(encoding.bits - over, 1)}) or give the "
+                "first layer fewer weight bits",
+                settings=("payload_bits", "first_last_bits"),
+            )
         if not peak.within:
             raise ExportError(
                 f"{name} reaches {reached} on {samples}, beyond Lava's 24-bit limit {STATE_LIMIT:,} (Lava would "

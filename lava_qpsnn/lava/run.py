@@ -26,7 +26,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import DataError, LavaRuntimeError, NetxFileError
+from ..netx import netx_arguments
 from ..netx.metadata import NetInfo, read_net_info
+from ..sim import check_input
 from .supervise import one_line, run_supervised, stop_supervised
 from .targets import run_config
 
@@ -35,9 +37,7 @@ if TYPE_CHECKING:
     from lava.magma.core.process.process import AbstractProcess
     from lava.magma.core.run_configs import RunConfig
 
-__all__ = ["run_lava", "run_windows", "build_network", "to_lava_layout", "RESET_OFFSET"]
-
-RESET_OFFSET = 1
+__all__ = ["run_lava", "run_windows", "build_network", "to_lava_layout"]
 
 
 def to_lava_layout(spikes: np.ndarray) -> np.ndarray:
@@ -54,11 +54,7 @@ def build_network(info: NetInfo) -> Network:
     from lava.lib.dl import netx
 
     try:
-        return netx.hdf5.Network(
-            net_config=str(info.path),
-            reset_interval=info.encoding.time_steps,
-            reset_offset=RESET_OFFSET,
-        )
+        return netx.hdf5.Network(net_config=str(info.path), **netx_arguments(info.encoding))
     except NotImplementedError as exc:
         raise NetxFileError(f"{info.path}: netx cannot build this network ({exc})") from None
     except (KeyError, ValueError, TypeError, AttributeError, IndexError, RuntimeError) as exc:
@@ -120,8 +116,8 @@ def run_lava(
     Parameters
     ----------
     net_path : a ``.net`` written by ``netx_export``
-    spikes : input spikes, ``N x shape x T`` with ``shape`` the image ``(C, H, W)`` or the
-        network's input shape, and ``T`` the file's time steps
+    spikes : input spikes (or a direct-encoded file's payloads), ``N x shape x T`` with ``shape``
+        the image ``(C, H, W)`` or the network's input shape, and ``T`` the file's time steps
     samples_per_run : samples per ``run()`` call (the progress bar's step; state carries
         over between calls, so this does not change results)
     on_chunk : called with the samples done after each ``run()`` call (see :func:`run_windows`)
@@ -143,6 +139,7 @@ def run_lava(
             f"input spikes of shape {spikes.shape} do not fit {info.path.name}: "
             f"expected N x {info.input_shape} x {steps}"
         )
+    check_input(info.network, spikes)
     count = spikes.shape[0]
     data = to_lava_layout(spikes.reshape(count, *info.input_shape, steps).astype(np.float32))
     try:

@@ -66,10 +66,15 @@ Layer = InputLayer | DenseLayer | ConvLayer | FlattenLayer
 
 @dataclass(frozen=True, eq=False)
 class NetxNetwork:
-    """A ``.net`` file's layers in file order; shapes are C-order (``(F,)`` or ``(C, H, W)``)."""
+    """A ``.net`` file's layers in file order; shapes are C-order (``(F,)`` or ``(C, H, W)``).
+
+    ``input_bits``: the payload bits of graded input spikes into the first synapse (a direct-encoded
+    network, netx's ``input_message_bits``); 0 for binary spikes.
+    """
 
     name: str
     layers: tuple[Layer, ...]
+    input_bits: int = 0
 
     @property
     def input_shape(self) -> tuple[int, ...]:

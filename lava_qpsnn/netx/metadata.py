@@ -1,24 +1,20 @@
-"""What lava-qpsnn reads from and adds to a NetX HDF5 (``.net``) file.
+"""A ``.net`` file exported by lava-qpsnn: its layers with our metadata (:mod:`.document`), checked together.
 
-The exporter stores, as a JSON attribute on the file's root, the data set, the spike
-encoding and the number of classes, so that evaluation and deployment need nothing but
-the ``.net`` file. netx ignores root attributes, so the file stays a standard NetX file.
+:func:`read_net_info` gives evaluation and deployment everything they need from the file alone;
+:func:`check_exported_from` tells whether a checkpoint is the one a file was exported from.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import h5py
-import numpy as np
-
 from ..data import Encoding
-from ..errors import ConfigError, NetxFileError, QpsnnError
+from ..errors import ConfigError, NetxFileError
+from .document import METADATA_ATTR, netx_call, read_document, write_metadata
 from .groups import open_netx
 from .layers import ConvLayer, DenseLayer, NetxNetwork
 from .reader import read_netx
@@ -35,8 +31,6 @@ __all__ = [
     "METADATA_ATTR",
 ]
 
-METADATA_ATTR = "lava_qpsnn"
-METADATA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -59,20 +53,9 @@ class NetInfo:
     num_spiking_layers: int
     network: NetxNetwork = field(repr=False, compare=False)
 
-
-def write_metadata(handle: h5py.File, *, dataset: str, encoding: Encoding, num_classes: int) -> None:
-    """Store what evaluation needs beside the network (see module docstring)."""
-    document = {
-        "version": METADATA_VERSION,
-        "dataset": dataset,
-        "encoding": dict(vars(encoding)),
-        "num_classes": num_classes,
-    }
-    # fixed-length ASCII (json escapes the rest): a variable-length string would live outside any checksum
-    handle.attrs[METADATA_ATTR] = np.bytes_(json.dumps(document).encode("ascii"))
-    simulation = handle.create_group("simulation")
-    simulation.create_dataset("Ts", data=1)
-    simulation.create_dataset("tSample", data=encoding.time_steps)
+    def netx_call(self) -> str:
+        """The ``netx.hdf5.Network(...)`` call that builds this file as the trained network."""
+        return netx_call(self.encoding, self.path.name)
 
 
 def read_net_info(path: str | os.PathLike) -> NetInfo:
@@ -80,15 +63,11 @@ def read_net_info(path: str | os.PathLike) -> NetInfo:
     path = Path(path)
     network = read_netx(path)
     with open_netx(path) as handle:
-        try:
-            raw = handle.attrs.get(METADATA_ATTR)
-        except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
-            raise NetxFileError(f"{path}: unreadable lava-qpsnn metadata ({exc}): re-export the network") from None
-    if raw is None:
+        meta = read_document(handle, path)
+    if meta is None:
         raise NetxFileError(
             f"{path} has no lava-qpsnn metadata (data set, encoding): export it with 'python -m netx_export'"
         )
-    meta = _metadata(raw, path)
     output_size = math.prod(network.layers[-1].shape)
     if meta["num_classes"] != output_size:
         raise NetxFileError(
@@ -105,40 +84,6 @@ def read_net_info(path: str | os.PathLike) -> NetInfo:
         network=network,
     )
 
-
-def _metadata(raw: object, path: Path) -> dict:
-    """The metadata attribute parsed and checked: known version, exactly the keys we write, each of its type."""
-
-    def fail(problem: str) -> NetxFileError:
-        return NetxFileError(f"{path}: damaged lava-qpsnn metadata ({problem}): re-export the network")
-
-    try:
-        meta = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise fail(f"not JSON: {' '.join(str(exc).split())[:80]}") from None
-    if not isinstance(meta, dict):
-        raise fail(f"a JSON {type(meta).__name__}, expected an object")
-    if meta.get("version") != METADATA_VERSION or isinstance(meta.get("version"), bool):
-        raise NetxFileError(
-            f"{path} has lava-qpsnn metadata version {meta.get('version')!r}, this lava-qpsnn reads version "
-            f"{METADATA_VERSION}: re-export the network with this version"
-        )
-    if set(meta) != set(_METADATA_TYPES):
-        raise fail(f"keys {sorted(meta)}, expected {sorted(_METADATA_TYPES)}")
-    for key, kind in _METADATA_TYPES.items():
-        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
-            raise fail(f"{key} is {meta[key]!r}, expected a JSON {_JSON_NAMES[kind]}")
-    if not meta["dataset"] or meta["num_classes"] < 1:
-        raise fail(f"dataset {meta['dataset']!r} and num_classes {meta['num_classes']}: expected a name and >= 1")
-    try:
-        meta["encoding"] = Encoding(**meta["encoding"])
-    except (QpsnnError, TypeError) as exc:
-        raise fail(f"encoding: {exc}") from None
-    return meta
-
-
-_METADATA_TYPES = {"version": int, "dataset": str, "encoding": dict, "num_classes": int}
-_JSON_NAMES = {int: "integer", str: "string", dict: "object"}
 
 
 def squeeze_shape(shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -10,6 +10,8 @@ ProcessModels apply is done here, once, so that the simulator only sums and shif
   itself detects (which differs from netx's for matrices with no positive entry);
 - conv weights are raw integers: no clipping, no exponent (Lava's fixed-point conv
   ignores ``weight_exp``);
+- the input is binary spikes, or graded payloads if our metadata says the network is
+  direct-encoded (:attr:`NetxNetwork.input_bits`; netx's ``input_message_bits``);
 - neurons (CUBA or LOIHI) become Lava's LIF: ``vth = vThMant``, ``du = iDecay - 1``,
   ``dv = vDecay``, bias mantissa ``bias`` with exponent 6; a dense layer without a
   ``neuron`` group gets netx's non-leaky integrator that never spikes.
@@ -33,6 +35,7 @@ import numpy as np
 
 from ..errors import NetxFileError
 from ..loihi import DECAY_UNITY, MAX_DELAY, VTH_MAX, WEIGHT_MAX, WEIGHT_MIN
+from .document import read_document
 from .groups import CONV_WEIGHT, Group, layer_groups, open_netx
 from .layers import ConvLayer, DenseLayer, FlattenLayer, InputLayer, Layer, NetxNetwork, Neuron
 
@@ -49,6 +52,7 @@ def read_netx(path: str | os.PathLike, *, num_layers: int | None = None) -> Netx
     """Read and check a ``.net`` file; ``num_layers`` reads only the first layer groups, like netx's argument."""
     path = Path(path)
     with open_netx(path) as handle:
+        document = read_document(handle, path)
         groups = layer_groups(handle, path.name)[:num_layers]
         layers: list[Layer] = []
         for g in groups:
@@ -62,7 +66,8 @@ def read_netx(path: str | os.PathLike, *, num_layers: int | None = None) -> Netx
         raise NetxFileError(
             f"{path.name}: {groups[-1].name} is a flatten layer at the end: netx connects it to nothing"
         )
-    return NetxNetwork(path.name, tuple(layers))
+    input_bits = 0 if document is None else document["encoding"].input_message_bits
+    return NetxNetwork(path.name, tuple(layers), input_bits)
 
 
 def _read_layer(g: Group, previous: list[Layer]) -> Layer:

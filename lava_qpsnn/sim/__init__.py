@@ -38,6 +38,6 @@ neuron has latency 0) first sees a sample's input ``l`` steps after the sample s
   first step): one Lava run without reset per sample.
 """
 
-from .engine import LayerTrace, default_batch_size, simulate, trace
+from .engine import LayerTrace, check_input, default_batch_size, simulate, trace
 
-__all__ = ["LayerTrace", "default_batch_size", "simulate", "trace"]
+__all__ = ["LayerTrace", "check_input", "default_batch_size", "simulate", "trace"]

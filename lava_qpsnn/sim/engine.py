@@ -26,7 +26,7 @@ from ..errors import ConfigError, DataError, NetxFileError
 from ..loihi import DECAY_UNITY, STATE_LIMIT, STATE_SHIFT
 from ..netx import ConvLayer, DenseLayer, FlattenLayer, InputLayer, NetxNetwork, Neuron, read_netx
 
-__all__ = ["LayerTrace", "simulate", "trace", "default_batch_size", "BATCH_BYTES"]
+__all__ = ["LayerTrace", "simulate", "trace", "default_batch_size", "check_input", "BATCH_BYTES"]
 
 FLOAT32_EXACT = 1 << 24  # integers up to 2^24 are exact in float32, so are all partial sums below it
 INT32_LIMIT = 1 << 31
@@ -57,7 +57,8 @@ def simulate(
     ----------
     net : a ``.net`` path or a network from :func:`~lava_qpsnn.sim.read_netx`
     spikes : ``N x shape x T`` input spikes (``NFT`` or ``NCHWT``; any shape with the input
-        layer's number of elements; any non-zero value is a spike, as in Lava); integer
+        layer's number of elements; any non-zero value is a spike, as in Lava); the integer
+        payloads ``0 .. 2^bits - 1`` of a direct-encoded network (``net.input_bits``); integer
         ``a_in`` values if the input layer has a neuron
     layers : return every neuron layer's spikes (the processes of ``netx.hdf5.Network.layers``)
     continuous : each sample is one stream from zero state (a Lava run without reset);
@@ -148,6 +149,7 @@ def _run(
     x = _input(network, spikes)
     traces = []
     s, latencies = x, iter(network.latencies)
+    input_max = (1 << network.input_bits) - 1 if network.input_bits else 1  # graded payloads reach the first synapse
     with torch.no_grad():
         for layer in network.layers:
             if isinstance(layer, FlattenLayer):
@@ -158,7 +160,8 @@ def _run(
                     continue
                 drive = x * 2.0**STATE_SHIFT  # the input neuron's a_in, no synapse, no delay
             else:
-                drive = _synaptic_input(layer, s, limits)
+                drive = _synaptic_input(layer, s, limits, input_max)
+                input_max = 1  # every later synapse reads spikes
             latency = next(latencies)
             start = 0 if continuous else latency
             s, u, v = _lif(layer.neuron, drive, start=start, record_state=record_state, limits=limits)
@@ -179,8 +182,44 @@ def _input(net: NetxNetwork, spikes: np.ndarray | torch.Tensor) -> torch.Tensor:
         if x.is_floating_point() and not torch.equal(x, x.round()):
             raise DataError(f"input of {net.name} drives its input neuron's a_in: give integers, found fractions")
         return x.to(torch.float64).contiguous()
+    if net.input_bits:
+        return _payloads(net, x)
     spikes = torch.empty(x.shape, dtype=torch.float32)
     return spikes.copy_(x != 0)  # Lava's synapses read any non-zero input as a spike; one transposing pass
+
+
+def _payloads(net: NetxNetwork, x: torch.Tensor) -> torch.Tensor:
+    """Graded input as float32 (exact: payloads are below 2^17)."""
+    check_input(net, x)
+    return x.to(torch.float32).contiguous()
+
+
+def check_input(net: NetxNetwork, x: np.ndarray | torch.Tensor) -> None:
+    """Refuse input that is not what ``net`` was trained on: whole payloads ``0 .. 2^bits - 1`` (not bool spikes)
+    for a direct-encoded network, spikes (0 or 1) for a rate-coded one.
+
+    The simulator itself, like Lava, reads any non-zero input of a binary network as a spike; the
+    commands that run a lava-qpsnn file check its input with this first.
+    """
+    x = torch.as_tensor(x)
+    if net.input_bits and x.dtype == torch.bool:
+        raise DataError(
+            f"{net.name} is direct-encoded: give it graded payloads (lava_qpsnn.data.direct_encode), not spikes"
+        )
+    largest = (1 << net.input_bits) - 1 if net.input_bits else 1
+    x = x if x.dtype == torch.float64 else x.to(torch.float32)
+    low, high = torch.aminmax(x) if x.numel() else (torch.zeros(()), torch.zeros(()))
+    if torch.isfinite(x).all() and torch.equal(x, x.round()) and 0 <= float(low) and float(high) <= largest:
+        return
+    if net.input_bits:
+        raise DataError(
+            f"{net.name} is direct-encoded: its input must be whole payloads 0..{largest} ({net.input_bits} bits), "
+            f"found {float(low):g}..{float(high):g}; encode images with lava_qpsnn.data.direct_encode"
+        )
+    raise DataError(
+        f"{net.name} is rate-coded: its input must be spikes (0 or 1), found {float(low):g}..{float(high):g} "
+        "(graded payloads?); encode images with lava_qpsnn.data.rate_encode"
+    )
 
 
 def _outside(a: torch.Tensor, dtype: type) -> np.ndarray:
@@ -202,15 +241,18 @@ class _Synapse:
 _prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _synapse(layer: DenseLayer | ConvLayer) -> _Synapse:
+def _synapse(layer: DenseLayer | ConvLayer, input_max: int = 1) -> _Synapse:
     """Fast path when the exponent divides every weight and the scaled sums stay below 2^24 (exact in float32);
-    otherwise float64 sums, then Lava's shift (rounding down) and 24-bit conv wrap."""
-    if layer in _prepared:
-        return _prepared[layer]
+    otherwise float64 sums, then Lava's shift (rounding down) and 24-bit conv wrap. ``input_max``: the
+    largest input value (1 for spikes, the largest payload for graded input)."""
+    cached = _prepared.setdefault(layer, {})
+    if input_max in cached:
+        return cached[input_max]
     conv = isinstance(layer, ConvLayer)
     weight = layer.weight
     exp = 0 if conv else layer.weight_exp  # Lava's fixed-point conv has no exponent
-    largest = float(np.abs(weight).reshape(weight.shape[0], -1).sum(1).max()) * 2.0**exp  # max |a| of one step
+    rows = float(np.abs(weight).reshape(weight.shape[0], -1).sum(1).max())
+    largest = rows * input_max * 2.0**exp  # max |a| of one step
     folded = not np.any(weight % 2 ** max(-exp, 0)) and largest * 2**STATE_SHIFT < FLOAT32_EXACT
     dtype = torch.float32 if folded else torch.float64
     scale = 2.0 ** (exp + STATE_SHIFT) if folded else 1.0
@@ -220,13 +262,16 @@ def _synapse(layer: DenseLayer | ConvLayer) -> _Synapse:
         for d in delays
     )
     synapse = _Synapse(dtype, folded, exp, conv and largest >= STATE_LIMIT, groups)
-    _prepared[layer] = synapse
+    cached[input_max] = synapse
     return synapse
 
 
-def _synaptic_input(layer: DenseLayer | ConvLayer, s: torch.Tensor, limits: bool = True) -> torch.Tensor:
-    """``a << 6`` per step, where ``a[t]`` is what Lava's synapse emits at ``t``: its sum of ``s[t - 1 - delay]``."""
-    synapse = _synapse(layer)
+def _synaptic_input(
+    layer: DenseLayer | ConvLayer, s: torch.Tensor, limits: bool = True, input_max: int = 1
+) -> torch.Tensor:
+    """``a << 6`` per step, where ``a[t]`` is what Lava's synapse emits at ``t``: its sum of ``s[t - 1 - delay]``
+    (spikes, or graded payloads up to ``input_max``)."""
+    synapse = _synapse(layer, input_max)
     steps = s.shape[0]
     drive = torch.zeros((steps, s.shape[1], *layer.shape), dtype=synapse.dtype)
     for d, w in synapse.groups:

@@ -22,8 +22,8 @@ from ..errors import CheckpointError, ConfigError, QpsnnError
 from ..files import atomic_output
 from .checkpoint_fields import check_agreement, check_complete
 from .hooks import MaskedWeights, core_hook
-from .loop import TrainConfig
-from .models import SpikingNet, build_model, weight_blocks
+from .loop import TrainConfig, check_input_scale
+from .models import SpikingNet, build_model, scale_input, weight_blocks
 from .norm import folded_norm
 from .quantize import QuantConfig, layer_scales, quant_config_of, quantize_model
 from .slayer_blocks import config_of_blocks
@@ -87,6 +87,7 @@ class Checkpoint:
         else:
             model = config_of_blocks(net.blocks, image_shape)
         _check_packable(net)
+        check_input_scale(net, encoding)
         found = quant_config_of(net)
         layers = len(weight_blocks(net))
         if quant is not None and (found is None or quant.differences(found, layers)):
@@ -102,8 +103,8 @@ class Checkpoint:
         return checkpoint
 
     def build(self) -> SpikingNet:
-        """A fresh :class:`SpikingNet` with the stored weights (and quantization hooks)."""
-        net = build_model(self.model)
+        """A fresh :class:`SpikingNet` with the stored weights (and quantization hooks), taking the encoding's input."""
+        net = scale_input(build_model(self.model), self.encoding.payload_max)
         if self.quant is not None:
             quantize_model(net, self.quant)
         try:

@@ -32,7 +32,10 @@ ENTRIES = ("model", "dataset", "encoding", "state_dict", "metrics", "quant", "pr
 MODEL_FIELDS = ("layers", "image_shape", "norm", "neuron")
 PRUNING_LISTS = ("layer_ratios", "widths_before", "kept_channels", "capped_layers")
 # fields added to version 2 after files of it were written; their absence means the default's behaviour
-LATER_FIELDS = {"training": {"validation"}}  # no held-out split: how every run before it was trained
+LATER_FIELDS = {
+    "training": {"validation"},  # no held-out split: how every run before it was trained
+    "encoding": {"bits"},  # only direct encoding has payload bits; every earlier file is rate-coded
+}
 
 
 def _names(cls: type) -> set[str]:
@@ -62,7 +65,7 @@ def check_complete(data: dict) -> None:
         if kind is None:
             raise ValueError(f"model layer {i} is {layer!r}: expected one of kinds {', '.join(_KINDS)}")
         _require(layer, _names(kind), f"model layer {i} ({layer['kind']})")
-    _require(data["encoding"], _names(Encoding), "'encoding'")
+    _require(data["encoding"], _names(Encoding), "'encoding'", LATER_FIELDS["encoding"])
     if data["quant"] is not None:
         _require(data["quant"], _names(QuantConfig), "'quant'")
     if data["training"] is not None:

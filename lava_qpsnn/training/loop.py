@@ -1,7 +1,7 @@
 """Training and PyTorch-side evaluation of a :class:`~lava_qpsnn.training.models.SpikingNet`.
 
-Training re-encodes the training images with fresh rate-coded spikes every epoch (a
-seeded generator, so runs repeat); evaluation uses the fixed test encoding of
+Training re-encodes the training images every epoch (rate-coded spikes from a seeded generator,
+so runs repeat; direct encoding's payloads are the same every epoch); evaluation uses the fixed test encoding of
 :func:`~lava_qpsnn.data.encode_test_split`, the same spikes Lava receives. After each epoch
 the model is scored on a fixed subset of the training split (``monitor_samples``), so the test
 split is read once, at the end, and the state is saved for a resumable run
@@ -25,11 +25,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data import Dataset, Encoding, SpikeStream, encode_test_split, rate_encode, spike_batches, stream_test_split
+from ..data import Dataset, Encoding, InputStream, encode_images, encode_test_split, spike_batches, stream_test_split
 from ..errors import ConfigError
 from .device import model_device, resolve_device
 from .distributed import is_main, my_batches, share, sum_over_ranks, world_size, wrap
-from .models import SpikingNet, weight_blocks
+from .models import SpikingNet, input_payload_max, weight_blocks
 from .resume import RunState, capture_rng, restore_rng
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "classify",
     "accuracy",
     "monitor_subset",
+    "check_input_scale",
     "init_weights",
     "LOSSES",
     "SCHEDULES",
@@ -151,7 +152,7 @@ def classify(spikes: np.ndarray | torch.Tensor) -> np.ndarray:
 @torch.no_grad()
 def output_spikes(
     model: SpikingNet,
-    spikes: np.ndarray | SpikeStream,
+    spikes: np.ndarray | InputStream,
     batch_size: int = 256,
     *,
     device: str | torch.device | None = None,
@@ -187,7 +188,7 @@ def output_spikes(
 
 
 @torch.no_grad()
-def _accuracy(model: SpikingNet, spikes: np.ndarray | SpikeStream, labels: np.ndarray, batch_size: int = 256) -> float:
+def _accuracy(model: SpikingNet, spikes: np.ndarray | InputStream, labels: np.ndarray, batch_size: int = 256) -> float:
     """Share of ``labels`` predicted; with several ranks each runs its share of the batches."""
     model.eval()
     where = model_device(model)
@@ -201,6 +202,16 @@ def _accuracy(model: SpikingNet, spikes: np.ndarray | SpikeStream, labels: np.nd
 def accuracy(model: SpikingNet, test_set: Dataset, encoding: Encoding) -> float:
     """Accuracy of ``model`` on the fixed encoding of ``test_set`` (encoded batch by batch)."""
     return _accuracy(model, stream_test_split(test_set, encoding), test_set.labels)
+
+
+def check_input_scale(net: torch.nn.Module, encoding: Encoding) -> None:
+    """Refuse a float network that would read ``encoding``'s input at another scale than it was made for."""
+    takes = input_payload_max(net)
+    if takes != encoding.payload_max:
+        raise ConfigError(
+            f"the network takes input values up to {takes} but {encoding.describe()} sends up to "
+            f"{encoding.payload_max}: call lava_qpsnn.training.models.scale_input(net, encoding.payload_max) first"
+        )
 
 
 def monitor_subset(train_set: Dataset, samples: int) -> Dataset:
@@ -232,6 +243,7 @@ def train(
     """
     if device is not None:
         model.to(resolve_device(device))
+    check_input_scale(model, encoding)
     if config.batch_size < world_size():
         raise ConfigError(
             f"a batch of {config.batch_size} cannot give each of {world_size()} ranks a sample",
@@ -273,13 +285,13 @@ def train(
         correct = trained = 0
         for start in batches:
             index = order[start : start + config.batch_size]
-            spikes = rate_encode(train_set.images[index], encoding.time_steps, rng)  # every rank draws all
+            spikes = encode_images(train_set.images[index], encoding, rng)  # every rank draws all
             if len(index) < world_size():  # a last batch too small to give every rank a sample is skipped
                 bar.update()
                 continue
             trained += len(index)
             mine = share(np.arange(len(index)))
-            x = torch.from_numpy(spikes[mine]).to(where)
+            x = torch.from_numpy(spikes[mine]).to(where, torch.float32)
             y = labels[torch.from_numpy(index[mine]).to(where)]
             out = learner(x)
             loss = loss_fn(out, y, len(index)) * world_size()  # DDP averages the ranks' gradients

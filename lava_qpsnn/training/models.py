@@ -5,7 +5,8 @@ a plain ``torch.nn.Module`` whose ``blocks`` are slayer blocks, so slayer's trai
 and each block's ``export_hdf5`` work unchanged. :func:`prepare_model` makes any module with
 slayer ``blocks`` (e.g. a network written by hand) ready for lava-qpsnn.
 
-Layouts: the network takes spikes ``NCHWT`` and returns output spikes ``N x classes x T``.
+Layouts: the network takes input ``NCHWT`` (spikes, or direct-encoded payloads: :func:`scale_input`)
+and returns output spikes ``N x classes x T``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,21 @@ from collections.abc import Sequence
 
 import torch
 
+from ..errors import ConfigError
 from .hooks import FoldedWeights
 from .norm import BatchNorm
 from .slayer_blocks import config_of_blocks
 from .specs import Conv, Dense, ModelConfig, Pool, layer_width, output_shape
 
-__all__ = ["SpikingNet", "build_model", "prepare_model", "weight_blocks", "POOL_WEIGHT"]
+__all__ = [
+    "SpikingNet",
+    "build_model",
+    "prepare_model",
+    "weight_blocks",
+    "scale_input",
+    "input_payload_max",
+    "POOL_WEIGHT",
+]
 
 # A pooling neuron's weight, in units of its threshold: any input spike in the window fires it
 # (Lava compares v > vth, so exactly 1.0 would need two spikes): spike max-pooling.
@@ -42,6 +52,50 @@ class SpikingNet(torch.nn.Module):
         for block in self.blocks:
             x = block(x)
         return x
+
+
+class InputScale:
+    """Forward pre-hook of a float network fed direct-encoded payloads: divides them by the largest one.
+
+    Every network of the library takes what Lava receives (:mod:`lava_qpsnn.data.encoding`); the float
+    network so sees the image on the payload grid, and the integer network, which takes the payloads
+    as they are, folds the factor into its first layer (:func:`~lava_qpsnn.export.fixed_point.to_fixed_point`).
+    """
+
+    def __init__(self, payload_max: int) -> None:
+        self.payload_max = payload_max
+
+    def __call__(self, module: torch.nn.Module, args: tuple) -> tuple:
+        return (args[0] / self.payload_max, *args[1:])
+
+
+def scale_input(net: torch.nn.Module, payload_max: int) -> torch.nn.Module:
+    """Make float ``net`` take payloads up to ``payload_max`` (1: binary spikes, as they are); in place, returns it.
+
+    ``payload_max`` is :attr:`Encoding.payload_max <lava_qpsnn.data.Encoding.payload_max>`; calling it
+    again replaces the previous setting.
+    """
+    from lava.lib.dl import slayer
+
+    first = next((b for b in net.blocks if not isinstance(b, slayer.block.cuba.Flatten)), None)
+    if payload_max != 1 and isinstance(first, slayer.block.cuba.Pool):
+        raise ConfigError(
+            "direct encoding feeds graded pixels to the first layer, which is pooling (pooling acts on spikes): "
+            "begin with a conv or dense layer, or use rate encoding",
+            settings=("arch", "encoding"),
+        )
+    for key, hook in list(net._forward_pre_hooks.items()):
+        if isinstance(hook, InputScale):
+            del net._forward_pre_hooks[key]
+    if payload_max != 1:
+        net.register_forward_pre_hook(InputScale(payload_max))
+    return net
+
+
+def input_payload_max(net: torch.nn.Module) -> int:
+    """The largest input value ``net`` divides by (:func:`scale_input`); 1 if it takes its input as it is."""
+    scales = [h.payload_max for h in net._forward_pre_hooks.values() if isinstance(h, InputScale)]
+    return scales[0] if scales else 1
 
 
 def weight_blocks(net: torch.nn.Module) -> list[torch.nn.Module]:

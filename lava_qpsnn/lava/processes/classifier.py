@@ -32,12 +32,12 @@ class Classifier(AbstractProcess):
         clf.run(condition=RunSteps(num_steps=clf.num_steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
         predictions = clf.predictions.get().astype(int); clf.stop()
 
-    Inside, per sample window of ``T`` steps: :class:`Encoder` (rate coding with the
-    file's seed) -> the netx network, every neuron reset at the start of each window ->
-    :class:`Readout` (spike counts, argmax). What runs where: the encoder and readout are
-    Python models on the host CPU; the netx network runs on Lava's fixed-point CPU models
-    (``cpu``) or on Loihi 2 neuro cores (``loihi2``, with Lava's embedded-IO spike adapters
-    between host and chip).
+    Inside, per sample window of ``T`` steps: :class:`Encoder` (the file's encoding: rate
+    coding with its seed, or direct encoding's graded payloads) -> the netx network, every
+    neuron reset at the start of each window -> :class:`Readout` (spike counts, argmax).
+    What runs where: the encoder and readout are Python models on the host CPU; the netx
+    network runs on Lava's fixed-point CPU models (``cpu``) or on Loihi 2 neuro cores
+    (``loihi2``, with Lava's embedded-IO spike adapters between host and chip).
 
     Parameters
     ----------
@@ -86,14 +86,16 @@ class ClassifierModel(AbstractSubProcessModel):
     def __init__(self, proc: Classifier) -> None:
         info, images = proc.info, proc.proc_params["images"]
         steps = info.encoding.time_steps
-        self.encoder = Encoder(images=images, time_steps=steps, seed=info.encoding.seed, shape=info.input_shape)
+        encoding = info.encoding
+        bits = encoding.input_message_bits
+        self.encoder = Encoder(images=images, time_steps=steps, seed=encoding.seed, shape=info.input_shape, bits=bits)
         self.network = build_network(info)
         _expose_netx_processes(self, self.network)
         self.readout = Readout(
             num_classes=info.num_classes, time_steps=steps, latency=info.num_spiking_layers, num_samples=len(images)
         )
         if proc.proc_params["target"] == "loihi2":  # the network on the chip, encoder and readout on the host
-            self.to_chip, self.from_chip = _chip_adapters(self.network)  # attributes: Lava finds sub-processes so
+            self.to_chip, self.from_chip = _chip_adapters(self.network, bits)  # attributes: Lava finds sub-processes so
             self.encoder.s_out.connect(self.to_chip.inp)
             self.to_chip.out.connect(self.network.inp)
             self.network.out.connect(self.from_chip.inp)
@@ -105,14 +107,18 @@ class ClassifierModel(AbstractSubProcessModel):
         proc.vars.predictions.alias(self.readout.predictions)
 
 
-def _chip_adapters(network: AbstractProcess) -> tuple[AbstractProcess, AbstractProcess]:
+def _chip_adapters(network: AbstractProcess, input_bits: int) -> tuple[AbstractProcess, AbstractProcess]:
     """lava-loihi's spike adapters host -> chip and chip -> host, as lava-dl's Loihi tests use them:
-    ``PyToN3ConvAdapter`` into a conv (3-d) input, ``PyToNxAdapter`` into a dense one, and
-    ``NxToPyAdapter`` with binary (0 message bits) spikes out. Not run here: no Loihi."""
+    ``PyToN3ConvAdapter`` into a conv (3-d) input, ``PyToNxAdapter`` into a dense one (``input_bits``
+    message bits: graded payloads of direct encoding, 0 for spikes), and ``NxToPyAdapter`` with
+    binary (0 message bits) spikes out. Not run here: no Loihi."""
     from lava.proc import embedded_io as eio
 
     into = eio.spike.PyToN3ConvAdapter if len(network.inp.shape) == 3 else eio.spike.PyToNxAdapter
-    return into(shape=network.inp.shape), eio.spike.NxToPyAdapter(shape=network.out.shape, num_message_bits=0)
+    return (
+        into(shape=network.inp.shape, num_message_bits=input_bits),
+        eio.spike.NxToPyAdapter(shape=network.out.shape, num_message_bits=0),
+    )
 
 
 def _expose_netx_processes(model: AbstractSubProcessModel, network: AbstractProcess) -> None:

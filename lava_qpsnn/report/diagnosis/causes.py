@@ -40,13 +40,16 @@ def find_problems(
             count = _count(layer.netx_changed_weights, "weight")
             out.append(Problem(f"netx changes {count} of {name} when it builds the network: {why}", ("prune",)))
         if layer.limit_step is not None and layer.limit_changed_spikes:  # past the limit itself, not downstream
+            advice, settings = "lower its weight scale or the input rate", ("bits", "true_rate")
+            if checkpoint.encoding.graded and layer is layers[0]:  # it reads the payloads
+                advice = "send fewer payload bits or give the first layer fewer weight bits"
+                settings = ("payload_bits", "first_last_bits")
             out.append(
                 Problem(
                     f"{name} reaches |u| {layer.peak_current:,} / |v| {layer.peak_voltage:,} at step "
                     f"{layer.limit_step}, beyond Lava's 24-bit limit {STATE_LIMIT:,}: Lava wraps or clips it, which "
-                    f"changes {_count(layer.limit_changed_spikes, 'spike')} of the layer; lower its weight scale or "
-                    "the input rate",
-                    ("bits", "true_rate"),
+                    f"changes {_count(layer.limit_changed_spikes, 'spike')} of the layer; {advice}",
+                    settings,
                 )
             )
     deployed = "simulator" if any("simulator" in layer.spikes for layer in layers) else "fixed-point"

@@ -49,8 +49,9 @@ def format_report(report: NetworkReport) -> str:
     lines = [
         format_table(*report_table(report)),
         f"spikes and SynOps per sample: mean over the first {report.samples} test samples of {report.dataset} "
-        f"(T = {report.time_steps}; accuracy on them {100 * report.accuracy:.2f}%). SynOps: synapses driven by "
-        "input spikes, every stored synapse counted (zero weights too); spikes: each layer's output spikes",
+        f"({report.encoding.describe()}; accuracy on them {100 * report.accuracy:.2f}%). SynOps: synapses driven by "
+        "input spikes, every stored synapse counted (zero weights too); spikes: each layer's output spikes"
+        + (_GRADED_NOTE if report.encoding.graded else ""),
         f"max |u|, max |v|: the largest current and voltage reached on them (% of Lava's 24-bit limit 2^23 = "
         f"{STATE_LIMIT:,}; Lava is exact below it)",
         f"packed weights {report.packed_bytes / 1024:.2f} KB: {report.compression:.1f}x smaller than float32{before} "
@@ -65,8 +66,17 @@ def format_report(report: NetworkReport) -> str:
             [[c.name, f"{c.value:,} {c.unit}", c.source, c.assumption or "-"] for c in LIMITS + ENERGIES],
         ),
         *(f"[{key}] {reference}" for key, reference in SOURCES.items()),
+        f"netx builds this file as the trained network with {report.netx_call} (netx's defaults never reset "
+        "a layer between samples and give another network)",
     ]
     return "\n".join(lines)
+
+
+_GRADED_NOTE = (
+    ". Direct encoding: the input row counts graded events (non-zero pixels, each step); a graded event drives "
+    "its fan-out like a spike, so it counts as one SynOp per synapse, and the energy estimate prices it as a "
+    "spike's, although it carries a multi-bit payload that Loihi multiplies by each weight"
+)
 
 
 def _extra_columns(layer: LayerReport) -> list[object]:

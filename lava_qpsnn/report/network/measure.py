@@ -75,7 +75,7 @@ def report_network(
     return NetworkReport(
         net=info.path,
         dataset=info.dataset,
-        time_steps=info.encoding.time_steps,
+        encoding=info.encoding,
         samples=count,
         accuracy=float((predictions == labels).mean()),
         layers=layers,

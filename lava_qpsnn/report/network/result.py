@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ...data import Encoding
 from ...export.limits import StatePeak
 from ...export.summary import LayerSummary
 from ...loihi import STATE_LIMIT
+from ...netx import netx_arguments, netx_call
 from ..loihi2 import ENERGIES, LIMITS, SOURCES, CoreEstimate, EnergyEstimate, chips_needed, energy_per_inference
 
 __all__ = ["LayerReport", "NetworkReport", "ESTIMATE_NOTE"]
@@ -81,13 +83,22 @@ class NetworkReport:
 
     net: Path
     dataset: str
-    time_steps: int
+    encoding: Encoding
     samples: int
     accuracy: float
     layers: tuple[LayerReport, ...]
     example_output: np.ndarray = field(repr=False)
     example_label: int = 0
     example_prediction: int = 0
+
+    @property
+    def time_steps(self) -> int:
+        return self.encoding.time_steps
+
+    @property
+    def netx_call(self) -> str:
+        """How unmodified netx builds the file as the trained network (:func:`~lava_qpsnn.netx.netx_call`)."""
+        return netx_call(self.encoding, self.net.name)
 
     @property
     def pruned(self) -> bool:
@@ -158,6 +169,8 @@ class NetworkReport:
         return {
             "net": str(self.net),
             "dataset": self.dataset,
+            "encoding": dict(vars(self.encoding)),
+            "netx_arguments": netx_arguments(self.encoding),
             "time_steps": self.time_steps,
             "samples": self.samples,
             "accuracy": self.accuracy,

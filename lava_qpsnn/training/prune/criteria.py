@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ...data import SpikeStream, spike_batches
+from ...data import InputStream, spike_batches
 from ...errors import ConfigError
 from ..device import model_device
 from ..distributed import my_batches, sum_over_ranks
@@ -174,7 +174,7 @@ class LayerScores:
 @torch.no_grad()
 def channel_scores(
     net: torch.nn.Module,
-    spikes: np.ndarray | torch.Tensor | SpikeStream,
+    spikes: np.ndarray | torch.Tensor | InputStream,
     criterion: str | Criterion,
     *,
     seed: int = 0,

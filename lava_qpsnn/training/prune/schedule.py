@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ...data import Dataset, Encoding, SpikeStream
+from ...data import Dataset, Encoding, InputStream, input_stream
 from ...errors import ConfigError
 from ..device import resolve_device
 from ..loop import TrainConfig, accuracy, train
@@ -79,15 +79,15 @@ class PruneConfig:
         return {**vars(self), "ratios": list(self.ratios)}
 
 
-def calibration_stream(train_set: Dataset, encoding: Encoding, samples: int, seed: int) -> SpikeStream:
-    """``samples`` training images (a seeded random subset), rate-encoded as in training, batch by batch on demand."""
+def calibration_stream(train_set: Dataset, encoding: Encoding, samples: int, seed: int) -> InputStream:
+    """``samples`` training images (a seeded random subset), encoded as in training, batch by batch on demand."""
     rng = np.random.default_rng(seed)
     index = rng.permutation(len(train_set))[:samples]
-    return SpikeStream(train_set.images[index], encoding.time_steps, rng.bit_generator.state)
+    return input_stream(train_set.images[index], encoding, rng.bit_generator.state)
 
 
 def calibration_batch(train_set: Dataset, encoding: Encoding, samples: int, seed: int) -> np.ndarray:
-    """The whole :func:`calibration_stream` at once, as float32 spikes (``N x ... x T``)."""
+    """The whole :func:`calibration_stream` at once, as float32 input (``N x ... x T``)."""
     return calibration_stream(train_set, encoding, samples, seed).encode().astype(np.float32)
 
 
