@@ -1,4 +1,4 @@
-"""Data sets that ship offline, and the spike encoding shared by training and Lava.
+"""Data sets found offline (or fetched once), and the spike encoding shared by training and Lava.
 
 Data sets plug in by name: :func:`register_dataset` from Python, or a package's entry
 point in the group ``lava_qpsnn.datasets`` (``name = "module:loader"``), which the command
@@ -205,8 +205,19 @@ def _mnist() -> tuple[Dataset, Dataset]:
     return load_mnist()
 
 
+def _fashion_mnist() -> tuple[Dataset, Dataset]:
+    """Fashion-MNIST from its idx files or Debian's package (see :mod:`lava_qpsnn.data.fashion_mnist`)."""
+    from .fashion_mnist import load_fashion_mnist
+
+    return load_fashion_mnist()
+
+
 Loader = Callable[[], tuple[Dataset, Dataset]]
-_LOADERS: dict[str, Loader] = {"digits": _digits, "mnist": _mnist}
+_LOADERS: dict[str, Loader] = {
+    "digits": _digits,
+    "mnist": _mnist,
+    "fashion-mnist": _fashion_mnist,
+}
 ENTRY_POINT_GROUP = "lava_qpsnn.datasets"
 
 
