@@ -212,11 +212,19 @@ def _fashion_mnist() -> tuple[Dataset, Dataset]:
     return load_fashion_mnist()
 
 
+def _cifar10() -> tuple[Dataset, Dataset]:
+    """CIFAR-10 through torchvision, downloaded on first use (see :mod:`lava_qpsnn.data.cifar10`)."""
+    from .cifar10 import load_cifar10
+
+    return load_cifar10()
+
+
 Loader = Callable[[], tuple[Dataset, Dataset]]
 _LOADERS: dict[str, Loader] = {
     "digits": _digits,
     "mnist": _mnist,
     "fashion-mnist": _fashion_mnist,
+    "cifar10": _cifar10,
 }
 ENTRY_POINT_GROUP = "lava_qpsnn.datasets"
 
