@@ -36,11 +36,11 @@ def load_cifar10(folder: str | os.PathLike | None = None, *, download: bool = Tr
     try:
         train, test = (CIFAR10(folder, train=split, download=download) for split in (True, False))
     except (RuntimeError, OSError) as error:  # absent or not matching torchvision's checksums; no network
-        how = "the download failed" if download else "downloads are off"
+        detail = f"the download failed: {' '.join(str(error).split())}" if download else "downloads are off"
+        fix = "load it again where its site is reachable" if download else "allow downloads"
         raise DataError(
-            f"CIFAR-10 is not in {folder / FOLDER} with the checksums torchvision expects and {how} "
-            f"({' '.join(str(error).split())}): copy torchvision's {FOLDER} folder there, or load it "
-            "with downloads on where its site is reachable"
+            f"CIFAR-10 is not in {folder / FOLDER} with the checksums torchvision expects ({detail}): "
+            f"{fix}, or copy torchvision's {FOLDER} folder there"
         ) from error
     pixels = {  # torchvision keeps N x H x W x C
         "train_x": train.data.transpose(0, 3, 1, 2),
