@@ -53,6 +53,7 @@ def test_an_idx_file_reads_in_c_order():
         (gzip.compress(idx_bytes(list(range(11)), (2, 2, 3))), r"27 bytes where the header \(2, 2, 3\) announces 28"),
         (gzip.compress(idx_bytes(list(range(13)), (2, 2, 3))), r"29 bytes where the header \(2, 2, 3\) announces 28"),
         (gzip.compress(b"\0\0\x08\x03\0\0\0\x02"), r"the header stops after 8 bytes"),
+        (gzip.compress(idx_bytes([], (2**20, 2, 3))), r"16 bytes where the header \(1048576, 2, 3\) announces 6291472"),
     ],
 )
 def test_a_malformed_idx_file_is_refused_in_one_line(packed, problem):

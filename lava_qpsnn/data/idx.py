@@ -9,6 +9,7 @@ announces is refused in one line instead of turning into shifted images.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 
 import numpy as np
@@ -44,7 +45,7 @@ def read_idx(packed: bytes, source: str, item_shape: tuple[int, ...]) -> np.ndar
     shape = tuple(int(size) for size in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     if shape[1:] != item_shape:
         raise refuse(f"entries of shape {shape[1:]}, expected {item_shape}")
-    expected = header + int(np.prod(shape))
+    expected = header + math.prod(shape)
     if len(raw) != expected:
         raise refuse(f"{len(raw)} bytes where the header {shape} announces {expected}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape).copy()
