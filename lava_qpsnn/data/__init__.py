@@ -1,4 +1,4 @@
-"""Data sets that ship offline, and the input encoding shared by training and Lava (:mod:`.encoding`).
+"""Data sets found offline (or fetched once), and the input encoding shared by training and Lava (:mod:`.encoding`).
 
 Data sets plug in by name: :func:`register_dataset` from Python, or a package's entry
 point in the group ``lava_qpsnn.datasets`` (``name = "module:loader"``), which the command
@@ -107,8 +107,27 @@ def _mnist() -> tuple[Dataset, Dataset]:
     return load_mnist()
 
 
+def _fashion_mnist() -> tuple[Dataset, Dataset]:
+    """Fashion-MNIST from its idx files or Debian's package (see :mod:`lava_qpsnn.data.fashion_mnist`)."""
+    from .fashion_mnist import load_fashion_mnist
+
+    return load_fashion_mnist()
+
+
+def _cifar10() -> tuple[Dataset, Dataset]:
+    """CIFAR-10 through torchvision, downloaded on first use (see :mod:`lava_qpsnn.data.cifar10`)."""
+    from .cifar10 import load_cifar10
+
+    return load_cifar10()
+
+
 Loader = Callable[[], tuple[Dataset, Dataset]]
-_LOADERS: dict[str, Loader] = {"digits": _digits, "mnist": _mnist}
+_LOADERS: dict[str, Loader] = {
+    "digits": _digits,
+    "mnist": _mnist,
+    "fashion-mnist": _fashion_mnist,
+    "cifar10": _cifar10,
+}
 ENTRY_POINT_GROUP = "lava_qpsnn.datasets"
 
 

