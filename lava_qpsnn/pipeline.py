@@ -69,6 +69,7 @@ def train_checkpoint(
         arch, train_set.images.shape[1:], train_set.num_classes, norm=norm, neuron=neuron
     )
     model = scale_input(build_model(model_config), encoding.payload_max)
+    _check_window(model, encoding)
     if config.init_gain is not None:
         init_weights(model, config.init_gain)
     if prune is not None:
@@ -135,6 +136,18 @@ def prune_checkpoint(
         net, prune, train_set, test_set, checkpoint.encoding, config, progress=progress, run=run
     )
     return _package(small, checkpoint.dataset, checkpoint.encoding, test_set, metrics, record, config)
+
+
+def _check_window(model: torch.nn.Module, encoding: Encoding) -> None:
+    """Refuse a window no output spike can reach: each spiking layer delays a sample by one step (slayer and Lava)."""
+    depth = sum(getattr(block, "neuron", None) is not None for block in model.blocks)
+    if encoding.time_steps <= depth:
+        raise ConfigError(
+            f"{encoding.time_steps} time steps do not outlast the network's depth ({depth} spiking layers, one step "
+            f"of latency each): no output spike of a sample would arrive in its window; use more than {depth} time "
+            "steps or fewer layers",
+            settings=("time_steps", "arch"),
+        )
 
 
 def _splits(dataset: str, validation: float | None) -> tuple[Dataset, Dataset]:

@@ -102,5 +102,5 @@ def test_the_command_line_trains_on_three_channels(tmp_path, monkeypatch, capsys
     monkeypatch.setenv("LAVA_QPSNN_DATA", str(tmp_path / "unused"))  # restored after the test
     write_batches(tmp_path, monkeypatch)
     args = ["--no-progress", "--data-dir", str(tmp_path), "train", "--dataset", "cifar10", "--epochs", "1"]
-    assert qpsnn_main([*args, "--arch", "4c3s2-10", "--time-steps", "2", "--out", str(tmp_path / "m.pt")]) == 0
+    assert qpsnn_main([*args, "--arch", "4c3s2-10", "--time-steps", "3", "--out", str(tmp_path / "m.pt")]) == 0
     assert "test accuracy" in capsys.readouterr().out

@@ -61,7 +61,7 @@ def test_encoder_rejects_images_of_the_wrong_size_or_range():
         Encoder(images=np.zeros((2, 1, 8, 8)), time_steps=4, seed=0, shape=(63,))
     with pytest.raises(ConfigError, match=r"found 255.0..255.0: scale them as in training \(e.g. images / 255\)"):
         Encoder(images=np.full((2, 64), 255, np.uint8), time_steps=4, seed=0, shape=(64,))
-    with pytest.raises(ConfigError, match="spike probabilities in"):
+    with pytest.raises(ConfigError, match=r"image values must be in \[0, 1\]"):
         Encoder(images=np.full((1, 64), np.nan), time_steps=4, seed=0, shape=(64,))
 
 
@@ -149,6 +149,7 @@ def test_classifier_window_shorter_than_the_network_is_a_clear_error(mlp_files, 
     with h5py.File(short, "a") as f:
         meta = json.loads(f.attrs[METADATA_ATTR])
         meta["encoding"]["time_steps"] = 2  # the MLP has 2 spiking layers
+        meta["netx"]["reset_interval"] = 2
         f.attrs[METADATA_ATTR] = json.dumps(meta)
     with pytest.raises(ConfigError, match="window of 2 time steps is not longer than the network's depth"):
         Classifier(short)

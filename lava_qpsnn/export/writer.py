@@ -277,8 +277,8 @@ def _check_state_limits(path: os.PathLike, checkpoint: Checkpoint) -> None:
             raise ExportError(
                 f"{name} reads {encoding.bits}-bit graded payloads and reaches {reached} on {samples}, beyond "
                 f"Lava's 24-bit limit {STATE_LIMIT:,} (Lava would wrap or clip it): payloads times its weights need "
-                f"{fewer}: send fewer payload bits (e.g. --payload-bits {max(encoding.bits - over, 1)}) or give the "
-                "first layer fewer weight bits",
+                f"{fewer}: send fewer payload bits (e.g. {max(encoding.bits - over, 1)}) or give the first layer "
+                "fewer weight bits",
                 settings=("payload_bits", "first_last_bits"),
             )
         if not peak.within:

@@ -1,0 +1,133 @@
+"""Direct against rate encoding on MNIST: accuracy, spikes, SynOps, training time and Lava time.
+
+One network and recipe for every configuration: the preset ``32c3s2-64c3s2-10``, hidden weights
+4-bit (first and last layer 8-bit), 50% of the conv channels pruned with SVS and fine-tuned. The
+configurations differ only in the encoding: direct (6-bit payloads: an 8-bit first layer reading
+8-bit payloads leaves Lava's 24-bit state) at T = 4 and 8, rate at T = 8 and 16. T = 2 cannot run
+this network: each of its three spiking layers adds one step of latency in slayer and in Lava, so a
+sample's first output step is its fourth.
+
+Every step is the library's own command, run as a child process and timed (``mnist_model.py``'s
+``run_step``): train, export, eval in the simulator on all 10,000 test images, report on the
+first 1,000 (spikes and SynOps per sample), eval in Lava on the first ``--lava-samples``. One JSON
+file per configuration and step under ``benchmarks/results/encoding/``, so an interrupted run
+continues; the table goes to ``benchmarks/results/encoding.md``.
+
+    .venv/bin/python benchmarks/encoding.py [--epochs 4] [--finetune-epochs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from mnist_model import display, run_step
+from runcache import cached_run
+
+ENCODINGS = {  # configuration -> its encoding options
+    "direct-T4": "--encoding direct --payload-bits 6 --time-steps 4",
+    "direct-T8": "--encoding direct --payload-bits 6 --time-steps 8",
+    "rate-T8": "--encoding rate --time-steps 8",
+    "rate-T16": "--encoding rate --time-steps 16",
+}
+RECIPE = "--dataset mnist --arch 32c3s2-64c3s2-10 --bits 4 --prune 0.5 --criterion svs"
+SMOKE = {  # a few seconds each: checks that every step runs and parses
+    "encodings": {"direct-T3": "--encoding direct --payload-bits 4 --time-steps 3", "rate-T4": "--time-steps 4"},
+    "recipe": "--dataset digits --arch 4c3s2-10 --bits 4 --prune 0.5 --criterion svs --calibration-samples 64",
+}
+
+
+def steps(folder: Path, encoding: str, recipe: str, epochs: str, lava_samples: int, report_samples: int) -> dict:
+    pt, net = folder / "model.pt", folder / "model.net"
+    qpsnn = [sys.executable, "-m", "lava_qpsnn", "--no-progress"]
+    train = f"train {recipe} {encoding} {epochs}".split()
+    return {
+        "train": [*qpsnn, *train, "--out", str(pt), "--force"],
+        "export": [sys.executable, "-m", "netx_export", str(pt), "-o", str(net), "--force"],
+        "eval-sim": [*qpsnn, "eval", str(pt), str(net), "--samples", "all"],
+        "report": [*qpsnn, "report", str(pt), str(net), "--samples", str(report_samples), "--json"],
+        "eval-lava": [*qpsnn, "eval", str(pt), str(net), "--backend", "lava", "--samples", str(lava_samples)],
+    }
+
+
+def figures(results: dict[str, dict], epochs: int) -> dict:
+    """One configuration's row, read from what its steps printed."""
+    sim, lava = results["eval-sim"]["output"], results["eval-lava"]["output"]
+    report = json.loads(results["report"]["output"])
+    lava_samples, lava_seconds = re.search(r"lava: (\d+) test samples, .*\(([\d.]+) s\)", lava).groups()
+    return {
+        "accuracy": re.search(r"accuracy ([\d.]+%)", sim).group(1),
+        "identical": re.search(r"output spikes identical on ([\d.]+%)", lava).group(1),
+        "spikes": report["totals"]["spikes_per_sample"],
+        "synops": report["totals"]["synops_per_sample"],
+        "train_minutes": results["train"]["seconds"] / 60,
+        "epoch_minutes": results["train"]["seconds"] / 60 / epochs,
+        "lava_ms": 1000 * float(lava_seconds) / int(lava_samples),
+        "lava_samples": int(lava_samples),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=4, help="training epochs (before pruning)")
+    parser.add_argument("--finetune-epochs", type=int, default=2)
+    parser.add_argument("--lava-samples", type=int, default=100, help="test samples run in Lava")
+    parser.add_argument("--only", nargs="*", choices=ENCODINGS, help="configurations to run (default: all)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/encoding.md"))
+    parser.add_argument("--smoke", action="store_true", help="digits, tiny network, 1 epoch: checks that it runs")
+    args = parser.parse_args()
+    encodings, recipe = (SMOKE["encodings"], SMOKE["recipe"]) if args.smoke else (ENCODINGS, RECIPE)
+    if args.smoke:
+        args.epochs, args.finetune_epochs, args.lava_samples = 1, 1, 3
+    epochs = f"--epochs {args.epochs} --finetune-epochs {args.finetune_epochs}"
+    folder = args.out.with_suffix("")
+    rows = {}
+    for name, encoding in encodings.items():
+        if args.only and name not in args.only:
+            continue
+        work = folder / name
+        work.mkdir(parents=True, exist_ok=True)
+        commands = steps(work, encoding, recipe, epochs, args.lava_samples, 100 if args.smoke else 1000)
+        results = {}
+        for step, command in commands.items():
+            print(f"{name} {step}: {display(command)}", flush=True)
+            results[step] = cached_run(work, step, lambda c=command: {**run_step(c), "command": display(c)})
+        rows[name] = (figures(results, args.epochs + args.finetune_epochs), results["train"]["command"])
+    lines = [
+        "# Direct and rate encoding on MNIST",
+        "",
+        f"Made by `.venv/bin/python benchmarks/encoding.py --epochs {args.epochs} --finetune-epochs "
+        f"{args.finetune_epochs} --lava-samples {args.lava_samples}` on a 2-core CPU. Network: `{recipe}` "
+        "(hidden weights 4-bit, first and last layer 8-bit, 50% of the conv channels pruned with SVS).",
+        "",
+        "| encoding | simulator accuracy, all test images | Lava = PyTorch output spikes | spikes / sample | "
+        "SynOps / sample | training | per epoch | Lava per sample |",
+        "|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {name} | {f['accuracy']} | {f['identical']} of {f['lava_samples']} | {f['spikes']:,.0f} | "
+            f"{f['synops']:,.0f} | {f['train_minutes']:.1f} min | {f['epoch_minutes']:.2f} min | "
+            f"{f['lava_ms']:.0f} ms |"
+            for name, (f, _) in rows.items()
+        ),
+        "",
+        "Spikes per sample count the input's events too (a direct-encoded pixel that is not 0 is one graded "
+        "event per step); SynOps count the synapses every event drives. Training time is the whole `train` "
+        "command (training, SVS pruning, fine-tuning and its accuracy passes); per epoch divides it by the "
+        f"{args.epochs + args.finetune_epochs} epochs. Lava time: Lava's fixed-point CPU models, one run for all "
+        "samples.",
+        "",
+        "Commands:",
+        "",
+        *(f"- {name}: `{command}`" for name, (_, command) in rows.items()),
+        "",
+    ]
+    args.out.write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
