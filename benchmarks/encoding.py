@@ -29,8 +29,8 @@ from runcache import cached_run
 
 ENCODINGS = {  # configuration -> its encoding options
     "direct-T4": "--encoding direct --payload-bits 6 --time-steps 4",
-    "direct-T8": "--encoding direct --payload-bits 6 --time-steps 8",
     "rate-T8": "--encoding rate --time-steps 8",
+    "direct-T8": "--encoding direct --payload-bits 6 --time-steps 8",
     "rate-T16": "--encoding rate --time-steps 16",
 }
 RECIPE = "--dataset mnist --arch 32c3s2-64c3s2-10 --bits 4 --prune 0.5 --criterion svs"
