@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from ..command import ArgumentParser, option_strings, run_guarded
-from ..demo import DEMO_ARCH
+from ..demo import DEMO_ARCH, DEMO_ENCODING
 from ..evaluation import BACKENDS
 from ..lava.targets import TARGETS
 from ..training.distributed import launched_by_torchrun
@@ -151,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo", help="the same network in float and as QP-SNN: train, prune, export, check in Lava, compare"
     )
-    add_training_options(p, arch=DEMO_ARCH, bits=4)
+    add_training_options(p, arch=DEMO_ARCH, bits=4, encoding=DEMO_ENCODING)
     p.set_defaults(prune=(0.5,))  # QP-SNN by default: 4-bit hidden weights, half the channels pruned
     add_output_options(p, Path("build/demo"), resume=False)
     add_renamed(p, "--workdir", "--out")

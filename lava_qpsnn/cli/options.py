@@ -143,11 +143,14 @@ def add_eval_batch_size(parser: argparse.ArgumentParser) -> None:
     add_renamed(parser, "--batch-size", "--eval-batch-size (--batch-size is the training batch)")
 
 
-def add_training_options(parser: argparse.ArgumentParser, *, arch: str = "mlp", bits: int | None = None) -> None:
+def add_training_options(
+    parser: argparse.ArgumentParser, *, arch: str = "mlp", bits: int | None = None, encoding: Encoding | None = None
+) -> None:
     """Data, model, encoding, training recipe, quantization and pruning: what ``train`` and ``demo`` take.
 
-    ``arch`` and ``bits`` are the command's defaults (``demo`` trains a QP-SNN by default).
+    ``arch``, ``bits`` and ``encoding`` are the command's defaults (``demo`` trains a QP-SNN by default).
     """
+    encoding = encoding or Encoding()
     parser.add_argument("--dataset", default="digits", choices=dataset_names())
     parser.add_argument(
         "--arch",
@@ -161,21 +164,23 @@ def add_training_options(parser: argparse.ArgumentParser, *, arch: str = "mlp", 
         "--norm", default=ModelConfig.norm, choices=NORMS, help="bn: BatchNorm folded into weights and bias"
     )
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    parser.add_argument("--time-steps", type=int, default=Encoding.time_steps, help="time steps per sample (T)")
+    parser.add_argument("--time-steps", type=int, default=encoding.time_steps, help="time steps per sample (T)")
     parser.add_argument(
         "--encoding",
         choices=ENCODINGS,
-        default=Encoding.kind,
+        default=encoding.kind,
         help="rate: pixel p spikes with probability p each step; direct: the image itself every step, as graded "
-        "spikes of --payload-bits (QP-SNN's setting, used at 2-4 time steps) (default %(default)s)",
+        "spikes of --payload-bits (QP-SNN's setting, at a few time steps) (default %(default)s)",
     )
     parser.add_argument(
         "--payload-bits",
         type=int,
         default=None,
         metavar="B",
-        help=f"direct encoding: pixel p sends round(p * (2^B - 1)) (default {Encoding.bits}: 8-bit pixels as they are)",
+        help=f"direct encoding: pixel p sends round(p * (2^B - 1)) (default {encoding.bits}"
+        + (": 8-bit pixels as they are)" if encoding.bits == 8 else ")"),
     )
+    parser.set_defaults(direct_payload_bits=encoding.bits)  # what --encoding direct sends without --payload-bits
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="training batch")
     parser.add_argument("--lr", type=finite_float, default=TrainConfig.lr)
     parser.add_argument(

@@ -78,6 +78,8 @@ def training_settings(args: argparse.Namespace) -> dict:
 
 def encoding_from_args(args: argparse.Namespace) -> Encoding:
     bits = {} if args.payload_bits is None else {"bits": args.payload_bits}
+    if args.encoding == "direct" and args.payload_bits is None:
+        bits = {"bits": args.direct_payload_bits}
     return Encoding(time_steps=args.time_steps, seed=args.seed, kind=args.encoding, **bits)
 
 
