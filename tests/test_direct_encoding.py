@@ -172,3 +172,26 @@ def test_bad_settings_and_input(mlp_files, tmp_path):
 def test_pooling_first_is_refused_with_direct_encoding():
     with pytest.raises(ConfigError, match="first layer, which is pooling"):
         direct_checkpoint("p2-10")
+
+
+def test_classifier_process_sends_the_payloads(tmp_path):
+    """The Encoder inside a Classifier sends direct encoding's payloads: predictions equal the integer network's."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    from lava_qpsnn.lava.processes import Classifier
+    from lava_qpsnn.training.loop import classify
+
+    checkpoint = direct_checkpoint("16-10", payload_bits=5, epochs=2)
+    net = tmp_path / "model.net"
+    export_netx(checkpoint, net)
+    images = load_dataset("digits")[1].images[:8].copy()
+    images[3] = 1.0  # every payload at its maximum
+    clf = Classifier(net, images)
+    try:
+        clf.run(condition=RunSteps(num_steps=clf.num_steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        predictions = clf.predictions.get().astype(int)
+    finally:
+        clf.stop()
+    payloads = direct_encode(images, T, 5)
+    np.testing.assert_array_equal(predictions, classify(output_spikes(fixed_point_model(checkpoint), payloads)))
