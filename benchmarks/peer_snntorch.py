@@ -118,7 +118,7 @@ def train_peer(bits: int | None, seed: int, epochs: int) -> dict:
     test_spikes = encode_test_split(test_set, Encoding(time_steps=TIME_STEPS, seed=seed))
     net.eval()
     with torch.no_grad():
-        out = net(torch.from_numpy(test_spikes.reshape(len(test_set), -1, TIME_STEPS)))
+        out = net(torch.from_numpy(test_spikes.reshape(len(test_set), -1, TIME_STEPS)).float())
     predictions = classify(out.permute(1, 2, 0).numpy())
     return {"test_accuracy": float((predictions == test_set.labels).mean()), "seconds_per_epoch": seconds}
 
