@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=None, help="test samples of the one-run rows (default: all)")
     parser.add_argument("--per-sample", type=int, default=30, help="samples run one Lava run each")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/classifier_speed.md"))
-    args = smoke.parse_args(parser, samples=20, per_sample=2)
+    args = smoke.parse_args(parser, samples=20, per_sample=1)
     with tempfile.TemporaryDirectory() as tmp:
         rows = [
             measure(name, spec, Path(tmp), args.samples, args.per_sample) for name, spec in networks(args.smoke).items()

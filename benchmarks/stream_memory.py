@@ -17,7 +17,7 @@ sample); ``sim N`` is
 checks its spikes against the simulator's; ``slayer`` runs the PyTorch fixed-point model
 (what the checkpoint given to ``eval`` is compared with) on the first samples and checks them too.
 Writes ``benchmarks/results/stream_memory.md``. ``--smoke`` does the same with a tiny network at T = 4
-on 100 test images, in seconds (it checks that the script runs).
+on 100 test images and one simulator run, in seconds (it checks that the script runs).
 
     .venv/bin/python benchmarks/stream_memory.py [--threads 1] [--samples 10000] [--out ...]
 """
@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     loads = [_load()]
     with tempfile.TemporaryDirectory() as tmp:
         pt, net, build_seconds = build(Path(tmp), setting)
-        runs = [("floor", 0), ("sim", args.samples // 10), ("sim", args.samples)]
+        sims = [args.samples] if args.smoke else [args.samples // 10, args.samples]
+        runs = [("floor", 0), *(("sim", samples) for samples in sims)]
         runs += [("lava", setting.lava_samples), ("slayer", setting.slayer_samples)]
         tiny = ["--smoke", "--out", str(args.out)] if args.smoke else []
         results = []
