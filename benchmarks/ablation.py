@@ -22,6 +22,7 @@ and reused, so an interrupted run resumes where it stopped.
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ablation.py --dataset digits --seeds 3
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ablation.py --dataset mnist --seeds 1 \\
         --arch 16c3s2-32c3s2-10 --time-steps 8 --epochs 2 --finetune-epochs 1
+    .venv/bin/python benchmarks/ablation.py --smoke    # seconds: a tiny MLP, one epoch (checks that it runs)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import smoke
 import torch
 from runcache import cached_run
 from tqdm import tqdm
@@ -160,7 +162,7 @@ def main() -> int:
         help="run only these bases (float8, baseline4, rescaw4, baseline2, rescaw2), e.g. to share them between "
         "processes; a run without --only then writes the table",
     )
-    args = parser.parse_args()
+    args = smoke.parse_args(parser, arch="16-10", time_steps=4, epochs=1, finetune_epochs=1, seeds=1)
     out = args.out or Path(f"benchmarks/results/ablation-{args.dataset}.md")
 
     torch.set_num_threads(1)

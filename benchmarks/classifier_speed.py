@@ -11,7 +11,8 @@ Trains an MLP (64-128-10 at T = 16, the preset ``mlp``) and a conv net (8-16 cha
   netx network -> sink, built and compiled per sample: what a user writes by hand), checks
   they give the same predictions, and compares seconds per sample.
 
-Writes ``benchmarks/results/classifier_speed.md``.
+Writes ``benchmarks/results/classifier_speed.md``. ``--smoke`` trains each network one epoch and runs
+20 test samples (seconds; it checks that the script runs).
 
     .venv/bin/python benchmarks/classifier_speed.py [--per-sample 30] [--out benchmarks/results/classifier_speed.md]
 """
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import smoke
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
@@ -39,25 +41,29 @@ from lava_qpsnn.training.prune import PruneConfig
 from lava_qpsnn.training.quantize import QuantConfig
 from netx_export import export_netx
 
-NETWORKS = {
-    "MLP 64-128-10": dict(arch="mlp", config=TrainConfig(epochs=20)),
-    "conv 8-16, 4-bit, 50% SVS-pruned": dict(
-        arch="conv",
-        config=TrainConfig(epochs=8),
-        quant=QuantConfig(4, "baseline"),
-        prune=PruneConfig((0.5,), "svs", finetune_epochs=3),
-    ),
-}
+
+def networks(smoke: bool) -> dict[str, dict]:
+    """The two networks' training settings; ``smoke``: one epoch of training and one of fine-tuning."""
+    mlp_epochs, conv_epochs, finetune_epochs = (1, 1, 1) if smoke else (20, 8, 3)
+    return {
+        "MLP 64-128-10": dict(arch="mlp", config=TrainConfig(epochs=mlp_epochs)),
+        "conv 8-16, 4-bit, 50% SVS-pruned": dict(
+            arch="conv",
+            config=TrainConfig(epochs=conv_epochs),
+            quant=QuantConfig(4, "baseline"),
+            prune=PruneConfig((0.5,), "svs", finetune_epochs=finetune_epochs),
+        ),
+    }
 
 
-def measure(name: str, spec: dict, folder: Path, per_sample: int) -> list[str]:
+def measure(name: str, spec: dict, folder: Path, samples: int | None, per_sample: int) -> list[str]:
     checkpoint = train_checkpoint(encoding=Encoding(time_steps=16), progress=False, **spec)
     net = folder / f"{spec['arch']}.net"
     export_netx(checkpoint, net)
     _, test = load_dataset("digits")
-    spikes = encode_test_split(test, checkpoint.encoding)
+    spikes = encode_test_split(test, checkpoint.encoding, samples)
 
-    one_run = deploy(net, progress=False)
+    one_run = deploy(net, samples=samples, progress=False)
     pytorch = classify(output_spikes(fixed_point_model(checkpoint), spikes))
     simulator = classify(simulate(net, spikes))
     assert (one_run.predictions == pytorch).all() and (one_run.predictions == simulator).all(), name
@@ -86,11 +92,14 @@ def measure(name: str, spec: dict, folder: Path, per_sample: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=None, help="test samples of the one-run rows (default: all)")
     parser.add_argument("--per-sample", type=int, default=30, help="samples run one Lava run each")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/classifier_speed.md"))
-    args = parser.parse_args()
+    args = smoke.parse_args(parser, samples=20, per_sample=1)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [measure(name, spec, Path(tmp), args.per_sample) for name, spec in NETWORKS.items()]
+        rows = [
+            measure(name, spec, Path(tmp), args.samples, args.per_sample) for name, spec in networks(args.smoke).items()
+        ]
     headers = [
         "network",
         "Lava accuracy",
@@ -100,13 +109,14 @@ def main() -> None:
         "one run per sample (per sample)",
         "speed-up",
     ]
+    tested = "all 360" if args.samples is None else f"the first {args.samples}"
     text = "\n".join(
         [
             "# Classifier process: one Lava run vs one run per sample",
             "",
             f"Command: `.venv/bin/python {' '.join(['benchmarks/classifier_speed.py', *sys.argv[1:]])}`",
             "",
-            "Digits test set (360 samples), T = 16, Loihi2SimCfg(select_tag='fixed_pt'), 2-core CPU. "
+            f"Digits test set ({tested} samples), T = 16, Loihi2SimCfg(select_tag='fixed_pt'), 2-core CPU. "
             "One run: `deploy()` = one `Classifier` (Encoder -> netx -> Readout), build + compile + run. "
             "Spikes encoded beforehand: `run_lava` on all samples' spikes at once (RingBuffer -> netx -> sink, "
             "one run). Per sample: `run_lava` on one sample's spikes, built and compiled each time. All three give "

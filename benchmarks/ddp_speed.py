@@ -7,6 +7,7 @@ threads, and 2 processes (torchrun) with 1 thread each. Writes
 ``benchmarks/results/ddp_speed-ARCH-bBATCH.md``.
 
     .venv/bin/python benchmarks/ddp_speed.py [--arch conv] [--time-steps 16] [--batch-size 32] [--repeats 3]
+    .venv/bin/python benchmarks/ddp_speed.py --smoke    # seconds: a tiny MLP, one repeat (checks that it runs)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import smoke
 import torch
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
@@ -64,7 +66,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rank-of", type=Path, help=argparse.SUPPRESS)  # internal: run one rank, write here
     parser.add_argument("--out", type=Path, help="default: benchmarks/results/ddp_speed-ARCH-bBATCH.md")
-    args = parser.parse_args()
+    args = smoke.parse_args(parser, arch="16-10", time_steps=4, repeats=1)
     if args.rank_of is not None:
         _epoch(args.arch, args.time_steps, args.batch_size, args.rank_of)
         return 0
@@ -76,6 +78,8 @@ def main() -> int:
         ("1 process, 2 threads", [sys.executable], 2),
         ("torchrun, 2 processes x 1 thread", torchrun, 1),
     ]
+    if args.smoke:  # both launchers, one thread each
+        configurations = [(name, launcher, threads) for name, launcher, threads in configurations if threads == 1]
     rows, base = [], None
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "epoch.json"

@@ -11,6 +11,7 @@ value unchanged; damage that leaves every value netx reads unchanged), or as ano
 Lava build and run (what it reads as is what they compute). Writes ``benchmarks/results/fuzz_netx.md``.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/fuzz_netx.py [--mutants 1200] [--seed 0] [--no-sweep]
+    .venv/bin/python benchmarks/fuzz_netx.py --smoke    # seconds: 12 mutants, no sweep (checks that it runs)
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+import smoke
 from netx_mutants import KINDS, byte_sweep, mutants, run_isolated
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
@@ -108,7 +110,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-sweep", dest="sweep", action="store_false", help="skip the every-byte sweep")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/fuzz_netx.md"))
-    args = parser.parse_args()
+    args = smoke.parse_args(parser, mutants=12, sweep=False)
     with tempfile.TemporaryDirectory() as tmp:
         path = _network(Path(tmp))
         original = read_net_info(path)

@@ -11,6 +11,8 @@ that it was timed outside this script); the table prints it. The table goes to `
 
 Training uses every core PyTorch sees; the time of the ``train`` step is the
 whole of training, pruning, fine-tuning and the accuracy passes that go with them.
+``--smoke`` runs the same steps on a tiny digits network in seconds, its files in the output's
+folder (it never reads MNIST: it checks that the script runs).
 """
 
 from __future__ import annotations
@@ -22,24 +24,46 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-NAME = "mnist-4bit-svs50"
-TRAIN = (
+import smoke
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str  # of its files
+    train: str  # the training command's arguments
+    lava_samples: int  # test samples run in Lava
+    report_samples: int  # test samples whose activity the report measures
+
+
+MNIST = Model(
+    "mnist-4bit-svs50",
     "train --dataset mnist --arch 32c3s2-64c3s2-10 --time-steps 8 --epochs 12 --bits 4 "
-    "--prune 0.5 --criterion svs --finetune-epochs 6"
+    "--prune 0.5 --criterion svs --finetune-epochs 6",
+    200,
+    1000,
+)
+SMOKE = Model(
+    "digits-smoke",
+    "train --dataset digits --arch 4c3-8c3s2-10 --time-steps 4 --epochs 1 --bits 4 "
+    "--prune 0.5 --criterion svs --finetune-epochs 1",
+    2,
+    20,
 )
 
 
-def steps(models: Path) -> dict[str, list[str]]:
-    pt, net = models / f"{NAME}.pt", models / f"{NAME}.net"
+def steps(model: Model, models: Path) -> dict[str, list[str]]:
+    pt, net = models / f"{model.name}.pt", models / f"{model.name}.net"
     qpsnn = [sys.executable, "-m", "lava_qpsnn", "--no-progress"]
+    lava = ["--backend", "lava", "--samples", str(model.lava_samples)]
     return {
-        "train": [*qpsnn, *TRAIN.split(), "--out", str(pt), "--force"],
+        "train": [*qpsnn, *model.train.split(), "--out", str(pt), "--force"],
         "export": [sys.executable, "-m", "netx_export", str(pt), "-o", str(net), "--force"],
         "eval-sim": [*qpsnn, "eval", str(pt), str(net)],
-        "eval-lava": [*qpsnn, "eval", str(pt), str(net), "--backend", "lava", "--samples", "200"],
-        "report": [*qpsnn, "report", str(pt), str(net), "--samples", "1000", "--json"],
+        "eval-lava": [*qpsnn, "eval", str(pt), str(net), *lava],
+        "report": [*qpsnn, "report", str(pt), str(net), "--samples", str(model.report_samples), "--json"],
     }
 
 
@@ -60,21 +84,28 @@ def display(command: list[str]) -> str:
     return " ".join(["python" if part == sys.executable else part for part in command if part != "--no-progress"])
 
 
-def summary(results: dict[str, dict]) -> list[tuple[str, str]]:
+def summary(model: Model, results: dict[str, dict]) -> list[tuple[str, str]]:
     """The figures the model is judged by, read from the steps' outputs."""
     report = json.loads(results["report"]["output"])
     sim = results["eval-sim"]["output"]
     lava = results["eval-lava"]["output"]
     convs = [layer for layer in report["layers"] if layer["type"] == "conv"]
     kept = ", ".join(f"{layer['shape_before_pruning'][0]} -> {layer['shape'][0]}" for layer in convs)
+    tested = int(re.search(r"(\d+) test samples", sim).group(1))
     accuracy = re.search(r"accuracy ([\d.]+%)", sim).group(1)
     agree = re.search(r"output spikes identical on ([\d.]+%)", sim).group(1)
     lava_acc = re.search(r"accuracy ([\d.]+%)", lava).group(1)
     lava_agree = re.search(r"output spikes identical on ([\d.]+%)", lava).group(1)
     train_line = [re.sub(r"; saved .*", "", line) for line in results["train"]["output"].strip().splitlines()]
     return [
-        ("simulator accuracy, all 10,000 test images", f"{accuracy} (output spikes identical to PyTorch: {agree})"),
-        ("Lava fixed_pt, first 200 test images", f"{lava_acc} (output spikes identical to PyTorch: {lava_agree})"),
+        (
+            f"simulator accuracy, all {tested:,} test images",
+            f"{accuracy} (output spikes identical to PyTorch: {agree})",
+        ),
+        (
+            f"Lava fixed_pt, first {model.lava_samples} test images",
+            f"{lava_acc} (output spikes identical to PyTorch: {lava_agree})",
+        ),
         ("packed weights", f"{report['totals']['packed_bytes'] / 1024:.2f} KB"),
         ("channels of the prunable conv layers", kept),
         ("training (train, prune, fine-tune)", f"{results['train']['seconds'] / 60:.1f} min"),
@@ -85,14 +116,17 @@ def summary(results: dict[str, dict]) -> list[tuple[str, str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", type=Path, default=Path("models/mnist"))
+    parser.add_argument("--models", type=Path, default=None, help="the model's folder (default models/mnist)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/mnist_model.md"))
-    args = parser.parse_args()
+    args = smoke.parse_args(parser)
     folder = args.out.with_suffix("")
     folder.mkdir(parents=True, exist_ok=True)
+    model = SMOKE if args.smoke else MNIST
+    models = args.models or (folder / "models" if args.smoke else Path("models/mnist"))
+    models.mkdir(parents=True, exist_ok=True)
     results = {}
     redo = False  # once a step runs, the steps after it measure its new output
-    for name, command in steps(args.models).items():
+    for name, command in steps(model, models).items():
         path = folder / f"{name}.json"
         if redo or not path.exists():
             redo = True
@@ -104,7 +138,8 @@ def main() -> int:
     lines = [
         "# The shipped MNIST model, measured",
         "",
-        f"Made by `.venv/bin/python benchmarks/mnist_model.py` on a 2-core CPU; `{args.models}` holds the files.",
+        f"Made by `{' '.join(['.venv/bin/python benchmarks/mnist_model.py', *sys.argv[1:]])}` on a 2-core CPU; "
+        f"`{models}` holds the files.",
         "",
         "| step | command | wall time | peak RSS (MiB) |",
         "|---|---|---|---|",
@@ -116,7 +151,7 @@ def main() -> int:
         *(f"{name}: {r['note']}\n" for name, r in results.items() if "note" in r),
         "| figure | value |",
         "|---|---|",
-        *(f"| {k} | {v} |" for k, v in summary(results)),
+        *(f"| {k} | {v} |" for k, v in summary(model, results)),
         "",
     ]
     args.out.write_text("\n".join(lines))

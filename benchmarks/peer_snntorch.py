@@ -25,6 +25,7 @@ their requirements accept the pinned torch and numpy, so these stay as they are:
 
     .venv/bin/python -m pip install -e '.[peer]'      # adds snntorch 1.0.0, brevitas 0.13.4
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/peer_snntorch.py [--seeds 3] [--epochs 20]
+    .venv/bin/python benchmarks/peer_snntorch.py --smoke    # seconds: one seed, one epoch (checks that it runs)
 
 One JSON file per (framework, bits, seed) is kept under ``benchmarks/results/peer_snntorch/``
 and reused, so an interrupted run resumes; the table goes to
@@ -40,6 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import smoke
 import torch
 from runcache import cached_run
 
@@ -118,7 +120,7 @@ def train_peer(bits: int | None, seed: int, epochs: int) -> dict:
     test_spikes = encode_test_split(test_set, Encoding(time_steps=TIME_STEPS, seed=seed))
     net.eval()
     with torch.no_grad():
-        out = net(torch.from_numpy(test_spikes.reshape(len(test_set), -1, TIME_STEPS)))
+        out = net(torch.from_numpy(test_spikes.reshape(len(test_set), -1, TIME_STEPS)).float())
     predictions = classify(out.permute(1, 2, 0).numpy())
     return {"test_accuracy": float((predictions == test_set.labels).mean()), "seconds_per_epoch": seconds}
 
@@ -172,7 +174,7 @@ def main() -> int:
     parser.add_argument(
         "--peer-only", action="store_true", help="only train (and cache) the peer, which no lava-qpsnn setting affects"
     )
-    args = parser.parse_args()
+    args = smoke.parse_args(parser, seeds=1, epochs=1)
     try:
         import brevitas  # noqa: F401
         import snntorch  # noqa: F401

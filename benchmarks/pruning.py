@@ -14,6 +14,7 @@ criteria apart where the cosine of non-negative scores cannot: Kendall's tau of 
 the overlap (Jaccard) of the channel sets each batch would prune at 50%.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pruning.py [--epochs 20] [--finetune-epochs 10] [--seeds 3]
+    .venv/bin/python benchmarks/pruning.py --smoke    # seconds: one seed, one epoch, T = 4 (checks that it runs)
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import smoke
 import torch
-from runcache import cached_run
+from runcache import cached_run, tag
 from tqdm import tqdm
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
@@ -66,10 +68,10 @@ def stability(net, train_set, encoding, batches: int, size: int) -> dict[str, St
     return {c: score_stability(net, split, c) for c in ("sca", "svs")}
 
 
-def run_seed(arch: str, seed: int, epochs: int, finetune_epochs: int, batches: int, size: int) -> dict:
+def run_seed(arch: str, seed: int, epochs: int, finetune_epochs: int, batches: int, size: int, time_steps: int) -> dict:
     """One seed of one model: score stability, and the fixed-point accuracy of every (criterion, ratio)."""
     train_set, test_set = load_dataset("digits")
-    encoding = Encoding(time_steps=16, seed=seed)
+    encoding = Encoding(time_steps=time_steps, seed=seed)
     base = trained_base(arch, seed, epochs, train_set, test_set, encoding)
     start = time.perf_counter()
     result: dict = {"stability": {}, "accuracy": {}, "widths": {}}
@@ -121,8 +123,11 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--stability-batches", type=int, default=8)
     parser.add_argument("--stability-batch-size", type=int, default=64)
+    parser.add_argument("--time-steps", type=int, default=16)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/pruning.md"))
-    args = parser.parse_args()
+    args = smoke.parse_args(
+        parser, epochs=1, finetune_epochs=1, seeds=1, stability_batches=2, stability_batch_size=16, time_steps=4
+    )
 
     torch.set_num_threads(1)
     results: dict = {}
@@ -133,7 +138,7 @@ def main() -> int:
     jobs = [(arch, seed) for arch in ARCHS for seed in range(args.seeds)]
     for arch, seed in tqdm(jobs, desc="models"):
         stab = f"{args.stability_batches}x{args.stability_batch_size}"
-        key = f"{arch}-seed{seed}-e{args.epochs}-f{args.finetune_epochs}-s{stab}"
+        key = f"{arch}-seed{seed}-e{args.epochs}-f{args.finetune_epochs}-s{stab}{tag('T', args.time_steps, 16)}"
         run = cached_run(
             folder,
             key,
@@ -144,6 +149,7 @@ def main() -> int:
             args.finetune_epochs,
             args.stability_batches,
             args.stability_batch_size,
+            args.time_steps,
         )
         for criterion, value in run["stability"].items():
             stable.setdefault((arch, criterion), []).append(Stability(**value))
@@ -178,12 +184,12 @@ def main() -> int:
     text = (
         "# Structured pruning on digits: accuracy vs ratio, by criterion\n\n"
         f"Made by `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pruning.py --epochs {args.epochs} --finetune-epochs "
-        f"{args.finetune_epochs} --seeds {args.seeds}` ({seconds / 60:.0f} min of single-threaded runs).\n\n"
-        "4-bit ReScaW (first and last layers 8 bits), T = 16, rate coding; each seed trains one network "
-        f"for {args.epochs} epochs, then every (criterion, ratio) prunes a copy one-shot in every prunable "
-        f"layer and fine-tunes it {args.finetune_epochs} epochs (Adam, lr 1e-3) before compaction; R = 0 "
-        "gets the same fine-tuning. Fixed-point test accuracy % on all 360 test images, mean ± std over "
-        f"{args.seeds} seeds. Kept widths per ratio: {header_note}.\n\n"
+        f"{args.finetune_epochs} --seeds {args.seeds} --time-steps {args.time_steps}` ({seconds / 60:.0f} min of "
+        f"single-threaded runs).\n\n4-bit ReScaW (first and last layers 8 bits), T = {args.time_steps}, rate "
+        f"coding; each seed trains one network for {args.epochs} epochs, then every (criterion, ratio) prunes a "
+        f"copy one-shot in every prunable layer and fine-tunes it {args.finetune_epochs} epochs (Adam, lr 1e-3) "
+        "before compaction; R = 0 gets the same fine-tuning. Fixed-point test accuracy % on all 360 test images, "
+        f"mean ± std over {args.seeds} seeds. Kept widths per ratio: {header_note}.\n\n"
         + format_markdown(headers, rows)
         + f"\n\n![accuracy vs ratio]({png.name})\n\n"
         "## Score stability across calibration batches\n\n"

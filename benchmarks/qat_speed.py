@@ -5,6 +5,7 @@ machine load affects both alike. Writes the ratio (goal: at most 1.3x) to
 benchmarks/results/qat_speed.md.
 
     .venv/bin/python benchmarks/qat_speed.py [--steps 200] [--out benchmarks/results/qat_speed.md]
+    .venv/bin/python benchmarks/qat_speed.py --smoke    # seconds: 2 small steps (checks that it runs)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import smoke
 import torch
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
@@ -72,7 +74,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--time-steps", type=int, default=16)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/qat_speed.md"))
-    args = parser.parse_args()
+    args = smoke.parse_args(parser, steps=2, batch=8, time_steps=4)
     lines = [
         "# QAT training-step time",
         "",

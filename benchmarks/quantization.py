@@ -11,6 +11,7 @@ all 360 test images. One JSON file per run is kept under ``benchmarks/results/qu
 and reused, so an interrupted run resumes.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quantization.py [--epochs 20] [--seeds 3] [--models mlp conv]
+    .venv/bin/python benchmarks/quantization.py --smoke    # seconds: one seed, one epoch (checks that it runs)
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import sys
 import time
 from pathlib import Path
 
+import smoke
 import torch
-from runcache import cached_run
+from runcache import cached_run, tag
 from tqdm import tqdm
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
@@ -41,11 +43,11 @@ def weight_bytes(checkpoint, bits: int | None) -> tuple[float, float]:
     return params * (bits or 8) / 8, params * 4.0
 
 
-def run(arch: str, quant: QuantConfig | None, seed: int, epochs: int) -> dict:
+def run(arch: str, quant: QuantConfig | None, seed: int, epochs: int, time_steps: int) -> dict:
     start = time.perf_counter()
     checkpoint = train_checkpoint(
         arch=arch,
-        encoding=Encoding(time_steps=16, seed=seed),
+        encoding=Encoding(time_steps=time_steps, seed=seed),
         config=TrainConfig(epochs=epochs, seed=seed),
         quant=quant,
         progress=False,
@@ -68,9 +70,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--time-steps", type=int, default=16)
     parser.add_argument("--models", nargs="+", choices=("mlp", "conv"), default=["mlp", "conv"])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/quantization.md"))
-    args = parser.parse_args()
+    args = smoke.parse_args(parser, epochs=1, seeds=1, time_steps=4)
 
     torch.set_num_threads(1)
     settings = [(None, "lava-dl default hook")] + [
@@ -81,11 +84,12 @@ def main() -> int:
     ]
     jobs = [(arch, quant, name) for arch in args.models for quant, name in settings]
     cache = args.out.with_suffix("")
+    steps, budget = tag("T", args.time_steps, 16), (args.epochs, args.time_steps)
     rows, seconds = [], 0.0
     for arch, quant, name in tqdm(jobs, desc="settings"):
-        tag = "slayer" if quant is None else f"{quant.quantizer} {quant.bits}bit {quant.grid} {quant.gamma}"
+        which = "slayer" if quant is None else f"{quant.quantizer} {quant.bits}bit {quant.grid} {quant.gamma}"
         results = [
-            cached_run(cache, f"{arch} {tag} seed{seed} {args.epochs}ep", run, arch, quant, seed, args.epochs)
+            cached_run(cache, f"{arch} {which} seed{seed} {args.epochs}ep{steps}", run, arch, quant, seed, *budget)
             for seed in range(args.seeds)
         ]
         accs = [100 * r["fixed_point_test_accuracy"] for r in results]
@@ -123,9 +127,9 @@ def main() -> int:
     text = (
         "# QP-SNN quantization on digits\n\n"
         f"Made by `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/quantization.py --epochs {args.epochs} "
-        f"--seeds {args.seeds} --models {' '.join(args.models)}` ({seconds:.0f} s of training runs on one thread). "
-        f"{args.seeds} seeds, "
-        f"{args.epochs} epochs, T = 16, rate coding, the library's default training recipe (cross-entropy of "
+        f"--seeds {args.seeds} --time-steps {args.time_steps} --models {' '.join(args.models)}` ({seconds:.0f} s "
+        f"of training runs on one thread). {args.seeds} seeds, {args.epochs} epochs, T = {args.time_steps}, rate "
+        "coding, the library's default training recipe (cross-entropy of "
         "the output spike counts, cosine learning rate, tau_grad 0.003; see docs/training.md); every synapse layer at "
         "the given bits (first and last included); accuracy of the exported fixed-point network on all 360 "
         "test images (the 'QAT model' column is the float training model).\n"

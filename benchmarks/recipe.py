@@ -2,13 +2,14 @@
 
 Each setting trains the MLP 64-128-10 on 80% of the digits training split and reports the
 accuracy of its exported fixed-point network on the other 20% (``TrainConfig(validation=0.2)`` of
-:func:`~lava_qpsnn.pipeline.train_checkpoint`): T = 16, 20 epochs, batch 32, every
+:func:`~lava_qpsnn.pipeline.train_checkpoint`): T = 16 and 20 epochs (by default), batch 32, every
 synapse layer quantized (``first_last_bits=None``). A setting overrides the library's
 defaults (``TrainConfig``, ``NeuronConfig``, ``QuantConfig``) by name. One JSON file per
 setting and seed is kept under ``benchmarks/results/recipe/`` and reused, so an
 interrupted run resumes; the table goes to ``benchmarks/results/recipe.md``.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/recipe.py [--seeds 2] [--only NAME ...]
+    .venv/bin/python benchmarks/recipe.py --smoke    # seconds: one seed, one epoch, T = 4 (checks that it runs)
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import sys
 import time
 from pathlib import Path
 
+import smoke
 import torch
-from runcache import cached_run
+from runcache import cached_run, tag
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
@@ -72,12 +74,12 @@ SETTINGS: dict[str, tuple[dict, dict, dict | None]] = {
 }
 
 
-def run(name: str, seed: int) -> dict:
+def run(name: str, seed: int, epochs: int, time_steps: int) -> dict:
     train, neuron, quant = SETTINGS[name]
     start = time.perf_counter()
     checkpoint = train_checkpoint(
-        encoding=Encoding(time_steps=16, seed=seed),
-        config=TrainConfig(**{"seed": seed, "validation": 0.2, **train}),
+        encoding=Encoding(time_steps=time_steps, seed=seed),
+        config=TrainConfig(**{"seed": seed, "validation": 0.2, "epochs": epochs, **train}),
         neuron=NeuronConfig(**neuron),
         quant=None if quant is None else QuantConfig(**{"first_last_bits": None, **quant}),
         progress=False,
@@ -88,19 +90,25 @@ def run(name: str, seed: int) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--time-steps", type=int, default=16)
     parser.add_argument("--only", nargs="*", help="setting names to run (default: all)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/recipe.md"))
-    args = parser.parse_args()
+    args = smoke.parse_args(parser, seeds=1, epochs=1, time_steps=4)
     torch.set_num_threads(1)
     cache = args.out.with_suffix("")
     unknown = set(args.only or ()) - set(SETTINGS)
     if unknown:
         parser.error(f"unknown settings {sorted(unknown)}")
+    budget = tag("e", args.epochs, 20) + tag("T", args.time_steps, 16)
     rows = []
     for name in SETTINGS:
         if args.only and name not in args.only:
             continue
-        results = [cached_run(cache, f"{name} seed{seed}", run, name, seed) for seed in range(args.seeds)]
+        results = [
+            cached_run(cache, f"{name} seed{seed}{budget}", run, name, seed, args.epochs, args.time_steps)
+            for seed in range(args.seeds)
+        ]
         accs = [100 * r["fixed_point_validation_accuracy"] for r in results]
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
         rows.append([name, f"{statistics.mean(accs):.2f} ± {std:.2f}", " ".join(f"{a:.1f}" for a in accs)])
@@ -108,8 +116,9 @@ def main() -> int:
     headers = ["setting", "validation acc % (fixed point, mean ± std)", "per seed"]
     text = (
         "# Choosing the training defaults on a validation split\n\n"
-        f"Made by `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/recipe.py --seeds {args.seeds}`. "
-        "MLP 64-128-10 on digits, trained on 80% of the training split, accuracy of the exported fixed-point "
+        f"Made by `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/recipe.py --seeds {args.seeds} --epochs {args.epochs} "
+        f"--time-steps {args.time_steps}`. MLP 64-128-10 on digits, T = {args.time_steps}, {args.epochs} epochs, "
+        "trained on 80% of the training split, accuracy of the exported fixed-point "
         "network on the other 20% (288 images; the test split is not read). 'old recipe': slayer's SpikeRate loss "
         "at a constant learning rate with slayer's tau_grad 1 (lava-qpsnn before these options); 'ce-count': "
         "cross-entropy of the output spike counts with a cosine learning rate; 'tau': the surrogate's tau_grad "

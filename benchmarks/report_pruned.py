@@ -7,6 +7,7 @@ layer at 4 bits (``--first-last-bits same``). Each is exported to NetX and repor
 :func:`lava_qpsnn.report.network.report_network` with its checkpoint, on the whole test set.
 
     .venv/bin/python benchmarks/report_pruned.py [--epochs 20] [--finetune-epochs 10] [--samples 360]
+    .venv/bin/python benchmarks/report_pruned.py --smoke    # seconds: one epoch, 20 samples (checks that it runs)
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import smoke
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Encoding
@@ -93,7 +96,7 @@ def main() -> int:
     parser.add_argument("--finetune-epochs", type=int, default=10)
     parser.add_argument("--samples", type=int, default=360, help="test samples whose activity is measured")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/report_pruned.md"))
-    args = parser.parse_args()
+    args = smoke.parse_args(parser, epochs=1, finetune_epochs=1, samples=20)
 
     start = time.time()
     encoding = Encoding(time_steps=16, seed=0)

@@ -18,3 +18,9 @@ def cached_run(folder: Path, key: str, run: Callable[..., dict], *args) -> dict:
         tmp.write_text(json.dumps(result))
         tmp.replace(path)  # a run killed mid-write leaves no half file
     return json.loads(path.read_text())
+
+
+def tag(name: str, value: object, usual: object) -> str:
+    """``-<name><value>`` for a cache key, or nothing for the ``usual`` value: a setting added to a benchmark
+    later leaves the keys of the runs it already stored unchanged."""
+    return "" if value == usual else f"-{name}{value}"

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import smoke
 import torch
 from torch.nn import functional as F
 
@@ -202,8 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (more oversubscribes a shared machine)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/sim_speed.md"))
-    parser.add_argument("--smoke", action="store_true", help="tiny 8x8 networks, one repeat: checks that it runs")
-    args = parser.parse_args(argv)
+    args = smoke.parse_args(parser, argv, repeats=1)
     torch.set_num_threads(args.threads)
     setting = SMOKE if args.smoke else FULL
     with tempfile.TemporaryDirectory() as tmp:

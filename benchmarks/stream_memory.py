@@ -16,7 +16,8 @@ sample); ``sim N`` is
 (fixed_pt, the first samples; start-up excluded as ``eval --backend lava`` measures it) and
 checks its spikes against the simulator's; ``slayer`` runs the PyTorch fixed-point model
 (what the checkpoint given to ``eval`` is compared with) on the first samples and checks them too.
-Writes ``benchmarks/results/stream_memory.md``.
+Writes ``benchmarks/results/stream_memory.md``. ``--smoke`` does the same with a tiny network at T = 4
+on 100 test images and one simulator run, in seconds (it checks that the script runs).
 
     .venv/bin/python benchmarks/stream_memory.py [--threads 1] [--samples 10000] [--out ...]
 """
@@ -30,9 +31,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import smoke
 import torch
 from torch.nn import functional as F
 
@@ -40,12 +44,20 @@ import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Dataset, Encoding, load_dataset, register_dataset, stream_test_split
 from lava_qpsnn.table import format_markdown
 
-ARCH = "32c3-p2-64c3s2-10"
-STEPS = 16
-TEST_SIZE = 10_000
 SHIFT = 2
-LAVA_SAMPLES = 6
-SLAYER_SAMPLES = 256
+
+
+@dataclass(frozen=True)
+class Setting:
+    arch: str
+    steps: int  # time steps
+    test_size: int  # images of the digits28 test split
+    lava_samples: int  # run in Lava
+    slayer_samples: int  # run through the PyTorch fixed-point model
+
+
+FULL = Setting("32c3-p2-64c3s2-10", 16, 10_000, 6, 256)
+SMOKE = Setting("4c3-p2-8c3s2-10", 4, 100, 2, 16)
 
 
 def _upsampled(images: np.ndarray) -> np.ndarray:
@@ -53,21 +65,18 @@ def _upsampled(images: np.ndarray) -> np.ndarray:
     return x.clamp(0, 1).numpy().astype(np.float32)
 
 
-def digits28() -> tuple[Dataset, Dataset]:
-    """The digits upsampled to 28 x 28; the test split: 10,000 shifted copies of the 360 test images."""
+def digits28(test_size: int) -> tuple[Dataset, Dataset]:
+    """The digits upsampled to 28 x 28; the test split: ``test_size`` shifted copies of the 360 test images."""
     train, test = load_dataset("digits")
     rng = np.random.default_rng(0)
-    index = np.arange(TEST_SIZE) % len(test)
-    shifts = rng.integers(-SHIFT, SHIFT + 1, size=(TEST_SIZE, 2))
+    index = np.arange(test_size) % len(test)
+    shifts = rng.integers(-SHIFT, SHIFT + 1, size=(test_size, 2))
     base = _upsampled(test.images)
     images = np.stack([np.roll(base[i], tuple(s), axis=(1, 2)) for i, s in zip(index, shifts, strict=True)])
     return Dataset(_upsampled(train.images), train.labels, 10), Dataset(images, test.labels[index], 10)
 
 
-register_dataset("digits28", digits28)
-
-
-def build(folder: Path) -> tuple[Path, Path, float]:
+def build(folder: Path, setting: Setting) -> tuple[Path, Path, float]:
     """Train (1 epoch, validation split: the test split is not read) and export; returns files and seconds."""
     from lava_qpsnn.pipeline import train_checkpoint
     from lava_qpsnn.training.checkpoint import save_checkpoint
@@ -78,8 +87,8 @@ def build(folder: Path) -> tuple[Path, Path, float]:
     start = time.perf_counter()
     checkpoint = train_checkpoint(
         dataset="digits28",
-        arch=ARCH,
-        encoding=Encoding(time_steps=STEPS, seed=0),
+        arch=setting.arch,
+        encoding=Encoding(time_steps=setting.steps, seed=0),
         config=TrainConfig(epochs=1, init_gain=1.0, validation=0.2),
         quant=QuantConfig(8),
         progress=False,
@@ -90,7 +99,7 @@ def build(folder: Path) -> tuple[Path, Path, float]:
     return pt, net, time.perf_counter() - start
 
 
-def measure(kind: str, pt: Path, net: Path, samples: int) -> dict:
+def measure(kind: str, pt: Path, net: Path, samples: int, steps: int) -> dict:
     """One measurement in this process (see the module docstring); ends with its peak RSS."""
     from lava_qpsnn.evaluation import evaluate
     from lava_qpsnn.export.fixed_point import fixed_point_model
@@ -102,7 +111,7 @@ def measure(kind: str, pt: Path, net: Path, samples: int) -> dict:
     from lava_qpsnn.training.loop import output_spikes
 
     network = read_netx(net)
-    stream = stream_test_split(load_dataset("digits28")[1], Encoding(time_steps=STEPS, seed=0))
+    stream = stream_test_split(load_dataset("digits28")[1], Encoding(time_steps=steps, seed=0))
     result: dict = {"kind": kind, "samples": samples}
     if kind == "sim":
         start = time.perf_counter()
@@ -111,7 +120,7 @@ def measure(kind: str, pt: Path, net: Path, samples: int) -> dict:
             wall=time.perf_counter() - start,
             seconds=evaluation.seconds,
             accuracy=evaluation.accuracy,
-            batch=default_batch_size(network, STEPS),
+            batch=default_batch_size(network, steps),
         )
     elif kind == "lava":
         spikes = stream.encode(0, samples)
@@ -129,7 +138,7 @@ def measure(kind: str, pt: Path, net: Path, samples: int) -> dict:
         spikes = stream.encode(0, samples)
         output_spikes(model, spikes[:8])  # warm-up
         start = time.perf_counter()
-        out = output_spikes(model, spikes, batch_size=default_batch_size(network, STEPS))
+        out = output_spikes(model, spikes, batch_size=default_batch_size(network, steps))
         result["seconds"] = time.perf_counter() - start
         result["mismatches"] = int((out != simulate(network, spikes)).sum())
         result["spikes"] = int(out.sum())
@@ -145,9 +154,11 @@ def peak_rss_mb() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status: this benchmark needs Linux")
 
 
-def child(kind: str, pt: Path, net: Path, samples: int, threads: int) -> dict:
+def child(kind: str, pt: Path, net: Path, samples: int, threads: int, tiny: list[str]) -> dict:
+    """``measure`` in a fresh process; ``tiny``: ``--smoke`` and ``--out`` for a smoke run, else nothing."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     args = [sys.executable, __file__, "--measure", kind, str(pt), str(net), str(samples), "--threads", str(threads)]
+    args += tiny
     proc = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
     if proc.returncode:
         raise RuntimeError(f"{kind} {samples} failed:\n{proc.stderr[-3000:]}")
@@ -158,13 +169,15 @@ def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
 
 
-def report(results: list[dict], command: str, threads: int, build_seconds: float, loads: tuple[str, str]) -> str:
+def report(
+    results: list[dict], setting: Setting, command: str, threads: int, build_seconds: float, loads: tuple[str, str]
+) -> str:
     rows = []
     for r in results:
         if r["kind"] == "floor":
             rows.append(["floor: imports, data, file", "-", "-", "-", f"{r['peak_rss_mb']:,.0f}"])
             continue
-        rate = r["samples"] * STEPS / r["seconds"]
+        rate = r["samples"] * setting.steps / r["seconds"]
         name = {"sim": "simulator (evaluate)", "lava": "Lava fixed_pt", "slayer": "slayer fixed-point model"}[r["kind"]]
         rows.append([name, f"{r['samples']:,}", f"{r['seconds']:.1f}", f"{rate:,.0f}", f"{r['peak_rss_mb']:,.0f}"])
     sim = [r for r in results if r["kind"] == "sim"]
@@ -176,9 +189,9 @@ def report(results: list[dict], command: str, threads: int, build_seconds: float
         f"(load average {loads[0]} at the start, {loads[1]} at the end: timings are slower than on an idle "
         "machine; memory is not affected).",
         "",
-        f"Network `{ARCH}` on 1 x 28 x 28, T = {STEPS}, 8-bit weights, trained one epoch "
+        f"Network `{setting.arch}` on 1 x 28 x 28, T = {setting.steps}, 8-bit weights, trained one epoch "
         f"({build_seconds:.0f} s with export) on the digits training images upsampled to 28 x 28. Test split: "
-        f"{TEST_SIZE:,} images, the 360 digits test images upsampled and shifted by up to {SHIFT} pixels "
+        f"{setting.test_size:,} images, the 360 digits test images upsampled and shifted by up to {SHIFT} pixels "
         "(synthetic, see the script). Each row is a fresh process; peak RSS is its `VmHWM`. Seconds: the "
         "backend's own time (simulator: `Evaluation.seconds`; Lava: the marginal time per sample measured "
         "after its start-up, times the samples; slayer: the PyTorch fixed-point model's forward passes).",
@@ -203,10 +216,12 @@ def report(results: list[dict], command: str, threads: int, build_seconds: float
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads of every measurement")
-    parser.add_argument("--samples", type=int, default=TEST_SIZE, help="samples of the large simulator run")
+    parser.add_argument("--samples", type=int, default=FULL.test_size, help="samples of the large simulator run")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/stream_memory.md"))
     parser.add_argument("--measure", nargs=4, metavar=("KIND", "PT", "NET", "SAMPLES"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = smoke.parse_args(parser, argv, samples=SMOKE.test_size)
+    setting = SMOKE if args.smoke else FULL
+    register_dataset("digits28", partial(digits28, setting.test_size))
     torch.set_num_threads(args.threads)
     if args.measure:
         kind, pt, net, samples = args.measure
@@ -217,23 +232,25 @@ def main(argv: list[str] | None = None) -> int:
             load_dataset("digits28")
             result = {"kind": kind, "peak_rss_mb": peak_rss_mb()}
         else:
-            result = measure(kind, Path(pt), Path(net), int(samples))
+            result = measure(kind, Path(pt), Path(net), int(samples), setting.steps)
         print(json.dumps(result))
         return 0
     loads = [_load()]
     with tempfile.TemporaryDirectory() as tmp:
-        pt, net, build_seconds = build(Path(tmp))
-        runs = [("floor", 0), ("sim", args.samples // 10), ("sim", args.samples)]
-        runs += [("lava", LAVA_SAMPLES), ("slayer", SLAYER_SAMPLES)]
+        pt, net, build_seconds = build(Path(tmp), setting)
+        sims = [args.samples] if args.smoke else [args.samples // 10, args.samples]
+        runs = [("floor", 0), *(("sim", samples) for samples in sims)]
+        runs += [("lava", setting.lava_samples), ("slayer", setting.slayer_samples)]
+        tiny = ["--smoke", "--out", str(args.out)] if args.smoke else []
         results = []
         for kind, samples in runs:
-            results.append(child(kind, pt, net, samples, args.threads))
+            results.append(child(kind, pt, net, samples, args.threads, tiny))
             print(json.dumps(results[-1]), flush=True)
     loads.append(_load())
     command = " ".join(
         [".venv/bin/python", "benchmarks/stream_memory.py", *(argv if argv is not None else sys.argv[1:])]
     )
-    text = report(results, command, args.threads, build_seconds, tuple(loads))
+    text = report(results, setting, command, args.threads, build_seconds, tuple(loads))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -22,7 +22,8 @@ step, on rate-coded data (digits for the 8 x 8 presets, MNIST for the MNIST netw
 training loop with its per-epoch validation pass) with each dynamics, and writes
 ``benchmarks/results/train_speed_epoch.md``.
 
-    .venv/bin/python benchmarks/train_speed.py [--threads 1] [--steps 40] [--smoke]
+    .venv/bin/python benchmarks/train_speed.py [--threads 1] [--steps 40]
+    .venv/bin/python benchmarks/train_speed.py --smoke    # seconds: 2 steps, digits networks (checks that it runs)
     .venv/bin/python benchmarks/train_speed.py --epoch --threads 2
 """
 
@@ -38,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import smoke
 import torch
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
@@ -250,23 +252,23 @@ def main(argv: list[str] | None = None, run: Callable[[Network, int, int], dict[
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads (fixed, for comparable runs)")
     parser.add_argument("--steps", type=int, default=40, help="timed steps per variant")
-    parser.add_argument("--smoke", action="store_true", help="2 steps each, a few seconds: checks that it runs")
     parser.add_argument("--epoch", action="store_true", help="time one epoch of the MNIST model's recipe instead")
     parser.add_argument("--out", type=Path, default=None, help="default benchmarks/results/train_speed[_epoch].md")
-    args = parser.parse_args(argv)
+    args = smoke.parse_args(parser, argv, steps=2)
     torch.set_num_threads(args.threads)
     if args.epoch:
         write_epoch_times(args.threads, args.out or Path("benchmarks/results/train_speed_epoch.md"))
         return 0
     args.out = args.out or Path("benchmarks/results/train_speed.md")
-    steps, warmup = (2, 1) if args.smoke else (args.steps, 5)
+    steps, warmup = args.steps, 1 if args.smoke else 5
+    networks = {name: n for name, n in NETWORKS.items() if n.dataset == "digits" or not args.smoke}
     results = {}
-    for name, network in NETWORKS.items():
+    for name, network in networks.items():
         results[name] = run(network, steps, warmup)
         print(f"{name}: " + ", ".join(f"{k} {1e3 * v:.1f} ms" for k, v in results[name].items()), flush=True)
     command = " ".join(["python benchmarks/train_speed.py", *(argv if argv is not None else sys.argv[1:])])
     settings = ", ".join(
-        f"{name}: `{n.arch}` on {n.dataset}, T = {n.time_steps}, batch {n.batch}" for name, n in NETWORKS.items()
+        f"{name}: `{n.arch}` on {n.dataset}, T = {n.time_steps}, batch {n.batch}" for name, n in networks.items()
     )
     text = "\n".join(
         [

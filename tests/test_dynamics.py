@@ -2,11 +2,7 @@
 
 import copy
 import functools
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,8 +14,6 @@ from lava_qpsnn.training.models import build_model
 from lava_qpsnn.training.norm import BatchNorm
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
 from lava_qpsnn.training.specs import ModelConfig
-
-ROOT = Path(__file__).parents[1]
 
 neurons = st.fixed_dictionaries(
     {
@@ -140,18 +134,3 @@ def test_other_neurons_run_slayers_code():
         x = torch.randn(2, 3, 7)
         assert not fused.fuses(x)
         assert torch.equal(fused(x), reference(x))
-
-
-@pytest.mark.filterwarnings("ignore")
-def test_the_speed_benchmark_runs(tmp_path):
-    out = tmp_path / "train_speed.md"
-    subprocess.run(
-        [sys.executable, "benchmarks/train_speed.py", "--smoke", "--out", str(out)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
-    text = out.read_text()
-    for network in ("mlp preset", "conv preset", "MNIST (32c3s2-64c3s2-10)", "MNIST, batch 128, T = 4"):
-        assert f"| {network} |" in text
-    assert "--smoke" in text
