@@ -25,6 +25,7 @@ SMOKE = {
     "batchnorm.py": [SLOW],
     "classifier_speed.py": [SLOW],
     "ddp_speed.py": [SLOW],
+    "encoding.py": [SLOW],
     "fuzz_netx.py": [],
     "mnist_model.py": [SLOW],
     "peer_snntorch.py": [
