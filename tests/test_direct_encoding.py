@@ -195,3 +195,21 @@ def test_classifier_process_sends_the_payloads(tmp_path):
         clf.stop()
     payloads = direct_encode(images, T, 5)
     np.testing.assert_array_equal(predictions, classify(output_spikes(fixed_point_model(checkpoint), payloads)))
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--encoding", "direct", "--payload-bits", "0"], "payload bits must be in 1..16, got 0 [--payload-bits]"),
+        (["--encoding", "rate", "--payload-bits", "4"], "payload bits belong to direct encoding"),
+        (["--encoding", "direct", "--time-steps", "2", "--arch", "8-8-10"], "do not outlast the network's depth"),
+    ],
+)
+def test_command_line_refuses_bad_encodings_in_one_line_and_writes_nothing(options, message, tmp_path, capsys):
+    from lava_qpsnn.cli import main as qpsnn_main
+
+    out = tmp_path / "model.pt"
+    assert qpsnn_main(["--no-progress", "train", *options, "--epochs", "1", "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
+    assert not out.exists() and not list(tmp_path.iterdir())
