@@ -108,7 +108,7 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), help="models to train")
     parser.add_argument("--report-only", action="store_true", help="write the table from the results so far")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/batchnorm.md"), help="the table")
-    args = smoke.parse_args(parser, epochs=1, conv_epochs=1, seeds=1, time_steps=4)
+    args = smoke.parse_args(parser, epochs=1, conv_epochs=1, seeds=1, time_steps=6)
     folder = args.out.with_suffix("")  # the runs' JSON files
 
     epochs = {"mlp": args.epochs, "conv+pool": args.conv_epochs}

@@ -57,7 +57,7 @@ class Setting:
 
 
 FULL = Setting("32c3-p2-64c3s2-10", 16, 10_000, 6, 256)
-SMOKE = Setting("4c3-p2-8c3s2-10", 4, 100, 2, 16)
+SMOKE = Setting("4c3-p2-8c3s2-10", 6, 100, 2, 16)
 
 
 def _upsampled(images: np.ndarray) -> np.ndarray:
