@@ -78,7 +78,8 @@ class Checkpoint:
         """Package ``net``: a :class:`SpikingNet` or any module whose ``blocks`` are slayer blocks.
 
         The quantization settings are read from ``net``'s hooks; ``quant``, if given, must agree
-        with them; learnable decays are recorded at their trained values. A network not built by :func:`build_model` needs the data's ``image_shape``.
+        with them; learnable decays are recorded at their trained values. A network not built by
+        :func:`build_model` needs the data's ``image_shape``.
         """
         if isinstance(net, SpikingNet):
             model = with_trained_decays(net.config, net.blocks)
