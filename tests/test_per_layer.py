@@ -14,6 +14,7 @@ from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import ConfigError
 from lava_qpsnn.export.fixed_point import fixed_point_model
 from lava_qpsnn.lava.run import run_lava
+from lava_qpsnn.report.diagnosis import diagnose
 from lava_qpsnn.sim import simulate
 from lava_qpsnn.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from lava_qpsnn.training.loop import TrainConfig, init_weights, output_spikes, train
@@ -185,6 +186,10 @@ def test_thresholds_fold_per_layer_and_learned_decays_export_at_their_trained_va
     ]
     with h5py.File(tmp_path / "m.net") as f:
         assert set(np.abs(f["layer/1/weight"][()]).flat) == {224} == set(np.abs(f["layer/2/weight"][()]).flat)
+
+    found = diagnose(checkpoint, tmp_path / "m.net", samples=12, lava_samples=2, progress=False)
+    assert found.stages[-3:] == ("fixed-point", "simulator", "lava") and not [d for d in found.divergences if d.exact]
+    assert [layer.spikes["simulator"] for layer in found.layers] == [float(a.sum()) / 12 for a in reference]
 
     train_net = checkpoint.build().train()  # training can go on: the decays get gradients
     train_net(torch.from_numpy(spikes[:4].astype(np.float32))).sum().backward()
