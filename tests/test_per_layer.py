@@ -22,6 +22,7 @@ from lava_qpsnn.training.models import build_model, prepare_model
 from lava_qpsnn.training.norm import BatchNorm
 from lava_qpsnn.training.prune import PruneConfig, prune_and_finetune
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
+from lava_qpsnn.training.slayer_blocks import config_of_blocks
 from lava_qpsnn.training.specs import Conv, Dense, Flatten, ModelConfig, NeuronConfig, Pool, format_arch, parse_arch
 from netx_export import export_netx
 
@@ -117,6 +118,20 @@ def test_build_model_gives_each_block_its_own_neuron_and_batchnorm():
     assert ModelConfig.from_dict(config.to_dict()) == config
     checkpoint = Checkpoint.of(net, dataset="digits", encoding=ENCODING)
     assert checkpoint.model == config  # decays as built: nothing learned yet
+
+
+@pytest.mark.parametrize(
+    "arch, norm, neuron",
+    [
+        ("8c3-p2-16c3-32-10", "bn", NeuronConfig(threshold=2.0, voltage_decay=0.25)),  # one for all, as before
+        ("8c3bnt0.5-p2t2-16c3-32bn-10t0.25", "none", NeuronConfig(current_decay=0.5, requires_grad=True)),
+    ],
+)
+def test_slayer_blocks_read_back_as_the_config_they_were_built_from(arch, norm, neuron):
+    """Thresholds powers of 2 and decays in 1/4096: slayer stores ``tau_grad * threshold`` and ``4096 * decay``,
+    which give these back exactly."""
+    config = ModelConfig.from_arch(arch, (1, 8, 8), 10, norm=norm, neuron=neuron)
+    assert config_of_blocks(build_model(config).blocks, (1, 8, 8)) == config
 
 
 def test_a_checkpoint_written_before_per_layer_settings_loads_and_writes_the_same_model():
