@@ -134,6 +134,18 @@ def test_slayer_blocks_read_back_as_the_config_they_were_built_from(arch, norm, 
     assert config_of_blocks(build_model(config).blocks, (1, 8, 8)) == config
 
 
+def test_batchnorm_on_a_pooling_block_is_refused_in_one_line():
+    """slayer's Pool drops a norm given to its constructor; one set on its neuron afterwards would act in
+    training and be lost in the checkpoint."""
+    from lava.lib.dl import slayer
+
+    cuba = slayer.block.cuba
+    blocks = [cuba.Conv(BASE, 1, 4, 3, padding=1), cuba.Pool(BASE, 2), cuba.Flatten(), cuba.Dense(BASE, 64, 10)]
+    blocks[1].neuron.norm = BatchNorm(4)
+    with pytest.raises(ConfigError, match=r"^blocks.1 \(Pool\) has a neuron norm: .* remove its norm$"):
+        config_of_blocks(blocks, (1, 8, 8))
+
+
 def test_a_checkpoint_written_before_per_layer_settings_loads_and_writes_the_same_model():
     path = "models/mnist/mnist-4bit-svs50.pt"
     stored = torch.load(path, weights_only=True)["model"]
