@@ -14,6 +14,7 @@ from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import ConfigError
 from lava_qpsnn.export.fixed_point import fixed_point_model
 from lava_qpsnn.lava.run import run_lava
+from lava_qpsnn.report import report_network
 from lava_qpsnn.report.diagnosis import diagnose
 from lava_qpsnn.sim import simulate
 from lava_qpsnn.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -217,6 +218,8 @@ def test_thresholds_fold_per_layer_and_learned_decays_export_at_their_trained_va
     found = diagnose(checkpoint, tmp_path / "m.net", samples=12, lava_samples=2, progress=False)
     assert found.stages[-3:] == ("fixed-point", "simulator", "lava") and not [d for d in found.divergences if d.exact]
     assert [layer.spikes["simulator"] for layer in found.layers] == [float(a.sum()) / 12 for a in reference]
+    report = report_network(tmp_path / "m.net", checkpoint=checkpoint, samples=12)
+    assert [layer.summary.threshold for layer in report.layers if layer.summary.kind == "dense"] == [560, 672]
 
     train_net = checkpoint.build().train()  # training can go on: the decays get gradients
     train_net(torch.from_numpy(spikes[:4].astype(np.float32))).sum().backward()
