@@ -11,10 +11,21 @@ import random
 import pytest
 import torch
 
+from lava_qpsnn.data import Encoding
 from lava_qpsnn.errors import CheckpointError
-from lava_qpsnn.training.checkpoint import load_checkpoint, save_checkpoint
+from lava_qpsnn.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from lava_qpsnn.training.models import build_model
+from lava_qpsnn.training.quantize import QuantConfig, quantize_model
+from lava_qpsnn.training.specs import ModelConfig, NeuronConfig, parse_arch
 
-OPTIONAL = {("training", "validation"), ("encoding", "bits")}  # absent in older files of the format: the old default
+# absent in older files of the format: the old default ("*": any layer)
+OPTIONAL = {
+    ("training", "validation"),
+    ("encoding", "bits"),
+    ("model", "neuron", "requires_grad"),
+    ("model", "layers", "*", "neuron"),
+    ("model", "layers", "*", "neuron", "requires_grad"),
+}
 RETYPED = [None, "x", -1, 2.5, True, [], {}, float("nan"), torch.zeros(2)]
 
 
@@ -56,28 +67,45 @@ def _outcome(path) -> str:
 
 
 @pytest.fixture(scope="module")
+def per_layer_checkpoint() -> Checkpoint:
+    """Untrained: a neuron of its own in two layers (learnable decays everywhere), BatchNorm on the output only."""
+    neuron = NeuronConfig(requires_grad=True)
+    config = ModelConfig(parse_arch("16t0.5-12-10bnt2", neuron=neuron), (1, 8, 8), neuron=neuron)
+    net = quantize_model(build_model(config), QuantConfig(4))
+    return Checkpoint.of(net, dataset="digits", encoding=Encoding(time_steps=12, seed=3))
+
+
+def _pattern(path: tuple) -> tuple:
+    return tuple("*" if isinstance(key, int) else key for key in path)
+
+
+@pytest.fixture(scope="module")
 def saved(mlp_checkpoint, tmp_path_factory):
     return save_checkpoint(mlp_checkpoint, tmp_path_factory.mktemp("fuzz") / "model.pt")
 
 
-def test_every_dropped_setting_is_refused(mlp_checkpoint, tmp_path):
+@pytest.mark.parametrize("name", ["mlp_checkpoint", "per_layer_checkpoint"])
+def test_every_dropped_setting_is_refused(name, request, tmp_path):
     """Metrics are a free record and the pruning record is None here; everything else the writer stores is needed."""
-    paths = [p for p in _paths(mlp_checkpoint.to_dict()) if p[0] not in ("metrics", "format", "version")]
+    checkpoint = request.getfixturevalue(name)
+    paths = [p for p in _paths(checkpoint.to_dict()) if p[0] not in ("metrics", "format", "version")]
     assert len(paths) > 30
     accepted = []
     for path in paths:
-        torch.save(_dropped(copy.deepcopy(mlp_checkpoint.to_dict()), path), tmp_path / "model.pt")
+        torch.save(_dropped(copy.deepcopy(checkpoint.to_dict()), path), tmp_path / "model.pt")
         if _outcome(tmp_path / "model.pt") == "accepted":
-            accepted.append(path)
+            accepted.append(_pattern(path))
     assert set(accepted) <= OPTIONAL, accepted
 
 
-def test_every_retyped_entry_loads_or_is_refused_in_one_line(mlp_checkpoint, tmp_path):
+@pytest.mark.parametrize("name", ["mlp_checkpoint", "per_layer_checkpoint"])
+def test_every_retyped_entry_loads_or_is_refused_in_one_line(name, request, tmp_path):
+    checkpoint = request.getfixturevalue(name)
     rng = random.Random(5)
     outcomes = []
-    for path in _paths(mlp_checkpoint.to_dict()):
+    for path in _paths(checkpoint.to_dict()):
         for value in rng.sample(RETYPED, 3):
-            torch.save(_retyped(copy.deepcopy(mlp_checkpoint.to_dict()), path, value), tmp_path / "model.pt")
+            torch.save(_retyped(copy.deepcopy(checkpoint.to_dict()), path, value), tmp_path / "model.pt")
             outcomes.append(_outcome(tmp_path / "model.pt"))  # anything but CheckpointError fails the test
     assert outcomes.count("refused") > len(outcomes) // 2, outcomes.count("refused")
 

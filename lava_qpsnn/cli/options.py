@@ -156,12 +156,17 @@ def add_training_options(
         "--arch",
         default=arch,
         metavar="SPEC",
-        help="layers, e.g. 16c3-p2-32c3-p2-128-10 (NcK[sS][gG] conv, pK pooling, N dense; the last is the classes), "
+        help="layers, e.g. 16c3-p2-32c3-p2-128-10 (NcK[sS][gG] conv, pK pooling, N dense; the last is the classes; "
+        "suffix bn: BatchNorm on that conv or dense layer, tX: its threshold X, e.g. 16c3bn-p2t0.5-128bnt1.5-10), "
         f"or a preset: {', '.join(f'{k} ({v.format(classes=10)})' for k, v in PRESETS.items())} "
         "(default %(default)s)",
     )
     parser.add_argument(
-        "--norm", default=ModelConfig.norm, choices=NORMS, help="bn: BatchNorm folded into weights and bias"
+        "--norm",
+        default=ModelConfig.norm,
+        choices=NORMS,
+        help="bn: BatchNorm, folded into weights and bias, on every conv and hidden dense layer (on some layers "
+        "only: --norm none and the bn suffix in --arch)",
     )
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--time-steps", type=int, default=encoding.time_steps, help="time steps per sample (T)")

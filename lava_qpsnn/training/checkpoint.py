@@ -26,7 +26,7 @@ from .loop import TrainConfig, check_input_scale
 from .models import SpikingNet, build_model, scale_input, weight_blocks
 from .norm import folded_norm
 from .quantize import QuantConfig, layer_scales, quant_config_of, quantize_model
-from .slayer_blocks import config_of_blocks
+from .slayer_blocks import config_of_blocks, with_trained_decays
 from .specs import ModelConfig
 
 __all__ = [
@@ -78,10 +78,11 @@ class Checkpoint:
         """Package ``net``: a :class:`SpikingNet` or any module whose ``blocks`` are slayer blocks.
 
         The quantization settings are read from ``net``'s hooks; ``quant``, if given, must agree
-        with them. A network not built by :func:`build_model` needs the data's ``image_shape``.
+        with them; learnable decays are recorded at their trained values. A network not built by
+        :func:`build_model` needs the data's ``image_shape``.
         """
         if isinstance(net, SpikingNet):
-            model = net.config
+            model = with_trained_decays(net.config, net.blocks)
         elif image_shape is None:
             raise ConfigError("a network not built by lava_qpsnn needs image_shape=(C, H, W) of its data")
         else:

@@ -17,10 +17,10 @@ from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from ..data import Encoding
+from .layer_specs import KINDS, OWN_FIELDS, NeuronConfig
 from .loop import TrainConfig
 from .prune import PruneConfig
 from .quantize import QuantConfig
-from .specs import _KINDS, NeuronConfig
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpoint
@@ -35,6 +35,8 @@ PRUNING_LISTS = ("layer_ratios", "widths_before", "kept_channels", "capped_layer
 LATER_FIELDS = {
     "training": {"validation"},  # no held-out split: how every run before it was trained
     "encoding": {"bits"},  # only direct encoding has payload bits; every earlier file is rate-coded
+    "neuron": {"requires_grad"},  # learnable decays are written only when set: fixed decays, as before
+    "layer": set(OWN_FIELDS),  # a layer's own neuron and norm: the model's, as every earlier layer had
 }
 
 
@@ -57,14 +59,16 @@ def check_complete(data: dict) -> None:
         raise ValueError(f"entry {', '.join(repr(m) for m in missing)} is missing")
     model = data["model"]
     _require(model, set(MODEL_FIELDS), "'model'")
-    _require(model["neuron"], _names(NeuronConfig), "the model's 'neuron'")
+    _require(model["neuron"], _names(NeuronConfig), "the model's 'neuron'", LATER_FIELDS["neuron"])
     if not isinstance(model["layers"], list):
         raise ValueError(f"the model's 'layers' is {type(model['layers']).__name__}, not a list")
     for i, layer in enumerate(model["layers"]):
-        kind = _KINDS.get(layer.get("kind")) if isinstance(layer, dict) else None
+        kind = KINDS.get(layer.get("kind")) if isinstance(layer, dict) else None
         if kind is None:
-            raise ValueError(f"model layer {i} is {layer!r}: expected one of kinds {', '.join(_KINDS)}")
-        _require(layer, _names(kind), f"model layer {i} ({layer['kind']})")
+            raise ValueError(f"model layer {i} is {layer!r}: expected one of kinds {', '.join(KINDS)}")
+        _require(layer, _names(kind), f"model layer {i} ({layer['kind']})", LATER_FIELDS["layer"])
+        if layer.get("neuron") is not None:
+            _require(layer["neuron"], _names(NeuronConfig), f"model layer {i}'s 'neuron'", LATER_FIELDS["neuron"])
     _require(data["encoding"], _names(Encoding), "'encoding'", LATER_FIELDS["encoding"])
     if data["quant"] is not None:
         _require(data["quant"], _names(QuantConfig), "'quant'")

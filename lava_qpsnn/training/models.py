@@ -138,17 +138,17 @@ def prepare_model(net: torch.nn.Module, image_shape: Sequence[int]) -> torch.nn.
 
 
 def build_model(config: ModelConfig) -> SpikingNet:
-    """Build the slayer network described by ``config`` (weights freshly initialised)."""
+    """Build the slayer network described by ``config`` (weights freshly initialised), each layer with its own
+    neuron and BatchNorm (:meth:`~lava_qpsnn.training.specs.ModelConfig.neuron_at`, ``norm_at``)."""
     from lava.lib.dl import slayer
 
     cuba = slayer.block.cuba
-    neuron = config.neuron.slayer_params()
     blocks: list[torch.nn.Module] = []
     shape = config.input_shape
-    last = len(config.layers) - 1
     for i, layer in enumerate(config.layers):
-        params = dict(neuron)
-        if config.norm == "bn" and isinstance(layer, Conv | Dense) and i != last:
+        neuron = config.neuron_at(i)
+        params = neuron.slayer_params()
+        if config.norm_at(i) == "bn":
             params["norm"] = functools.partial(BatchNorm, layer_width(layer))
         if isinstance(layer, Conv):
             blocks.append(
@@ -165,7 +165,7 @@ def build_model(config: ModelConfig) -> SpikingNet:
                 )
             )
         elif isinstance(layer, Pool):
-            blocks.append(cuba.Pool(params, layer.kernel, weight_scale=POOL_WEIGHT * config.neuron.threshold))
+            blocks.append(cuba.Pool(params, layer.kernel, weight_scale=POOL_WEIGHT * neuron.threshold))
         elif isinstance(layer, Dense):
             blocks.append(cuba.Dense(params, shape[0], layer.features, weight_scale=2))
         else:

@@ -8,7 +8,9 @@ spec cannot hold would be lost on rebuilding, so it is refused, naming the block
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 
@@ -17,7 +19,7 @@ from .hooks import FoldedWeights, IntegerWeights, MaskedWeights, WeightQuantizer
 from .norm import BatchNorm
 from .specs import Conv, Dense, Flatten, LayerSpec, ModelConfig, NeuronConfig, Pool
 
-__all__ = ["config_of_blocks"]
+__all__ = ["config_of_blocks", "with_trained_decays"]
 
 
 def config_of_blocks(blocks: Sequence[torch.nn.Module], image_shape: Sequence[int]) -> ModelConfig:
@@ -25,19 +27,22 @@ def config_of_blocks(blocks: Sequence[torch.nn.Module], image_shape: Sequence[in
 
     Every block must be a supported slayer CUBA block with one-step delay, no axonal
     delays, no weight norm, no graded spikes or persistent state, shared neuron
-    parameters and a weight hook lava-qpsnn knows, all with the same neuron, and with
-    channel counts that fit ``image_shape``; one-line errors name the block otherwise:
-    anything the spec cannot hold would be lost when a checkpoint rebuilds the network.
+    parameters, a weight hook lava-qpsnn knows and channel counts that fit ``image_shape``;
+    one-line errors name the block otherwise: anything the spec cannot hold would be lost
+    when a checkpoint rebuilds the network. Each block keeps its own neuron (decays as they
+    act now, learnable or not) and its BatchNorm or none; the most common neuron becomes the
+    model's, so a uniform network reads back as one neuron for all.
     """
     from lava.lib.dl import slayer
 
     cuba = slayer.block.cuba
     layers: list[LayerSpec] = []
-    neurons, has_norm = set(), []
+    neurons: list[NeuronConfig | None] = []
     for i, block in enumerate(blocks):
         kind = type(block)
         if kind is cuba.Flatten:
             layers.append(Flatten())
+            neurons.append(None)
             continue
         if kind not in (cuba.Conv, cuba.Pool, cuba.Dense):
             raise ConfigError(
@@ -52,44 +57,48 @@ def config_of_blocks(blocks: Sequence[torch.nn.Module], image_shape: Sequence[in
         synapse = block.synapse
         _check_square(i, synapse)
         _check_rebuildable(i, block)
+        neurons.append(_neuron_of(i, block.neuron))
+        norm = block.neuron.norm
         if kind is cuba.Pool:
             if synapse.stride[0] != synapse.kernel_size[0] or synapse.padding[0] or synapse.dilation[0] != 1:
                 raise ConfigError(f"blocks.{i} pools with overlap, padding or dilation: use stride == kernel only")
+            if norm is not None:
+                raise ConfigError(f"blocks.{i} (Pool) has a neuron norm: pooling acts on spikes, remove its norm")
             layers.append(Pool(synapse.kernel_size[0]))
-            neurons.add(_neuron_of(block.neuron))
             continue
-        if kind is cuba.Conv:
-            layers.append(
-                Conv(
-                    synapse.out_channels,
-                    synapse.kernel_size[0],
-                    synapse.stride[0],
-                    synapse.padding[0],
-                    synapse.dilation[0],
-                    synapse.groups,
-                )
-            )
-        else:
-            layers.append(Dense(synapse.out_channels))
-        norm = block.neuron.norm
         if norm is not None and not isinstance(norm, BatchNorm):
             raise ConfigError(
                 f"blocks.{i} uses neuron norm {type(norm).__name__}: use lava_qpsnn.training.norm.BatchNorm "
                 "(it folds into Loihi's weights and bias)"
             )
-        has_norm.append(norm is not None)
-        neurons.add(_neuron_of(block.neuron))
-    if len(neurons) > 1:
-        raise ConfigError(f"the blocks have different neuron parameters {sorted(neurons)}: use one for all")
-    if any(has_norm) and has_norm != [True] * (len(has_norm) - 1) + [False]:
-        raise ConfigError(
-            "BatchNorm must be on every conv and dense block but the last (the output), or on none; "
-            f"found it on blocks {[i for i, n in enumerate(has_norm) if n]} of the weight layers"
-        )
-    neuron = NeuronConfig(*next(iter(neurons))) if neurons else NeuronConfig()
-    config = ModelConfig(tuple(layers), tuple(image_shape), "bn" if any(has_norm) else "none", neuron)
+        bn = "bn" if norm is not None else None
+        if kind is cuba.Conv:
+            size = (synapse.kernel_size[0], synapse.stride[0], synapse.padding[0], synapse.dilation[0])
+            layers.append(Conv(synapse.out_channels, *size, synapse.groups, norm=bn))
+        else:
+            layers.append(Dense(synapse.out_channels, norm=bn))
+    counts = Counter(n for n in neurons if n is not None)
+    default = counts.most_common(1)[0][0] if counts else NeuronConfig()  # ties: the first block's
+    layers = [layer if n is None else replace(layer, neuron=n) for layer, n in zip(layers, neurons, strict=True)]
+    config = ModelConfig(tuple(layers), tuple(image_shape), "none", default)
     _check_channels(blocks, config)
     return config
+
+
+def with_trained_decays(config: ModelConfig, blocks: Sequence[torch.nn.Module]) -> ModelConfig:
+    """``config`` with the decays its learnable neurons (``requires_grad``) have now in ``blocks``.
+
+    Training moves them away from the values ``config`` was built with; the checkpoint records
+    the trained ones, which its state dict also holds.
+    """
+    layers = list(config.layers)
+    for i, block in enumerate(blocks):
+        neuron = config.neuron_at(i)
+        if neuron.requires_grad and getattr(block, "neuron", None) is not None:
+            now = _neuron_of(i, block.neuron)
+            neuron = replace(neuron, current_decay=now.current_decay, voltage_decay=now.voltage_decay)
+            layers[i] = replace(layers[i], neuron=neuron)
+    return replace(config, layers=tuple(layers))
 
 
 def _check_rebuildable(index: int, block: torch.nn.Module) -> None:
@@ -132,14 +141,23 @@ def _check_channels(blocks: Sequence[torch.nn.Module], config: ModelConfig) -> N
         shape = out
 
 
-def _neuron_of(neuron: torch.nn.Module) -> tuple[float, ...]:
-    return (
-        float(neuron.threshold),
-        float(neuron.current_decay[0]) / neuron.p_scale,
-        float(neuron.voltage_decay[0]) / neuron.p_scale,
-        float(neuron.tau_rho / neuron.threshold),
-        float(neuron.scale_rho),
-    )
+def _neuron_of(index: int, neuron: torch.nn.Module) -> NeuronConfig:
+    """A slayer CUBA neuron's parameters; decays as they act (slayer clamps learned ones into [0, 1] before use)."""
+
+    def decay(parameter: torch.Tensor) -> float:
+        return min(max(float(parameter.detach()[0]) / neuron.p_scale, 0.0), 1.0)
+
+    try:
+        return NeuronConfig(
+            float(neuron.threshold),
+            decay(neuron.current_decay),
+            decay(neuron.voltage_decay),
+            float(neuron.tau_rho / neuron.threshold),
+            float(neuron.scale_rho),
+            bool(neuron.requires_grad),
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"blocks.{index}: {exc}") from None
 
 
 def _check_square(index: int, synapse: torch.nn.Module) -> None:
