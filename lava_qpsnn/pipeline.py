@@ -43,7 +43,7 @@ def train_checkpoint(
 ) -> Checkpoint:
     """Build, (quantize,) train, (prune, fine-tune, compact,) and package a model.
 
-    ``arch`` is a layer spec or preset (:func:`~lava_qpsnn.training.models.parse_arch`), ``norm``
+    ``arch`` is a layer spec or preset (:func:`~lava_qpsnn.training.notation.parse_arch`), ``norm``
     ``"bn"`` or ``"none"``; ``device`` is ``"cpu"``, ``"cuda"`` or ``"auto"``.
 
     Metrics recorded: ``train_accuracy``, ``test_accuracy`` (the final model) and
