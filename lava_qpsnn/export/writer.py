@@ -248,18 +248,14 @@ def _copy_checksummed(source: h5py.Group, target: h5py.Group) -> None:
 def _check_state_limits(path: os.PathLike, checkpoint: Checkpoint) -> None:
     """Lava's 24-bit state, layer by layer: the rule of the module docstring."""
     network = read_netx(path)
-    steps = checkpoint.encoding.time_steps
-    risky = {}
     encoding = checkpoint.encoding
-    graded = None  # the file index of the layer that reads graded payloads, if any
-    input_max = encoding.payload_max  # what the first synapse reads; spikes (1) after it
-    for index, layer in enumerate(network.layers):
-        if not isinstance(layer, DenseLayer | ConvLayer):
-            continue
-        graded = index if graded is None and encoding.graded else graded
-        if not (worst := layer_worst_case(layer, steps, input_max)).within:
+    synaptic = [i for i, layer in enumerate(network.layers) if isinstance(layer, DenseLayer | ConvLayer)]
+    graded = synaptic[0] if encoding.graded else None  # the layer that reads the payloads; spikes after it
+    risky = {}
+    for index in synaptic:
+        input_max = encoding.payload_max if index == synaptic[0] else 1
+        if not (worst := layer_worst_case(network.layers[index], encoding.time_steps, input_max)).within:
             risky[index] = worst
-        input_max = 1
     if not risky:
         return
     _, test_set = load_dataset(checkpoint.dataset)
