@@ -3,13 +3,14 @@
 import copy
 import functools
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lava.lib.dl import slayer
 from lava.lib.dl.slayer.neuron.dynamics import leaky_integrator
 
-from lava_qpsnn.training.dynamics import FusedNeuron, integrate, integrate_and_fire, use_fused_dynamics
+from lava_qpsnn.training.dynamics import CHUNK, FusedNeuron, integrate, integrate_and_fire, use_fused_dynamics
 from lava_qpsnn.training.models import build_model
 from lava_qpsnn.training.norm import BatchNorm
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
@@ -79,6 +80,29 @@ def test_currents_and_voltages_equal_slayers_leaky_integrator(params, shape, bin
     spikes, voltage_fused = integrate_and_fire(current, voltage_decay, neuron.s_scale, threshold, 1.0, 1.0)
     assert torch.equal(voltage_fused.movedim(0, -1), voltage)
     assert torch.equal(spikes, (voltage >= threshold).float())
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("norm", [False, True])
+def test_many_neurons_on_several_threads_equal_slayers(threads, norm):
+    """Several blocks of neurons and a partial one (the loops run blocks in parallel), forward and backward."""
+    params = {"threshold": 0.7, "current_decay": 0.3, "voltage_decay": 0.1, "tau_grad": 0.5, "scale_grad": 1.0}
+    reference, fused = _pair(params, norm)
+    x = _input((3, 5, (11, 19), 6), binary=False, seed=threads)  # 3 * 5 * 11 * 19 = 3,135 neurons
+    assert x[..., 0].numel() > 6 * CHUNK
+    x.requires_grad_()
+    x_fused = x.detach().clone().requires_grad_()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        spikes, spikes_fused = reference(x), fused(x_fused)
+        grad = torch.randn(spikes.shape, generator=torch.Generator().manual_seed(1))
+        (spikes * grad).sum().backward()
+        (spikes_fused * grad).sum().backward()
+    finally:
+        torch.set_num_threads(before)
+    assert spikes.any() and torch.equal(spikes, spikes_fused)
+    assert torch.equal(x.grad, x_fused.grad)
 
 
 def test_the_threshold_compares_as_slayer_does_at_the_edge():

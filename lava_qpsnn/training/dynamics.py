@@ -5,7 +5,8 @@ dozen tensor operations and temporaries per step for the current, the voltage an
 and as many again in the backward pass: on a CPU it costs several times the convolutions
 around it. Here compiled loops (numba) take blocks of :data:`CHUNK` neurons from slayer's
 ``N x ... x T`` layout, turn each block time-major in the cache (so that one step of many
-neurons vectorizes) and run all ``T`` steps on it: the forward integrates the current and
+neurons vectorizes) and run all ``T`` steps on it, blocks in parallel on torch's number of
+threads (they are independent, so the result does not depend on it): the forward integrates the current and
 the voltage, resets and spikes in one pass (the current alone where a BatchNorm sits
 between them), the backward runs the surrogate gradient and both leaky-integrator
 recursions in one pass.
@@ -68,16 +69,16 @@ def _leak(state, keep, scale, x):
     return _shift_to_zero(state * keep) + np.int64(scale * x)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _integrate(x, steps, keep, scale, current):
     """The current ``N... x T`` of inputs ``x`` (flat rows of T steps)."""
     T, M = len(steps), x.size // len(steps)
-    block = np.empty(T * CHUNK, np.float32)
-    u = np.empty(CHUNK, np.int64)
-    for first in range(0, M, CHUNK):
+    for chunk in numba.prange((M + CHUNK - 1) // CHUNK):
+        first = chunk * CHUNK
         n = min(CHUNK, M - first)
+        block = np.empty(T * CHUNK, np.float32)
         _to_time_major(x, first, n, steps, block)
-        u[:] = 0
+        u = np.zeros(CHUNK, np.int64)
         for t in range(T):
             for i in range(n):
                 u[i] = _leak(u[i], keep, scale, block[t * CHUNK + i])
@@ -85,7 +86,7 @@ def _integrate(x, steps, keep, scale, current):
         _from_time_major(block, first, n, steps, current)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _integrate_and_fire(x, steps, keep_current, keep, scale, threshold, level, voltage, spikes):
     """Spikes (flat rows) and voltages (time-major ``T x M``) of inputs ``x``.
 
@@ -93,14 +94,13 @@ def _integrate_and_fire(x, steps, keep_current, keep, scale, threshold, level, v
     first (the whole CUBA neuron); < 0: ``x`` is the current.
     """
     T, M = len(steps), x.size // len(steps)
-    block = np.empty(T * CHUNK, np.float32)
-    u = np.empty(CHUNK, np.int64)
-    v = np.empty(CHUNK, np.int64)
-    for first in range(0, M, CHUNK):
+    for chunk in numba.prange((M + CHUNK - 1) // CHUNK):
+        first = chunk * CHUNK
         n = min(CHUNK, M - first)
+        block = np.empty(T * CHUNK, np.float32)
         _to_time_major(x, first, n, steps, block)
-        u[:] = 0
-        v[:] = 0
+        u = np.zeros(CHUNK, np.int64)
+        v = np.zeros(CHUNK, np.int64)
         for t in range(T):
             if keep_current >= 0:
                 for i in range(n):
@@ -115,13 +115,14 @@ def _integrate_and_fire(x, steps, keep_current, keep, scale, threshold, level, v
         _from_time_major(block, first, n, steps, spikes)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _leak_backward(grad, steps, decay, grad_x):
     """slayer's ``grad_x[t] = decay * grad_x[t + 1] + grad[t]``, from the last step back (flat rows)."""
     T, M = len(steps), grad.size // len(steps)
-    block = np.empty(T * CHUNK, np.float32)
-    for first in range(0, M, CHUNK):
+    for chunk in numba.prange((M + CHUNK - 1) // CHUNK):
+        first = chunk * CHUNK
         n = min(CHUNK, M - first)
+        block = np.empty(T * CHUNK, np.float32)
         _to_time_major(grad, first, n, steps, block)
         for t in range(T - 2, -1, -1):
             for i in range(n):
@@ -129,21 +130,22 @@ def _leak_backward(grad, steps, decay, grad_x):
         _from_time_major(block, first, n, steps, grad_x)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _surrogate_argument(voltage, threshold, tau, out):
     """``-|v - threshold| / tau``, slayer's surrogate before its exponential (any layout)."""
-    for k in range(voltage.size):
+    for k in numba.prange(voltage.size):
         out[k] = -abs(voltage[k] - threshold) / tau
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, parallel=True)
 def _fire_backward(exp, grad_spikes, steps, peak, decay, decay_current, grad_x):
     """The surrogate gradient ``peak * exp * grad`` back through the voltage recursion
     (and the current's when ``decay_current`` >= 0); ``exp`` time-major, the rest flat rows."""
     T, M = len(steps), grad_spikes.size // len(steps)
-    block = np.empty(T * CHUNK, np.float32)
-    for first in range(0, M, CHUNK):
+    for chunk in numba.prange((M + CHUNK - 1) // CHUNK):
+        first = chunk * CHUNK
         n = min(CHUNK, M - first)
+        block = np.empty(T * CHUNK, np.float32)
         _to_time_major(grad_spikes, first, n, steps, block)
         for t in range(T):
             for i in range(n):
@@ -168,6 +170,11 @@ def _steps(x: torch.Tensor) -> tuple[int, ...]:
     return (0,) * x.shape[-1]
 
 
+def _threads() -> None:
+    """Run the loops on as many threads as torch's operators use (``torch.set_num_threads``, ``--threads``)."""
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
 def _keep(decay: torch.Tensor) -> int:
     """slayer's integer decay multiplier ``4096 - decay``."""
     return (1 << DECAY_BITS) - int(decay.detach().to(torch.int64))
@@ -184,6 +191,7 @@ class _Integrate(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, decay, scale):
         current = torch.empty_like(x)
+        _threads()
         _integrate(_flat(x), _steps(x), _keep(decay), np.float32(scale), _flat(current))
         ctx.decay = _backward_decay(decay)
         return current
@@ -191,6 +199,7 @@ class _Integrate(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         grad_x = torch.empty_like(grad)
+        _threads()
         _leak_backward(_flat(grad), _steps(grad), ctx.decay, _flat(grad_x))
         return grad_x, None, None
 
@@ -205,6 +214,7 @@ class _IntegrateAndFire(torch.autograd.Function):
         voltage = torch.empty(x.shape[-1], *x.shape[:-1])  # time-major: read by the backward pass only
         keep_current = -1 if current_decay is None else _keep(current_decay)
         level = np.float32(threshold * scale)  # slayer compares the integer state with this, in float32
+        _threads()
         _integrate_and_fire(
             _flat(x), _steps(x), keep_current, _keep(decay), np.float32(scale), np.float32(threshold), level,
             _flat(voltage), _flat(spikes),
@@ -225,6 +235,7 @@ class _IntegrateAndFire(torch.autograd.Function):
         (voltage,) = ctx.saved_tensors
         threshold, tau, peak, decay, decay_current = ctx.constants
         exp = torch.empty_like(voltage)
+        _threads()
         _surrogate_argument(_flat(voltage), threshold, tau, _flat(exp))
         exp.exp_()
         grad_x = torch.empty_like(grad_spikes, memory_format=torch.contiguous_format)
