@@ -103,6 +103,8 @@ def test_python_dash_m_reports_bad_input_in_one_line(module, tmp_path):
         (["--weight-decay", "-1"], "need weight decay >= 0"),
         (["--init-gain", "0"], "init gain > 0"),
         (["--threshold", "0"], "neuron threshold must be a finite number > 0"),
+        (["--voltage-decay", "1.5"], "neuron voltage_decay must be in [0, 1], got 1.5"),
+        (["--current-decay", "-0.1"], "neuron current_decay must be in [0, 1], got -0.1"),
     ],
 )
 def test_bad_quantization_options(options, message, train_error):
@@ -132,12 +134,18 @@ def test_train_options_reach_the_checkpoint(tmp_path, capsys):
     pt = tmp_path / "q.pt"
     options = ["--loss", "spike-rate", "--schedule", "constant", "--weight-decay", "0.01", "--init-gain", "2"]
     options += ["--threshold", "1.25", "--tau-grad", "0.02", "--scale-grad", "2", "--bits", "4", "--grid", "zero-free"]
+    options += ["--current-decay", "0.25", "--voltage-decay", "0.125", "--learn-decays"]
     args = ["--no-progress", "train", "--epochs", "1", "--arch", "8-10", "--time-steps", "6", "--out", str(pt)]
     assert qpsnn_main([*args, *options]) == 0
     checkpoint = load_checkpoint(pt)
     neuron = checkpoint.model.neuron
     assert (neuron.threshold, neuron.tau_grad, neuron.scale_grad) == (1.25, 0.02, 2.0)
+    assert (neuron.current_decay, neuron.voltage_decay, neuron.requires_grad) == (0.25, 0.125, True)
     assert checkpoint.quant.grid == "zero-free"
+    # slayer keeps decays as integers out of 4096: 0.25 -> 1024, 0.125 -> 512 before training moved them
+    decays = {k: float(v) for k, v in checkpoint.state_dict.items() if k.endswith("_decay")}
+    assert len(decays) == 4 and all(0 <= d <= 4096 for d in decays.values())
+    assert {decays["blocks.0.neuron.current_decay"], decays["blocks.0.neuron.voltage_decay"]} - {1024.0, 512.0}
 
 
 @pytest.mark.slow

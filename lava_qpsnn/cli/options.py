@@ -219,6 +219,23 @@ def add_training_options(
     )
     t.add_argument("--threshold", type=finite_float, default=NeuronConfig.threshold, help="neuron threshold")
     t.add_argument(
+        "--current-decay",
+        type=finite_float,
+        default=NeuronConfig.current_decay,
+        help="neuron current decay in [0, 1] (default %(default)s: no current state)",
+    )
+    t.add_argument(
+        "--voltage-decay",
+        type=finite_float,
+        default=NeuronConfig.voltage_decay,
+        help="neuron voltage decay in [0, 1] (default %(default)s)",
+    )
+    t.add_argument(
+        "--learn-decays",
+        action="store_true",
+        help="train the decays with the weights (slayer's requires_grad); exported at their trained values",
+    )
+    t.add_argument(
         "--tau-grad", type=finite_float, default=NeuronConfig.tau_grad, help="width of slayer's surrogate gradient"
     )
     t.add_argument(

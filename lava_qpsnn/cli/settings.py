@@ -84,7 +84,14 @@ def encoding_from_args(args: argparse.Namespace) -> Encoding:
 
 
 def neuron_from_args(args: argparse.Namespace) -> NeuronConfig:
-    return NeuronConfig(threshold=args.threshold, tau_grad=args.tau_grad, scale_grad=args.scale_grad)
+    return NeuronConfig(
+        threshold=args.threshold,
+        current_decay=args.current_decay,
+        voltage_decay=args.voltage_decay,
+        tau_grad=args.tau_grad,
+        scale_grad=args.scale_grad,
+        requires_grad=args.learn_decays,
+    )
 
 
 def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
