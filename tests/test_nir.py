@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from lava_qpsnn.data import Encoding
+from lava_qpsnn.data import Encoding, load_dataset
 from lava_qpsnn.errors import NirFileError, NirMappingWarning, OutputPathError, QpsnnError
 from lava_qpsnn.export import export_netx
 from lava_qpsnn.interchange import export_nir, import_nir
@@ -348,3 +348,52 @@ def test_damaged_graphs_import_or_are_refused_in_one_line(tmp_path):
             assert "\n" not in str(exc)
             outcomes["refused"] += 1
     assert outcomes["refused"] > 40 and outcomes["accepted"] > 0, outcomes
+
+
+# --- a peer: snnTorch ---
+
+
+def test_an_snntorch_conv_network_imports_and_agrees_with_snntorchs_own_run(tmp_path):
+    """snnTorch 1.0's export_to_nir fails with nirtorch 2.6 on conv networks (NIR's shape inference takes the batch
+    dimension of its sample for a spatial one), so the graph is built as it would: its own per-module converter,
+    chained. Leaky with reset to zero is Loihi's neuron; the imported network lags by one step per layer."""
+    import snntorch as snn
+    from snntorch import utils as snntorch_utils
+    from snntorch.export_nir import _extract_snntorch_module
+
+    torch.manual_seed(4)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 6, 3, padding=1),
+        torch.nn.AvgPool2d(2),
+        snn.Leaky(beta=0.5, init_hidden=True, reset_mechanism="zero"),
+        torch.nn.Flatten(),
+        torch.nn.Linear(96, 10),
+        snn.Leaky(beta=0.75, init_hidden=True, reset_mechanism="zero", output=True),
+    )
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+        net[4].weight.mul_(4.0)
+    nodes = [nir.Input(np.array([1, 8, 8])), *map(_extract_snntorch_module, net), nir.Output(np.array([10]))]
+    nodes[1].input_shape, nodes[4].input_type = (8, 8), {"input": np.array([6, 4, 4])}  # NIR's type inference's
+    graph = nir.NIRGraph.from_list(*nodes, type_check=False)
+    nir.write(tmp_path / "snntorch.nir", graph, compression=None)  # its scalar parameters: HDF5 compresses no scalar
+    checkpoint, _ = _imported(tmp_path / "snntorch.nir", dataset="digits", time_steps=16)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.tensor(load_dataset("digits")[1].images[:64])
+    spikes = (torch.rand(*images.shape, 16, generator=generator) < images[..., None]).float()  # N C H W T
+    with torch.no_grad():
+        snntorch_utils.reset(net)
+        theirs = torch.stack([net(spikes[..., t])[0] for t in range(16)], dim=-1)  # N x 10 x T
+        padded = torch.cat([spikes, torch.zeros(*spikes.shape[:-1], 2)], dim=-1)  # two layers: two steps later
+        ours = checkpoint.build()(padded)[..., 2:]
+    counts_theirs, counts_ours = theirs.sum(-1), ours.sum(-1)
+    assert counts_theirs.sum() > 100  # the network is active
+    same_counts = (counts_theirs == counts_ours).all(dim=1).float().mean().item()
+    same_class = (counts_theirs.argmax(1) == counts_ours.argmax(1)).float().mean().item()
+    same_spikes = (theirs == ours).float().mean().item()
+    print(
+        f"snnTorch vs imported: {same_spikes:.1%} of output spikes, all counts of {same_counts:.0%} of the samples, "
+        f"predictions of {same_class:.0%}"
+    )
+    # slayer's float network differs by its 8-bit weights and fixed-point states: close, not identical
+    assert same_spikes >= 0.95 and same_class >= 0.85
