@@ -118,10 +118,11 @@ def _image_shape(chain: NirChain, record: dict, dataset: str) -> tuple[int, int,
     return tuple(int(s) for s in shape)
 
 
-def _entries(node: object) -> tuple[dict, dict]:
+def _entries(file_name: str, name: str, node: object) -> tuple[dict, dict]:
+    """A node's lava-qpsnn record and netx datasets (empty where it has none)."""
     metadata = node.metadata if isinstance(node.metadata, dict) else {}
     netx = metadata.get("netx")
-    return (record_of("", "", metadata) or {}), (netx if isinstance(netx, dict) else {})
+    return (record_of(file_name, f"node {name!r}", metadata) or {}), (netx if isinstance(netx, dict) else {})
 
 
 def _integers(chain: NirChain, layers: list[MappedLayer]) -> list[dict | None] | None:
@@ -132,8 +133,8 @@ def _integers(chain: NirChain, layers: list[MappedLayer]) -> list[dict | None] |
             if isinstance(layer.spec, Flatten):
                 out.append(None)
                 continue
-            synapse, stored = _entries(layer.nodes[0])
-            training, neuron = _entries(layer.nodes[-1])
+            synapse, stored = _entries(chain.name, layer.names[0], layer.nodes[0])
+            training, neuron = _entries(chain.name, layer.names[-1], layer.nodes[-1])
             entry = {
                 "n": np.asarray(stored["weight"], dtype=np.int64),
                 "bias": np.asarray(stored["bias"], dtype=np.int64).reshape(-1) if "bias" in stored else None,

@@ -25,10 +25,9 @@ import numpy as np
 
 from ..loihi import DECAY_UNITY
 
-__all__ = ["DEFAULT_DT", "Cuba", "NEURON_TYPES", "node_of_cuba", "cuba_of_node"]
+__all__ = ["DEFAULT_DT", "Cuba", "node_of_cuba", "cuba_of_node", "rounding"]
 
 DEFAULT_DT = 1e-4  # NIR stores no time step; snnTorch and SpikingJelly write their graphs with this one
-NEURON_TYPES = ("IF", "LIF", "CubaLIF")
 
 
 @dataclass(frozen=True)
