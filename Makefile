@@ -21,12 +21,13 @@ install: $(STAMP)
 
 # pip -qq: errors only (a fresh install prints pages of index and build warnings otherwise).
 # The peer extra (snnTorch + Brevitas, about 1 MB of pure-Python wheels) is there for the test
-# suite, which runs every benchmark's smoke setting, peer_snntorch.py's included.
+# suite, which runs every benchmark's smoke setting, peer_snntorch.py's included; the nir extra
+# (nir + nirtorch, pure Python) for NIR graphs in and out, and their tests.
 $(STAMP): pyproject.toml Makefile
 	@echo "setting up $(VENV): lava-qpsnn and its dependencies (a few minutes on a fresh machine)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -qq --upgrade pip
-	@$(PY) -m pip install -qq -e '.[dev,peer]'
+	@$(PY) -m pip install -qq -e '.[dev,peer,nir]'
 	@echo "setting up $(VENV): $(LAVA_WHEELS) (without their Python <3.11 pins)"
 	@$(PY) -m pip install -qq --no-deps --ignore-requires-python $(LAVA_WHEELS)
 	@touch $(STAMP)

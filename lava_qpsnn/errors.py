@@ -12,8 +12,10 @@ __all__ = [
     "ExportError",
     "OutputPathError",
     "NetxFileError",
+    "NirFileError",
     "LavaRuntimeError",
     "StateLimitWarning",
+    "NirMappingWarning",
 ]
 
 
@@ -53,9 +55,17 @@ class NetxFileError(QpsnnError):
     """A .net file is missing, not HDF5, or not a network we can run."""
 
 
+class NirFileError(QpsnnError):
+    """A .nir file is missing, malformed, or holds a graph that does not map onto a lava-qpsnn network."""
+
+
 class LavaRuntimeError(QpsnnError):
     """Lava (or its Loihi extension) is not available for the requested run, or failed inside its runtime."""
 
 
 class StateLimitWarning(UserWarning):
     """A network exports, but only measured activity (not its worst case) stays inside Lava's 24-bit state."""
+
+
+class NirMappingWarning(UserWarning):
+    """A NIR node maps onto Loihi's CUBA neuron, but not exactly: the message states the difference."""

@@ -75,6 +75,7 @@ PUBLIC_MODULES = (
     "lava_qpsnn.netx",
     "lava_qpsnn.sim",
     "lava_qpsnn.export",
+    "lava_qpsnn.interchange",
     "lava_qpsnn.lava",
     "lava_qpsnn.report",
     "lava_qpsnn.errors",
@@ -141,7 +142,7 @@ def _classes(hint: object) -> list[type]:
 # The pipeline's stages in order. A module may import from its own stage, an earlier one and the
 # foundation; never from a later stage or the entry points. The entry points may import anything.
 FOUNDATION = {"errors", "files", "table", "loihi"}
-STAGES = ["data", "training", "netx", "sim", "export", "lava", "report"]
+STAGES = ["data", "training", "netx", "sim", "export", "interchange", "lava", "report"]
 ENTRY_POINTS = {"", "__main__", "cli", "command", "evaluation", "pipeline", "demo"}
 
 

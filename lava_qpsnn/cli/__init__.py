@@ -1,4 +1,4 @@
-"""``python -m lava_qpsnn {train,prune,eval,run,report,diagnose,demo}``: the command line.
+"""``python -m lava_qpsnn {train,prune,eval,run,report,diagnose,demo,import-nir}``: the command line.
 
 One module per group of commands (:mod:`~lava_qpsnn.cli.train`, :mod:`~lava_qpsnn.cli.evaluate`,
 :mod:`~lava_qpsnn.cli.report`, :mod:`~lava_qpsnn.cli.demo`), the option groups they share in
@@ -19,13 +19,15 @@ import os
 import sys
 from pathlib import Path
 
-from ..command import ArgumentParser, option_strings, run_guarded
+from ..command import ArgumentParser, finite_float, option_strings, run_guarded
+from ..data import dataset_names
 from ..demo import DEMO_ARCH, DEMO_ENCODING
 from ..evaluation import BACKENDS
 from ..lava.targets import TARGETS
 from ..training.distributed import launched_by_torchrun
 from .demo import cmd_demo
 from .evaluate import LAVA_SAMPLES, cmd_eval, cmd_run
+from .interchange import cmd_import_nir
 from .options import (
     ALL,
     add_common_options,
@@ -157,6 +159,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_renamed(p, "--workdir", "--out")
     add_samples_option(p, "test samples run in Lava (default: all)", ALL)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "import-nir",
+        help="make a model.pt of a NIR graph (from snnTorch, Norse, SpikingJelly, ... or netx_export --nir)",
+        description="Map a chain of NIR nodes (Input, Affine/Linear, Conv2d, SumPool2d/AvgPool2d, Flatten, IF/LIF/"
+        "CubaLIF, Output) onto lava-qpsnn layers and save them as a checkpoint that export, eval and prune take. "
+        "A graph written by 'netx_export --nir' becomes its network again, exactly.",
+    )
+    p.add_argument("graph", type=Path, help="the .nir file")
+    p.add_argument("--dataset", choices=dataset_names(), help="the data set it classifies (default: the recorded one)")
+    p.add_argument("--time-steps", type=int, help="time steps per sample (default: the recorded ones, else 16)")
+    p.add_argument(
+        "--dt",
+        type=finite_float,
+        help="the time step in seconds that discretizes its time constants (default: the recorded one, else 1e-4)",
+    )
+    add_output_options(p, None, resume=False)
+    p.set_defaults(func=cmd_import_nir)
 
     for command in sub.choices.values():
         add_common_options(command, suppress=True)  # --progress and --data-dir after the command name too

@@ -1,0 +1,14 @@
+"""NIR in and out: networks exchanged with other frameworks through the Neuromorphic Intermediate Representation.
+
+:func:`export_nir` writes an exported network as a NIR graph (float parameters that snnTorch, Norse,
+SpikingJelly and others read, the exact integers in each node's metadata); :func:`import_nir` makes a
+checkpoint of a NIR graph (another framework's, or ours again exactly). How NIR's continuous-time
+neurons map onto Loihi's CUBA neuron is in :mod:`~lava_qpsnn.interchange.neurons`, which nodes map
+and how in :mod:`~lava_qpsnn.interchange.mapping`. Needs the ``nir`` package (``pip install nir``).
+"""
+
+from .importer import import_nir
+from .neurons import DEFAULT_DT
+from .writer import export_nir
+
+__all__ = ["export_nir", "import_nir", "DEFAULT_DT"]
