@@ -74,6 +74,7 @@ def read_net_info(path: str | os.PathLike) -> NetInfo:
             f"{path}: metadata num_classes={meta['num_classes']}, but the output layer has {output_size} neurons: "
             "re-export the network"
         )
+    _check_window(path, network, meta["encoding"].time_steps)
     return NetInfo(
         path=path,
         dataset=meta["dataset"],
@@ -84,6 +85,20 @@ def read_net_info(path: str | os.PathLike) -> NetInfo:
         network=network,
     )
 
+
+
+def _check_window(path: Path, network: NetxNetwork, time_steps: int) -> None:
+    """Refuse a window that ends before a sample's input can reach the output (one step per spiking layer, and
+    the axonal delays on the quickest path): its output would not depend on the input."""
+    depth = sum(isinstance(layer, DenseLayer | ConvLayer) for layer in network.layers)
+    latency = network.input_latency
+    if time_steps <= latency:
+        delays = f", and at least {latency - depth} steps of axonal delay on every path" if latency > depth else ""
+        raise ConfigError(
+            f"{path.name}: a window of {time_steps} time steps is not longer than the network's depth ({depth} "
+            f"spiking layers, one step each{delays}): no input of a sample would reach the output in its window; "
+            f"export it with more than {latency} time steps"
+        )
 
 
 def squeeze_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
