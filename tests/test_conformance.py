@@ -306,6 +306,43 @@ def test_random_conv_networks_equal_lava(network, tmp_path, lava_layers):
     _check_against_lava(network, tmp_path, lava_layers)
 
 
+# ---------------------------------------------------------------- lava-dl's own export with axonal delays
+
+
+def test_lava_dl_export_with_axonal_delays_equals_one_lava_run_over_several_samples(tmp_path):
+    """slayer CUBA Dense blocks with ``delay=True``, delays set to 0, 1, several, past the window and 70 (slayer's
+    export clamps it to 62, the most netx keeps), written by the blocks' own ``export_hdf5``: the simulator and
+    ONE Lava run over four samples (lava_qpsnn.lava.run_lava, delay buffers cleared per window) agree on every
+    layer, and the spikes do cross the delays."""
+    from lava.lib.dl import slayer
+
+    from lava_qpsnn.lava.run import run_lava
+    from lava_qpsnn.netx.metadata import write_metadata
+
+    torch.manual_seed(0)
+    neuron = {"threshold": 0.5, "current_decay": 0.5, "voltage_decay": 0.1, "tau_grad": 1.0, "scale_grad": 1.0}
+    blocks = [slayer.block.cuba.Dense(neuron, 12, 10, weight_scale=4, delay=True)]
+    blocks.append(slayer.block.cuba.Dense(neuron, 10, 4, weight_scale=4, delay=True))
+    steps, samples = 20, 4
+    x = (torch.rand(samples, 12, steps) < 0.3).float()
+    with torch.no_grad():
+        blocks[1](blocks[0](x))  # slayer creates the delays on the first forward pass
+        blocks[0].delay.delay.copy_(torch.tensor([0, 1, 1, 3, 5, 0, 2, 7, 25, 70.0]))
+        blocks[1].delay.delay.copy_(torch.tensor([0, 1, 4, 9.0]))
+    path = tmp_path / "delays.net"
+    with h5py.File(path, "w") as handle:
+        for i, block in enumerate(blocks):
+            block.export_hdf5(handle.create_group(f"layer/{i}"))
+        write_metadata(handle, dataset="digits", encoding=Encoding(time_steps=steps), num_classes=4)
+    with h5py.File(path) as handle:
+        assert handle["layer/0/delay"][-1] == 62
+    ours = simulate(path, x.numpy(), layers=True)
+    theirs = run_lava(path, x.numpy(), layers=True, progress=False)
+    for i, (a, b, start) in enumerate(zip(ours, theirs, read_netx(path).latencies, strict=True)):
+        np.testing.assert_array_equal(a[..., start:], b[..., start:], err_msg=f"layer {i}")
+    assert ours[0][:, 7].sum() > 0 and ours[1].sum() > 0  # a neuron behind 7 steps of delay fires; so does the output
+
+
 # ---------------------------------------------------------------- threshold ties, PyTorch against Lava
 
 
