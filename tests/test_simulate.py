@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
-from lava_qpsnn.errors import ConfigError, DataError, NetxFileError
+from lava_qpsnn.errors import DataError, NetxFileError
 from lava_qpsnn.export.fixed_point import fixed_point_model
 from lava_qpsnn.lava.run import run_lava
 from lava_qpsnn.netx import DenseLayer, InputLayer, NetxNetwork, Neuron, lava_dense_weights, read_netx
@@ -164,7 +164,7 @@ def test_a_window_no_input_can_cross_for_the_delays_is_refused(tmp_path):
     """3 layers and delays 2 + 0 + 3: the input reaches the output at step 8 at the earliest, past a window of 8."""
     _chain(tmp_path / "slow.net", biases=(0, 11, 0), delays=(2, 0, 3))
     message = r"window of 8 time steps is not longer .* \(3 spiking layers, one step each, and at least 5 steps of"
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(NetxFileError, match=message):
         run_lava(tmp_path / "slow.net", DELAYED_INPUT, progress=False)
 
 

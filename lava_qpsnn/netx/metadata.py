@@ -94,7 +94,7 @@ def _check_window(path: Path, network: NetxNetwork, depth: int, time_steps: int)
     latency = network.input_latency
     if time_steps <= latency:
         delays = f", and at least {latency - depth} steps of axonal delay on every path" if latency > depth else ""
-        raise ConfigError(
+        raise NetxFileError(
             f"{path.name}: a window of {time_steps} time steps is not longer than the network's depth ({depth} "
             f"spiking layers, one step each{delays}): no input of a sample would reach the output in its window; "
             f"export it with more than {latency} time steps"
