@@ -10,7 +10,7 @@ from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc import io
 
 from lava_qpsnn.data import encode_test_split, load_dataset, rate_encode
-from lava_qpsnn.errors import ConfigError, LavaRuntimeError
+from lava_qpsnn.errors import ConfigError, LavaRuntimeError, NetxFileError
 from lava_qpsnn.export.fixed_point import fixed_point_model
 from lava_qpsnn.lava.processes import NO_LABEL, Classifier, Encoder, Readout
 from lava_qpsnn.lava.run import to_lava_layout
@@ -151,7 +151,7 @@ def test_classifier_window_shorter_than_the_network_is_a_clear_error(mlp_files, 
         meta["encoding"]["time_steps"] = 2  # the MLP has 2 spiking layers
         meta["netx"]["reset_interval"] = 2
         f.attrs[METADATA_ATTR] = json.dumps(meta)
-    with pytest.raises(ConfigError, match="window of 2 time steps is not longer than the network's depth"):
+    with pytest.raises(NetxFileError, match="window of 2 time steps is not longer than the network's depth"):
         Classifier(short)
 
 

@@ -102,12 +102,12 @@ CHAIN_LAYERS = [  # by hand: layer l repeats the input l steps later, within eac
 ]
 
 
-def _chain(path) -> None:
+def _chain(path, biases=(0, 0, 11), delays=(0, 0, 0)) -> None:
     from lava_qpsnn.netx.metadata import write_metadata
 
     with h5py.File(path, "w") as handle:
         handle["layer/0/type"], handle["layer/0/shape"] = np.array([b"input"]), np.array([1])
-        for i, bias in enumerate([0, 0, 11], start=1):
+        for i, (bias, delay) in enumerate(zip(biases, delays, strict=True), start=1):
             layer = handle.create_group(f"layer/{i}")
             layer["type"], layer["shape"], layer["weight"] = np.array([b"dense"]), np.array([1]), np.array([[20]])
             for key, value in {"type": np.array([b"CUBA"]), "iDecay": 4096, "vDecay": 4096, "vThMant": 10}.items():
@@ -115,6 +115,8 @@ def _chain(path) -> None:
             layer["neuron/refDelay"], layer["neuron/gradedSpike"] = 1, False
             if bias:
                 layer["bias"] = np.array([bias])
+            if delay:
+                layer["delay"] = np.array([delay])
         write_metadata(handle, dataset="digits", encoding=Encoding(time_steps=8), num_classes=1)
 
 
@@ -133,6 +135,37 @@ def test_layers_are_time_aligned_as_in_lava_on_a_chain_worked_out_by_hand(tmp_pa
     np.testing.assert_array_equal(continuous[0], expected[0])
     np.testing.assert_array_equal(continuous[1], expected[1])
     assert continuous[2].all()
+
+
+DELAYED_INPUT = np.array([[[1, 0, 0, 0, 0, 0, 1, 0]], [[0, 1, 0, 0, 0, 0, 0, 0]]])
+DELAYED_LAYERS = [  # by hand: delays 2, 0, 2; layer 2's bias 11 > vth fires it on every step it runs
+    [[[0, 0, 0, 1, 0, 0, 0, 0]], [[0, 0, 0, 0, 1, 0, 0, 0]]],  # the input 3 steps later; step 6's is lost past 7
+    [[[0, 0, 1, 1, 1, 1, 1, 1]], [[0, 0, 1, 1, 1, 1, 1, 1]]],  # from its latency, 2, on
+    [[[0, 0, 0, 0, 0, 1, 1, 1]], [[0, 0, 0, 0, 0, 1, 1, 1]]],  # layer 2 three steps later: from step 5 on
+]
+
+
+def test_axonal_delays_stay_in_their_sample_worked_out_by_hand(tmp_path):
+    """A spike delayed past its window's end is lost, and a layer's tail before its reset never reaches the next
+    layer through a delay: in the simulator and in ONE Lava run over both samples. Plain netx (no clearing of the
+    delay buffers) delivers sample 0's last spike into sample 1, and layer 2's tail (its bias acts from step 0 in
+    Lava) reaches layer 3 at steps 3 and 4 (its reset), even in the first window."""
+    _chain(tmp_path / "delays.net", biases=(0, 11, 0), delays=(2, 0, 2))
+    expected = [np.array(layer) for layer in DELAYED_LAYERS]
+    for name, ours in [
+        ("simulator", simulate(tmp_path / "delays.net", DELAYED_INPUT, layers=True)),
+        ("lava", run_lava(tmp_path / "delays.net", DELAYED_INPUT, layers=True, progress=False)),
+    ]:
+        for index, (layer, hand) in enumerate(zip(ours, expected, strict=True), start=1):
+            np.testing.assert_array_equal(layer, hand, err_msg=f"{name}, layer {index}")
+
+
+def test_a_window_no_input_can_cross_for_the_delays_is_refused(tmp_path):
+    """3 layers and delays 2 + 0 + 3: the input reaches the output at step 8 at the earliest, past a window of 8."""
+    _chain(tmp_path / "slow.net", biases=(0, 11, 0), delays=(2, 0, 3))
+    message = r"window of 8 time steps is not longer .* \(3 spiking layers, one step each, and at least 5 steps of"
+    with pytest.raises(NetxFileError, match=message):
+        run_lava(tmp_path / "slow.net", DELAYED_INPUT, progress=False)
 
 
 def test_samples_are_independent_and_batch_order_does_not_matter(mlp_files, mlp_checkpoint):

@@ -12,6 +12,12 @@ input one step into its window, hence ``reset_offset=1``. The first ``L`` output
 of a window (``L`` spiking layers) still carry the previous sample's tail; slayer's
 output there is zero by construction (one step of delay per layer, and a layer's bias acts
 only from its latency on), so they are set to zero. With these two rules Lava's output equals slayer's spike for spike.
+
+Axonal delays. netx's reset zeroes a layer's ``u`` and ``v`` only; a delayed synapse
+(Lava's ``DelayDense``) keeps up to 62 steps of input in its buffer ``a_buff``, which would
+carry spikes of one sample (or of the layer before's tail, before its own reset) into the
+next sample. :func:`clear_delay_buffers` empties each such buffer once per window with
+Lava's own ``lava.proc.io.reset.Reset`` process, in the same run (no pause).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ if TYPE_CHECKING:
     from lava.magma.core.process.process import AbstractProcess
     from lava.magma.core.run_configs import RunConfig
 
-__all__ = ["run_lava", "run_windows", "build_network", "to_lava_layout"]
+__all__ = ["run_lava", "run_windows", "build_network", "clear_delay_buffers", "to_lava_layout"]
 
 
 def to_lava_layout(spikes: np.ndarray) -> np.ndarray:
@@ -54,11 +60,40 @@ def build_network(info: NetInfo) -> Network:
     from lava.lib.dl import netx
 
     try:
-        return netx.hdf5.Network(net_config=str(info.path), **netx_arguments(info.encoding))
+        net = netx.hdf5.Network(net_config=str(info.path), **netx_arguments(info.encoding))
     except NotImplementedError as exc:
         raise NetxFileError(f"{info.path}: netx cannot build this network ({exc})") from None
     except (KeyError, ValueError, TypeError, AttributeError, IndexError, RuntimeError) as exc:
         raise NetxFileError(f"{info.path}: netx failed to read the network ({type(exc).__name__}: {exc})") from None
+    clear_delay_buffers(net)
+    return net
+
+
+def clear_delay_buffers(net: Network) -> None:
+    """Give every delayed synapse of ``net`` (built with ``reset_interval``) a Lava ``Reset`` of its delay buffer.
+
+    Why this is exact. netx resets consecutive layers on consecutive steps of each window:
+    if the layer before a delayed synapse is zeroed at window step ``r`` (its first step from
+    the sample alone), the layer after it at ``r + 1``. The ``Reset`` (attribute
+    ``delay_reset`` of the block) empties the buffer after step ``r - 1``, in the
+    management phase between two steps. From step ``r`` on, the buffer therefore holds
+    exactly the spikes the layer before sent from ``r`` on, each delivered at its step
+    ``+ 1 + delay``: the simulator's drive (:mod:`lava_qpsnn.sim`), in which that layer is
+    silent before ``r`` and nothing crosses a window's end. The layer after reads the buffer
+    from ``r + 1`` on; what it got earlier is wiped by its own reset. Spikes due past the
+    window's end are erased before they could be delivered after a reset. The input layer
+    has no tail (``r = 0``: the buffer is emptied after the previous window's last step).
+    Undelayed synapses hold one step, which the resets already cover.
+    """
+    from lava.proc.dense.process import DelayDense
+    from lava.proc.io.reset import Reset
+
+    for block in net.layers:
+        if isinstance(getattr(block, "synapse", None), DelayDense):
+            params = block.neuron.proc_params
+            offset = params["reset_offset"] - 3  # window steps: netx resets this layer at +2, the one before at +1
+            block.delay_reset = Reset(interval=params["reset_interval"], offset=offset)
+            block.delay_reset.connect_var(block.synapse.a_buff)
 
 
 def run_windows(

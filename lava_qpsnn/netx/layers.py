@@ -86,6 +86,18 @@ class NetxNetwork:
         return tuple(layer for layer in self.layers if getattr(layer, "neuron", None) is not None)
 
     @property
+    def input_latency(self) -> int:
+        """The earliest window step at which a sample's input can reach the output layer: one step per dense or conv
+        synapse, plus each delayed layer's smallest delay among its non-zero synapses (no path is quicker)."""
+        steps = 0
+        for layer in self.layers:
+            if isinstance(layer, DenseLayer | ConvLayer):
+                delay = getattr(layer, "delay", None)
+                used = np.zeros(0) if delay is None else delay[layer.weight != 0]
+                steps += 1 + (int(used.min()) if used.size else 0)
+        return steps
+
+    @property
     def latencies(self) -> tuple[int, ...]:
         """Per neuron layer, the steps a sample takes to reach it: one per dense or conv synapse on the way."""
         out, latency = [], 0

@@ -74,16 +74,31 @@ def read_net_info(path: str | os.PathLike) -> NetInfo:
             f"{path}: metadata num_classes={meta['num_classes']}, but the output layer has {output_size} neurons: "
             "re-export the network"
         )
+    depth = sum(isinstance(layer, DenseLayer | ConvLayer) for layer in network.layers)
+    _check_window(path, network, depth, meta["encoding"].time_steps)
     return NetInfo(
         path=path,
         dataset=meta["dataset"],
         encoding=meta["encoding"],
         input_shape=network.input_shape,
         num_classes=meta["num_classes"],
-        num_spiking_layers=sum(isinstance(layer, DenseLayer | ConvLayer) for layer in network.layers),
+        num_spiking_layers=depth,
         network=network,
     )
 
+
+
+def _check_window(path: Path, network: NetxNetwork, depth: int, time_steps: int) -> None:
+    """Refuse a window that ends before a sample's input can reach the output (one step per spiking layer, ``depth``
+    of them, and the axonal delays on the quickest path): its output would not depend on the input."""
+    latency = network.input_latency
+    if time_steps <= latency:
+        delays = f", and at least {latency - depth} steps of axonal delay on every path" if latency > depth else ""
+        raise NetxFileError(
+            f"{path.name}: a window of {time_steps} time steps is not longer than the network's depth ({depth} "
+            f"spiking layers, one step each{delays}): no input of a sample would reach the output in its window; "
+            f"export it with more than {latency} time steps"
+        )
 
 
 def squeeze_shape(shape: tuple[int, ...]) -> tuple[int, ...]:

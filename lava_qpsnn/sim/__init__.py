@@ -22,18 +22,22 @@ additions overflow, which is reproduced (two's-complement wrap) for such layers.
 conv sums in float32 itself: conv layers whose sums exceed 2^24 are exact here and may
 not be in Lava.
 
-Time alignment. A synapse emits at step ``t`` what it received at ``t - 1`` (plus its
-delay), so neuron layer ``l`` (1-based, counting dense and conv layers; an input-layer
-neuron has latency 0) first sees a sample's input ``l`` steps after the sample starts.
+Time alignment. A synapse emits at step ``t`` what it received at ``t - 1 - delay``, so
+neuron layer ``l`` (1-based, counting dense and conv layers; an input-layer neuron has
+latency 0) first sees a sample's input ``l`` steps after the sample starts, plus the axonal
+delays on the way.
 
 - default (``continuous=False``): layer ``l`` starts from zero state at step ``l`` of each
-  sample and its spikes at steps ``< l`` are 0. This is Lava with
-  ``netx.hdf5.Network(reset_interval=T, reset_offset=latency of the first layer)``,
-  i.e. :func:`lava_qpsnn.lava.run.run_lava` (``reset_offset=1``): output step ``t`` of a
-  sample is Lava's step ``t`` of its window, which is slayer's step ``t``. Lava's layer
+  sample (its bias acts from then on) and its spikes at steps ``< l`` are 0. A delayed spike
+  due at or past the window's end is lost: nothing of one sample reaches the next. This is
+  Lava with ``netx.hdf5.Network(reset_interval=T, reset_offset=latency of the first layer)``
+  and its delay buffers emptied once per window, i.e. :func:`lava_qpsnn.lava.run.run_lava`
+  (``reset_offset=1``, :func:`~lava_qpsnn.lava.run.clear_delay_buffers`): output step ``t``
+  of a sample is Lava's step ``t`` of its window, which is slayer's step ``t``. Lava's layer
   ``l`` spends its window's first ``l`` steps on the previous sample's tail (zeroed by
-  ``run_lava``) and, with axonal delays, carries delayed input across windows; the
-  simulator starts every sample clean.
+  ``run_lava``); the simulator starts every sample clean. A file's window must be longer
+  than the input's latency (:attr:`lava_qpsnn.netx.NetxNetwork.input_latency`), or no
+  input reaches the output: :func:`lava_qpsnn.netx.read_net_info` refuses it.
 - ``continuous=True``: every layer starts from zero state at step 0 (biases act from the
   first step): one Lava run without reset per sample.
 """

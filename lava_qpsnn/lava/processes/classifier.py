@@ -15,7 +15,7 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava_qpsnn.data import load_dataset
 from lava_qpsnn.errors import ConfigError
 from lava_qpsnn.lava.processes.encoder import Encoder, checked_images
-from lava_qpsnn.lava.processes.readout import NO_LABEL, Readout, check_window
+from lava_qpsnn.lava.processes.readout import NO_LABEL, Readout
 from lava_qpsnn.lava.run import build_network
 from lava_qpsnn.lava.targets import check_target
 from lava_qpsnn.netx.metadata import read_net_info
@@ -64,8 +64,7 @@ class Classifier(AbstractProcess):
         # Lava's __del__ stops the process: it must be initialised before a check below can fail.
         super().__init__(target=target, name=name)
         check_target(target)
-        info = read_net_info(net)
-        check_window(info.encoding.time_steps, info.num_spiking_layers)
+        info = read_net_info(net)  # refuses a window no input can cross
         if images is None:
             images = load_dataset(info.dataset)[1].images
         if samples is not None and samples < 1:
