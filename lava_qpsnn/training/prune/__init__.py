@@ -1,8 +1,9 @@
 """Structured pruning of slayer networks: channel criteria, masks in the weight hooks, compaction, the schedule.
 
 The output channels of conv layers (kernels) and the output neurons of dense layers are pruned,
-in every conv and dense layer but the last (grouped convs keep their groups equal). Everything works on any module whose ``blocks`` are
-slayer blocks, not only on :class:`~lava_qpsnn.training.models.SpikingNet`. One module per step:
+in every conv and dense layer but the last; grouped convs keep their groups equal. Everything
+works on any module whose ``blocks`` are slayer blocks, not only on
+:class:`~lava_qpsnn.training.models.SpikingNet`. One module per step:
 
 - :mod:`~lava_qpsnn.training.prune.criteria`: which channels matter (SCA, SVS, L1, random, and
   your own through :func:`register_criterion`), and the choice of the kept ones;

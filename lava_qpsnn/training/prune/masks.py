@@ -61,7 +61,8 @@ def _weight_masks(net: torch.nn.Module, keeps: Sequence[np.ndarray | None]) -> l
     for block, out_keep in zip(weight_blocks(net), keeps, strict=True):
         weight = block.synapse.weight
         keep = torch.from_numpy(weight_keep(block, out_keep, input_keep(block, previous)))
-        masks.append(keep.reshape(*keep.shape, *[1] * (weight.dim() - 2)).expand(weight.shape).clone().to(weight.device))
+        keep = keep.reshape(*keep.shape, *[1] * (weight.dim() - 2))
+        masks.append(keep.expand(weight.shape).clone().to(weight.device))
         previous = out_keep
     return masks
 

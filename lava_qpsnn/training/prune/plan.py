@@ -93,7 +93,7 @@ def check_group_ratios(net: torch.nn.Module, ratios: Sequence[float]) -> None:
         if parts > 1 and channels_left(size, ratio) < 1:
             works = f"use {(size - 1) / size:g} or less" if size > 1 else "use 0"
             raise ConfigError(
-                f"prunable layer {layer} keeps its channels in {parts} equal groups of {size} (grouped "
-                f"convolutions): a pruning ratio of {ratio} would leave none in a group; {works}",
+                f"prunable layer {layer} keeps its channels in {parts} equal groups of {size}, as grouped "
+                f"convolutions need: a pruning ratio of {ratio} would leave none in a group; {works}",
                 settings=("prune",),
             )
