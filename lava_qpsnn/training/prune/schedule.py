@@ -71,7 +71,7 @@ class PruneConfig:
         if len(self.ratios) != count:
             raise ConfigError(
                 f"got {len(self.ratios)} pruning ratios but the model has {count} prunable layers "
-                "(every conv/dense layer but the last): give one ratio or one per layer",
+                "(every conv/dense layer but the last and the depthwise convs): give one ratio or one per layer",
                 settings=("prune",),
             )
         return self.ratios
