@@ -28,7 +28,7 @@ from ...data import InputStream, spike_batches
 from ...errors import ConfigError
 from ..device import model_device
 from ..distributed import my_batches, sum_over_ranks
-from .plan import channels_left, prunable_blocks
+from .plan import channel_parts, channels_left, prunable_blocks
 
 __all__ = [
     "CRITERIA",
@@ -256,14 +256,15 @@ def score_stability(
     from scipy.stats import kendalltau
 
     per_batch = [channel_scores(net, batch, criterion) for batch in batches]
+    parts = channel_parts(net)
     cosine, tau, overlap = [], [], []
     for a, b in itertools.combinations(per_batch, 2):
-        for x, y in zip(a, b, strict=True):
+        for x, y, p in zip(a, b, parts, strict=True):
             norm = np.linalg.norm(x.score) * np.linalg.norm(y.score)
             cosine.append(float(x.score @ y.score / norm) if norm > 0 else 1.0)
             same = np.array_equal(x.score, y.score)
             tau.append(1.0 if same else float(np.nan_to_num(kendalltau(x.score, y.score).statistic, nan=0.0)))
-            px, py = (~select_channels(s, ratio)[0] for s in (x, y))
+            px, py = (~select_channels(s, ratio, parts=p)[0] for s in (x, y))
             union = (px | py).sum()
             overlap.append(float((px & py).sum() / union) if union else 1.0)
     return Stability(float(np.mean(cosine)), float(np.mean(tau)), float(np.mean(overlap)))

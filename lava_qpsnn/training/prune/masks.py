@@ -77,7 +77,7 @@ def apply_masks(net: torch.nn.Module, channel_keeps: Sequence[np.ndarray]) -> to
         if len(set(counts)) > 1:
             raise ConfigError(
                 f"the channel mask of prunable layer {layer} keeps {counts.tolist()} channels of its {parts} groups: "
-                "keep the same number in each"
+                f"keep the same number in each (select_channels(..., parts={parts}) does)"
             )
     keeps = layer_keeps(net, channel_keeps)
     for block, mask, out_keep in zip(weight_blocks(net), _weight_masks(net, keeps), keeps, strict=True):

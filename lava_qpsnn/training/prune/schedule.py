@@ -124,7 +124,8 @@ def prune_and_finetune(
     The one implementation of the schedule: ``train --prune`` runs it after training, ``prune``
     on a trained checkpoint. Returns ``(compact_net, record, metrics)``: ``record`` describes
     the pruning for the checkpoint (criterion, per-layer ratios, widths before and after, kept
-    channel indices, layers whose ratio was capped to keep one channel); ``metrics`` holds the
+    channel indices of every conv/dense layer but the last, depthwise ones included, layers
+    whose ratio was capped to keep one channel); ``metrics`` holds the
     test accuracy before pruning, right after masking (before fine-tuning), the final test
     accuracy, and the last fine-tuning's train accuracy (absent without fine-tuning).
     ``device`` moves ``net`` there first; ``run`` makes it resumable (stages ``prune-1``,
