@@ -19,7 +19,7 @@ from .training.checkpoint import Checkpoint
 from .training.device import resolve_device
 from .training.loop import TrainConfig, accuracy, init_weights, train
 from .training.models import build_model, scale_input
-from .training.prune import PruneConfig, channels_left, prunable_blocks, prune_and_finetune
+from .training.prune import PruneConfig, channels_left, check_group_ratios, prunable_blocks, prune_and_finetune
 from .training.quantize import QuantConfig, quantize_model
 from .training.resume import RunState, settings_of
 from .training.specs import ModelConfig, NeuronConfig
@@ -73,7 +73,7 @@ def train_checkpoint(
     if config.init_gain is not None:
         init_weights(model, config.init_gain)
     if prune is not None:
-        prune.layer_ratios(len(prunable_blocks(model)))  # fail before training, not after
+        check_group_ratios(model, prune.layer_ratios(len(prunable_blocks(model))))  # fail before training
     if quant is not None:
         quantize_model(model, quant)
     model.to(where)

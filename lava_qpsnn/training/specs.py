@@ -156,7 +156,10 @@ class ModelConfig:
         return tuple(layer_width(layer) for layer in self.layers if isinstance(layer, Conv | Dense))
 
     def with_widths(self, widths: Sequence[int]) -> ModelConfig:
-        """The same network with new conv/dense widths (the output layer's must stay)."""
+        """The same network with new conv/dense widths (the output layer's must stay).
+
+        A depthwise conv (as many groups as input channels) keeps one group per input channel.
+        """
         widths = [int(w) for w in widths]
         if len(widths) != len(self.widths) or widths[-1] != self.num_classes or min(widths) < 1:
             raise ConfigError(
@@ -164,9 +167,12 @@ class ModelConfig:
             )
         widths = iter(widths)
         layers = []
+        inputs = new_inputs = self.image_shape[0]  # the next conv's input channels, before and after
         for layer in self.layers:
             if isinstance(layer, Conv):
-                layer = replace(layer, channels=next(widths))
+                groups = new_inputs if layer.groups == inputs else layer.groups  # depthwise: one group per input
+                inputs, new_inputs = layer.channels, next(widths)
+                layer = replace(layer, channels=new_inputs, groups=groups)
             elif isinstance(layer, Dense):
                 layer = replace(layer, features=next(widths))
             layers.append(layer)

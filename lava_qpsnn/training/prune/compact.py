@@ -11,7 +11,8 @@ import torch
 
 from ..hooks import FoldedWeights, MaskedWeights, WeightQuantizer, core_hook, set_core_hook
 from ..models import SpikingNet, weight_blocks
-from .masks import input_keep, kept_channels
+from .masks import input_keep, kept_channels, weight_keep
+from .plan import layer_keeps
 
 __all__ = ["compact"]
 
@@ -27,15 +28,20 @@ def _unmasked(hook: Callable | None) -> Callable | None:
 
 
 def _slice_block(block: torch.nn.Module, out_keep: np.ndarray | None, in_keep: np.ndarray | None) -> None:
-    """Remove pruned output channels and inputs from a conv/dense block (in place), masks dropped."""
+    """Remove pruned output channels and inputs from a conv/dense block (in place), masks dropped.
+
+    A grouped conv keeps the groups that still have inputs (all of them, unless it is a
+    depthwise conv that follows), each with the same number of inputs.
+    """
     synapse = block.synapse
     weight = synapse.weight
-    if out_keep is not None:
-        weight = weight[torch.from_numpy(out_keep).to(weight.device)]
-    if in_keep is not None:
-        weight = weight[:, torch.from_numpy(in_keep).to(weight.device)]
+    keep = torch.from_numpy(weight_keep(block, out_keep, in_keep)).to(weight.device)
+    rows = len(keep) if out_keep is None else int(out_keep.sum())
+    weight = weight[keep].reshape(rows, -1, *weight.shape[2:])
     synapse.weight = torch.nn.Parameter(weight.clone(), requires_grad=synapse.weight.requires_grad)
-    synapse.out_channels, synapse.in_channels = weight.shape[:2]
+    if in_keep is not None:
+        synapse.groups = int(in_keep.reshape(synapse.groups, -1).any(1).sum())
+    synapse.out_channels, synapse.in_channels = rows, weight.shape[1] * synapse.groups
     set_core_hook(synapse, _unmasked(core_hook(synapse)))
     outer = synapse.pre_hook_fx
     if isinstance(outer, FoldedWeights):
@@ -66,14 +72,14 @@ def compact(net: torch.nn.Module) -> torch.nn.Module:
     weight layer (every spatial position of a channel across a flatten; pooling in between
     keeps channels) are kept; hooks lose their masks. Its output spikes equal the masked network's.
     """
-    channel_keeps = iter(kept_channels(net))
+    channel_keeps = iter(layer_keeps(net, kept_channels(net)))
     small = copy.deepcopy(net)
     weighted = {id(b) for b in weight_blocks(small)}
     previous: np.ndarray | None = None
     shape = None
     for block in small.blocks:
         if id(block) in weighted:
-            out_keep = next(channel_keeps, None)
+            out_keep = next(channel_keeps)
             _slice_block(block, out_keep, input_keep(block, previous))
             if out_keep is not None:
                 _reshape_neuron(block.neuron, int(out_keep.sum()))

@@ -28,7 +28,7 @@ from ...data import InputStream, spike_batches
 from ...errors import ConfigError
 from ..device import model_device
 from ..distributed import my_batches, sum_over_ranks
-from .masks import channels_left, prunable_blocks
+from .plan import channel_parts, channels_left, prunable_blocks
 
 __all__ = [
     "CRITERIA",
@@ -213,20 +213,25 @@ def _numpy(values: torch.Tensor) -> np.ndarray:
     return values.cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
 
 
-def select_channels(scores: LayerScores, ratio: float, keep: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+def select_channels(
+    scores: LayerScores, ratio: float, keep: np.ndarray | None = None, parts: int = 1
+) -> tuple[np.ndarray, bool]:
     """Boolean keep-mask removing ``ratio * C`` channels rounded half up, and whether it was capped.
 
     Channels already pruned (``keep`` False) stay pruned and count toward the ratio. At least
-    one channel is always kept; the flag says when the ratio asked for none.
+    one channel is always kept; the flag says when the ratio asked for none. With ``parts`` (a
+    grouped layer's, see :func:`~lava_qpsnn.training.prune.channel_parts`), each of that many
+    equal, consecutive slices of the channels loses its own lowest-scored ``ratio`` of them.
     """
     count = len(scores.score)
     keep = np.ones(count, bool) if keep is None else np.asarray(keep, bool)
-    target = channels_left(count, ratio)
-    capped = target < 1
-    ranking = [c for c in scores.ranking() if keep[c]]
+    target = channels_left(count // parts, ratio)
+    part = np.arange(count) // (count // parts)
     new = np.zeros(count, bool)
-    new[ranking[: max(target, 1)]] = True
-    return new, capped
+    for p in range(parts):
+        ranking = [c for c in scores.ranking() if keep[c] and part[c] == p]
+        new[ranking[: max(target, 1)]] = True
+    return new, target < 1
 
 
 @dataclass(frozen=True)
@@ -251,14 +256,15 @@ def score_stability(
     from scipy.stats import kendalltau
 
     per_batch = [channel_scores(net, batch, criterion) for batch in batches]
+    parts = channel_parts(net)
     cosine, tau, overlap = [], [], []
     for a, b in itertools.combinations(per_batch, 2):
-        for x, y in zip(a, b, strict=True):
+        for x, y, p in zip(a, b, parts, strict=True):
             norm = np.linalg.norm(x.score) * np.linalg.norm(y.score)
             cosine.append(float(x.score @ y.score / norm) if norm > 0 else 1.0)
             same = np.array_equal(x.score, y.score)
             tau.append(1.0 if same else float(np.nan_to_num(kendalltau(x.score, y.score).statistic, nan=0.0)))
-            px, py = (~select_channels(s, ratio)[0] for s in (x, y))
+            px, py = (~select_channels(s, ratio, parts=p)[0] for s in (x, y))
             union = (px | py).sum()
             overlap.append(float((px & py).sum() / union) if union else 1.0)
     return Stability(float(np.mean(cosine)), float(np.mean(tau)), float(np.mean(overlap)))

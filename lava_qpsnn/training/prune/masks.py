@@ -1,17 +1,16 @@
-"""Pruning masks: which layers may be pruned, and channel keep-masks turned into weight masks in the hooks.
+"""Pruning masks: channel keep-masks turned into weight masks in the hooks.
 
-A *prunable layer* is every conv and dense layer but the last (its outputs are the classes).
-Pooling layers pass channel masks through; a flatten repeats each channel's mask per position.
-A mask lives in the weight hook (the quantizer's ``keep``, or a
-:class:`~lava_qpsnn.training.hooks.MaskedWeights` around slayer's default hook) and in the
-BatchNorm (its bias), so a masked channel has all-zero weights and bias, never spikes and feeds
-nothing.
+Which layers are pruned, and how grouped convolutions constrain them, is the channel plan
+(:mod:`~lava_qpsnn.training.prune.plan`). Pooling layers pass channel masks through; a flatten
+repeats each channel's mask per position; a grouped conv's weights keep, for each output
+channel, the kept inputs of its own group. A mask lives in the weight hook (the quantizer's
+``keep``, or a :class:`~lava_qpsnn.training.hooks.MaskedWeights` around slayer's default hook)
+and in the BatchNorm (its bias), so a masked channel has all-zero weights and bias, never
+spikes and feeds nothing.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,22 +19,9 @@ import torch
 from ...errors import ConfigError
 from ..hooks import FoldedWeights, MaskedWeights, WeightQuantizer, core_hook, set_core_hook
 from ..models import weight_blocks
+from .plan import channel_parts, layer_keeps, prunable_blocks
 
-__all__ = ["prunable_blocks", "channels_left", "kept_channels", "input_keep", "apply_masks"]
-
-
-def prunable_blocks(net: torch.nn.Module) -> list[torch.nn.Module]:
-    """Conv and dense blocks whose output channels may be pruned: all but the last (the classes)."""
-    blocks = weight_blocks(net)
-    grouped = [i for i, b in enumerate(blocks) if getattr(b.synapse, "groups", 1) > 1]
-    if grouped:
-        raise ConfigError(f"weight layers {grouped} are grouped convolutions, which channel pruning does not support")
-    return blocks[:-1]
-
-
-def channels_left(count: int, ratio: float) -> int:
-    """Channels of ``count`` left after removing ``ratio * count`` rounded half up (0.5 of 5 and of 7 both round up)."""
-    return count - math.floor(ratio * count + 0.5)
+__all__ = ["kept_channels", "input_keep", "weight_keep", "apply_masks"]
 
 
 def kept_channels(net: torch.nn.Module) -> list[np.ndarray]:
@@ -56,21 +42,27 @@ def input_keep(block: torch.nn.Module, previous: np.ndarray | None) -> np.ndarra
     """
     if previous is None:
         return None
-    repeat = block.synapse.weight.shape[1] // len(previous)
-    return np.repeat(previous, repeat)
+    return np.repeat(previous, block.synapse.in_channels // len(previous))
 
 
-def _weight_masks(net: torch.nn.Module, channel_keeps: Sequence[np.ndarray]) -> list[torch.Tensor]:
-    """Weight-shaped masks of every conv/dense layer for the given output-channel masks."""
+def weight_keep(block: torch.nn.Module, out_keep: np.ndarray | None, in_keep: np.ndarray | None) -> np.ndarray:
+    """Which entries of the ``out x (in / groups)`` weight stay: kept outputs times the kept inputs of their group."""
+    synapse = block.synapse
+    out, per_group = synapse.weight.shape[:2]
+    rows = np.ones(out, bool) if out_keep is None else out_keep
+    if in_keep is None:
+        return np.repeat(rows[:, None], per_group, 1)
+    return rows[:, None] & np.repeat(in_keep.reshape(synapse.groups, per_group), out // synapse.groups, 0)
+
+
+def _weight_masks(net: torch.nn.Module, keeps: Sequence[np.ndarray | None]) -> list[torch.Tensor]:
+    """Weight-shaped masks of every conv/dense layer for its output-channel mask (None: all kept)."""
     masks, previous = [], None
-    for block, out_keep in itertools.zip_longest(weight_blocks(net), channel_keeps):
+    for block, out_keep in zip(weight_blocks(net), keeps, strict=True):
         weight = block.synapse.weight
-        shape = weight.shape
-        rows = torch.ones(shape[0], dtype=torch.bool) if out_keep is None else torch.from_numpy(out_keep)
-        in_keep = input_keep(block, previous)
-        cols = torch.ones(shape[1], dtype=torch.bool) if in_keep is None else torch.from_numpy(in_keep)
-        mask = (rows[:, None] & cols[None, :]).reshape(shape[0], shape[1], *[1] * (len(shape) - 2))
-        masks.append(mask.expand(shape).clone().to(weight.device))
+        keep = torch.from_numpy(weight_keep(block, out_keep, input_keep(block, previous)))
+        keep = keep.reshape(*keep.shape, *[1] * (weight.dim() - 2))
+        masks.append(keep.expand(weight.shape).clone().to(weight.device))
         previous = out_keep
     return masks
 
@@ -80,9 +72,15 @@ def apply_masks(net: torch.nn.Module, channel_keeps: Sequence[np.ndarray]) -> to
     blocks = prunable_blocks(net)
     if len(channel_keeps) != len(blocks):
         raise ConfigError(f"got {len(channel_keeps)} channel masks for {len(blocks)} prunable layers")
-    for block, mask, out_keep in itertools.zip_longest(
-        weight_blocks(net), _weight_masks(net, channel_keeps), channel_keeps
-    ):
+    for layer, (keep, parts) in enumerate(zip(channel_keeps, channel_parts(net), strict=True)):
+        counts = np.asarray(keep, bool).reshape(parts, -1).sum(1)
+        if len(set(counts)) > 1:
+            raise ConfigError(
+                f"the channel mask of prunable layer {layer} keeps {counts.tolist()} channels of its {parts} groups: "
+                f"keep the same number in each (select_channels(..., parts={parts}) does)"
+            )
+    keeps = layer_keeps(net, channel_keeps)
+    for block, mask, out_keep in zip(weight_blocks(net), _weight_masks(net, keeps), keeps, strict=True):
         hook = core_hook(block.synapse)
         if isinstance(hook, MaskedWeights):
             hook = hook.inner

@@ -23,7 +23,8 @@ from ..models import weight_blocks
 from ..resume import RunState
 from .compact import compact
 from .criteria import channel_scores, criterion_named, select_channels
-from .masks import apply_masks, kept_channels, prunable_blocks
+from .masks import apply_masks, kept_channels
+from .plan import channel_parts, check_group_ratios, layer_keeps, prunable_blocks
 
 __all__ = ["PruneConfig", "prune_and_finetune", "calibration_stream", "calibration_batch"]
 
@@ -70,7 +71,7 @@ class PruneConfig:
         if len(self.ratios) != count:
             raise ConfigError(
                 f"got {len(self.ratios)} pruning ratios but the model has {count} prunable layers "
-                "(every conv/dense layer but the last): give one ratio or one per layer",
+                "(every conv/dense layer but the last and the depthwise convs): give one ratio or one per layer",
                 settings=("prune",),
             )
         return self.ratios
@@ -101,7 +102,8 @@ def _select(
 ) -> dict[str, list]:
     """One pruning increment's channel choice: ``{"keeps": per-layer keep lists, "capped": layers kept at one}``."""
     scores = channel_scores(net, calibration, criterion, seed=seed)
-    selected = [select_channels(s, r, k) for s, r, k in zip(scores, ratios, keeps, strict=True)]
+    parts = channel_parts(net)
+    selected = [select_channels(*choice) for choice in zip(scores, ratios, keeps, parts, strict=True)]
     return {"keeps": [k.tolist() for k, _ in selected], "capped": [i for i, (_, c) in enumerate(selected) if c]}
 
 
@@ -122,7 +124,8 @@ def prune_and_finetune(
     The one implementation of the schedule: ``train --prune`` runs it after training, ``prune``
     on a trained checkpoint. Returns ``(compact_net, record, metrics)``: ``record`` describes
     the pruning for the checkpoint (criterion, per-layer ratios, widths before and after, kept
-    channel indices, layers whose ratio was capped to keep one channel); ``metrics`` holds the
+    channel indices of every conv/dense layer but the last, depthwise ones included, layers
+    whose ratio was capped to keep one channel); ``metrics`` holds the
     test accuracy before pruning, right after masking (before fine-tuning), the final test
     accuracy, and the last fine-tuning's train accuracy (absent without fine-tuning).
     ``device`` moves ``net`` there first; ``run`` makes it resumable (stages ``prune-1``,
@@ -132,6 +135,7 @@ def prune_and_finetune(
         net.to(resolve_device(device))
     run = run or RunState()
     ratios = config.layer_ratios(len(prunable_blocks(net)))
+    check_group_ratios(net, ratios)
     calibration = calibration_stream(train_set, encoding, config.calibration_samples, train_config.seed + 2)
     metrics = {"unpruned_test_accuracy": run.stage("unpruned", accuracy, net, test_set, encoding)}
     keeps = kept_channels(net)
@@ -167,7 +171,7 @@ def prune_and_finetune(
         **config.to_dict(),
         "layer_ratios": list(ratios),
         "widths_before": [int(b.synapse.weight.shape[0]) for b in weight_blocks(net)],
-        "kept_channels": [np.flatnonzero(k).tolist() for k in keeps],
+        "kept_channels": [np.flatnonzero(k).tolist() for k in layer_keeps(net, keeps)[:-1]],
         "capped_layers": sorted(capped),
     }
     return compact(net), record, metrics
