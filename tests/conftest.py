@@ -9,13 +9,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import lava_qpsnn  # noqa: F401  (installs the Lava import hook before any Lava import)
 from lava_qpsnn.data import Encoding
+from lava_qpsnn.export.fixed_point import fixed_point_model
+from lava_qpsnn.lava.run import run_lava
 from lava_qpsnn.pipeline import train_checkpoint
+from lava_qpsnn.sim import simulate
 from lava_qpsnn.training.checkpoint import Checkpoint, save_checkpoint
-from lava_qpsnn.training.loop import TrainConfig
+from lava_qpsnn.training.loop import TrainConfig, output_spikes
 from lava_qpsnn.training.prune import PruneConfig
 from lava_qpsnn.training.quantize import QuantConfig
 from netx_export import export_netx
@@ -125,3 +129,22 @@ def train_error(tmp_path, capsys):
         return err
 
     return run
+
+
+@pytest.fixture
+def spike_exact_layers():
+    """The three-way check of the spike-exactness tests: PyTorch's fixed-point network, the simulator and Lava."""
+    return _spike_exact_layers
+
+
+def _spike_exact_layers(checkpoint: Checkpoint, path, spikes: np.ndarray) -> list[np.ndarray]:
+    """Export; every layer's spikes of the PyTorch fixed-point network == simulator == Lava (one multi-sample run)."""
+    export_netx(checkpoint, path, force=True)
+    reference = output_spikes(fixed_point_model(checkpoint), spikes, layers=True)
+    simulated = simulate(path, spikes, layers=True)
+    in_lava = run_lava(path, spikes, layers=True, progress=False)
+    assert len(reference) == len(simulated) == len(in_lava)
+    for i, (ours, sim, lava) in enumerate(zip(reference, simulated, in_lava, strict=True)):
+        np.testing.assert_array_equal(sim, ours, err_msg=f"simulator, neuron layer {i}")
+        np.testing.assert_array_equal(lava, ours, err_msg=f"Lava, neuron layer {i}")
+    return reference

@@ -12,11 +12,8 @@ import torch
 from lava_qpsnn.cli import main
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import ConfigError
-from lava_qpsnn.export.fixed_point import fixed_point_model
-from lava_qpsnn.lava.run import run_lava
 from lava_qpsnn.report import report_network
 from lava_qpsnn.report.diagnosis import diagnose
-from lava_qpsnn.sim import simulate
 from lava_qpsnn.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from lava_qpsnn.training.loop import TrainConfig, init_weights, output_spikes, train
 from lava_qpsnn.training.models import build_model, prepare_model
@@ -25,7 +22,6 @@ from lava_qpsnn.training.prune import PruneConfig, prune_and_finetune
 from lava_qpsnn.training.quantize import QuantConfig, quantize_model
 from lava_qpsnn.training.slayer_blocks import config_of_blocks
 from lava_qpsnn.training.specs import Conv, Dense, Flatten, ModelConfig, NeuronConfig, Pool, format_arch, parse_arch
-from netx_export import export_netx
 
 ENCODING = Encoding(time_steps=10, seed=5)
 BASE = {"threshold": 1.0, "current_decay": 1.0, "voltage_decay": 0.5, "tau_grad": 0.003}
@@ -40,19 +36,6 @@ def _neuron_groups(path) -> list[dict]:
     with h5py.File(path) as f:
         layers = [f["layer"][k] for k in sorted(f["layer"], key=int)]
         return [{n: int(g["neuron"][n][()]) for n in ("iDecay", "vDecay", "vThMant")} for g in layers if "neuron" in g]
-
-
-def _spike_exact_layers(checkpoint: Checkpoint, path, spikes: np.ndarray) -> list[np.ndarray]:
-    """Export; every layer's spikes of the PyTorch fixed-point network == simulator == Lava (one multi-sample run)."""
-    export_netx(checkpoint, path, force=True)
-    reference = output_spikes(fixed_point_model(checkpoint), spikes, layers=True)
-    simulated = simulate(path, spikes, layers=True)
-    in_lava = run_lava(path, spikes, layers=True, progress=False)
-    assert len(reference) == len(simulated) == len(in_lava)
-    for i, (ours, sim, lava) in enumerate(zip(reference, simulated, in_lava, strict=True)):
-        np.testing.assert_array_equal(sim, ours, err_msg=f"simulator, neuron layer {i}")
-        np.testing.assert_array_equal(lava, ours, err_msg=f"Lava, neuron layer {i}")
-    return reference
 
 
 def test_the_notation_says_per_layer_batchnorm_and_thresholds_and_round_trips():
@@ -183,7 +166,9 @@ def _signs(rows: int, columns: int) -> torch.Tensor:
     return torch.where((7 * i + j) % 3 != 0, 1.0, -1.0)
 
 
-def test_thresholds_fold_per_layer_and_learned_decays_export_at_their_trained_values(digits, tmp_path):
+def test_thresholds_fold_per_layer_and_learned_decays_export_at_their_trained_values(
+    spike_exact_layers, digits, tmp_path
+):
     """By hand: 4-bit symmetric ReScaW, S = 7, levels stored as m * 2^5 (7 * 32 = 224 <= 254); every |W| of
     layer 0 is 0.5 and of layer 1 0.25, so gamma = mean |W| is 0.5 and 0.25 and every level is +-7.
     vth = round(theta * 2^5 * S / gamma): 1.25 * 32 * 7 / 0.5 = 560 and 0.75 * 32 * 7 / 0.25 = 672.
@@ -206,7 +191,7 @@ def test_thresholds_fold_per_layer_and_learned_decays_export_at_their_trained_va
     assert rebuilt.voltage_decay.item() == np.float32(2500.6)
 
     spikes = encode_test_split(digits[1], ENCODING)[:12]
-    reference = _spike_exact_layers(checkpoint, tmp_path / "m.net", spikes)
+    reference = spike_exact_layers(checkpoint, tmp_path / "m.net", spikes)
     assert all(layer.any() for layer in reference)
     assert _neuron_groups(tmp_path / "m.net") == [
         {"iDecay": 1000, "vDecay": 2501, "vThMant": 560},
@@ -254,7 +239,9 @@ class PerLayer(torch.nn.Module):
 
 
 @pytest.mark.slow
-def test_a_network_with_a_neuron_per_layer_and_batchnorm_on_some_goes_through_the_pipeline(digits, tmp_path):
+def test_a_network_with_a_neuron_per_layer_and_batchnorm_on_some_goes_through_the_pipeline(
+    spike_exact_layers, digits, tmp_path
+):
     train_set, test_set = digits
     torch.manual_seed(0)
     net = prepare_model(PerLayer(), (1, 8, 8))
@@ -277,7 +264,7 @@ def test_a_network_with_a_neuron_per_layer_and_batchnorm_on_some_goes_through_th
 
     spikes = encode_test_split(test_set, ENCODING)[:16]
     np.testing.assert_array_equal(output_spikes(checkpoint.build(), spikes), output_spikes(small, spikes))
-    reference = _spike_exact_layers(checkpoint, tmp_path / "m.net", spikes)
+    reference = spike_exact_layers(checkpoint, tmp_path / "m.net", spikes)
     assert all(layer.any() for layer in reference)
     decays = _neuron_groups(tmp_path / "m.net")[2]  # slayer rounds the trained decays when it integrates
     assert (decays["iDecay"], decays["vDecay"]) == (

@@ -13,7 +13,6 @@ from lava_qpsnn.cli import main
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.errors import ConfigError
 from lava_qpsnn.export.fixed_point import fixed_point_model, to_fixed_point
-from lava_qpsnn.lava.run import run_lava
 from lava_qpsnn.sim import simulate
 from lava_qpsnn.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from lava_qpsnn.training.loop import TrainConfig, init_weights, output_spikes
@@ -153,19 +152,6 @@ def test_every_criterion_prunes_grouped_layers_and_the_compact_net_spikes_as_the
         _same_fixed_point_spikes(small, net, spikes)
 
 
-def _spike_exact(checkpoint, path, spikes) -> list[np.ndarray]:
-    """Every layer's spikes: PyTorch's fixed-point network == simulator == Lava (one multi-sample run)."""
-    export_netx(checkpoint, path, force=True)
-    reference = output_spikes(fixed_point_model(checkpoint), spikes, layers=True)
-    simulated = simulate(path, spikes, layers=True)
-    in_lava = run_lava(path, spikes, layers=True, progress=False)
-    assert len(reference) == len(simulated) == len(in_lava)
-    for i, (ours, sim, lava) in enumerate(zip(reference, simulated, in_lava, strict=True)):
-        np.testing.assert_array_equal(sim, ours, err_msg=f"simulator, neuron layer {i}")
-        np.testing.assert_array_equal(lava, ours, err_msg=f"Lava, neuron layer {i}")
-    return reference
-
-
 def test_a_pruned_grouped_net_with_batchnorm_exports_its_groups_and_simulates_exactly(spikes, tmp_path):
     net = _net(GROUPED, QuantConfig(4), norm="bn")
     generator = torch.Generator().manual_seed(1)
@@ -224,7 +210,9 @@ class HandWritten(torch.nn.Module):
         return spikes
 
 
-def test_a_hand_written_grouped_net_goes_through_svs_pruning_export_and_lava(digits, spikes, tmp_path):
+def test_a_hand_written_grouped_net_goes_through_svs_pruning_export_and_lava(
+    spike_exact_layers, digits, spikes, tmp_path
+):
     train_set, test_set = digits
     torch.manual_seed(0)
     net = prepare_model(HandWritten(), (1, 8, 8))
@@ -241,7 +229,7 @@ def test_a_hand_written_grouped_net_goes_through_svs_pruning_export_and_lava(dig
     checkpoint = load_checkpoint(save_checkpoint(checkpoint, tmp_path / "m.pt"))
     assert [layer.groups for layer in checkpoint.model.layers if isinstance(layer, Conv)] == [1, 4, 2]
     np.testing.assert_array_equal(output_spikes(checkpoint.build(), spikes), output_spikes(small, spikes))
-    assert all(layer.any() for layer in _spike_exact(checkpoint, tmp_path / "m.net", spikes))
+    assert all(layer.any() for layer in spike_exact_layers(checkpoint, tmp_path / "m.net", spikes))
 
 
 @pytest.mark.parametrize(
