@@ -1,4 +1,4 @@
-"""QP-SNN's ablation on digits or MNIST: baseline quantizer, + ReScaW, + SVS, both, at 4 and 2 bits.
+"""QP-SNN's ablation on a data set: baseline quantizer, + ReScaW, + SVS, both, at 4 and 2 bits.
 
 Rows, in the paper's shape (its Table 4 prunes every row to the same size):
 
@@ -20,6 +20,9 @@ One JSON file per (quantizer, bits, seed) is kept under ``benchmarks/results/abl
 and reused, so an interrupted run resumes where it stopped.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ablation.py --dataset digits --seeds 3
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ablation.py --dataset fashion-mnist --seeds 3 \\
+        --arch 16c3s2-32c3s2-10 --norm bn --encoding direct --payload-bits 6 --time-steps 7 \\
+        --epochs 6 --finetune-epochs 2
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ablation.py --dataset mnist --seeds 1 \\
         --arch 16c3s2-32c3s2-10 --time-steps 8 --epochs 2 --finetune-epochs 1
     .venv/bin/python benchmarks/ablation.py --smoke    # seconds: a tiny MLP, one epoch (checks that it runs)
@@ -93,7 +96,8 @@ def run_base(dataset: str, arch: str, quantizer: str | None, bits: int, seed: in
     base = train_checkpoint(
         dataset=dataset,
         arch=arch,
-        encoding=Encoding(time_steps=args.time_steps, seed=seed),
+        norm=args.norm,
+        encoding=Encoding(time_steps=args.time_steps, seed=seed, kind=args.encoding, bits=args.payload_bits),
         config=TrainConfig(epochs=args.epochs, seed=seed),
         quant=quant,
         progress=False,
@@ -149,11 +153,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--arch", default="conv")
+    parser.add_argument("--norm", choices=("none", "bn"), default="none")
+    parser.add_argument("--encoding", choices=("rate", "direct"), default="rate")
+    parser.add_argument("--payload-bits", type=int, default=8, help="direct encoding's payload bits")
     parser.add_argument("--time-steps", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--finetune-epochs", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=None, help="default benchmarks/results/ablation-<dataset>.md")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="default benchmarks/results/ablation-<dataset>[-direct].md"
+    )
     parser.add_argument(
         "--only",
         nargs="+",
@@ -163,13 +172,15 @@ def main() -> int:
         "processes; a run without --only then writes the table",
     )
     args = smoke.parse_args(parser, arch="16-10", time_steps=4, epochs=1, finetune_epochs=1, seeds=1)
-    out = args.out or Path(f"benchmarks/results/ablation-{args.dataset}.md")
+    setting = "-direct" if args.encoding == "direct" else ""
+    out = args.out or Path(f"benchmarks/results/ablation-{args.dataset}{setting}.md")
 
     torch.set_num_threads(1)
     folder = out.with_suffix("")
     bases = [(None, 8)] + [(q, b) for b in BITS for q in ("baseline", "rescaw")]
     jobs = [(q, b, seed) for seed in range(args.seeds) for q, b in bases]
-    budget = f"T{args.time_steps}-e{args.epochs}-f{args.finetune_epochs}"
+    coding = "" if args.encoding == "rate" else f"-direct{args.payload_bits}"
+    budget = f"{'bn-' if args.norm == 'bn' else ''}T{args.time_steps}{coding}-e{args.epochs}-f{args.finetune_epochs}"
     results: dict = {}
     seconds = 0.0
     for quantizer, bits, seed in tqdm(jobs, desc="networks (each: train, fine-tune, export, measure)"):
@@ -212,14 +223,21 @@ def main() -> int:
     fp = collect(results, METHODS[0], 8, "float32_bytes")[0] / 1024
     command = (
         f"OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ablation.py --dataset {args.dataset} --seeds {args.seeds} "
-        f"--arch {args.arch} --time-steps {args.time_steps} --epochs {args.epochs} "
+        f"--arch {args.arch} --norm {args.norm} --encoding {args.encoding} --payload-bits {args.payload_bits} "
+        f"--time-steps {args.time_steps} --epochs {args.epochs} "
         f"--finetune-epochs {args.finetune_epochs}"
+    )
+    coding_text = (
+        "rate coding"
+        if args.encoding == "rate"
+        else f"direct encoding ({args.payload_bits}-bit pixel payloads every step)"
     )
     seeds = f"mean ± std over {args.seeds} seeds" if args.seeds > 1 else "one seed"
     text = (
         f"# QP-SNN ablation on {args.dataset}\n\n"
         f"Made by `{command}` ({seconds / 60:.0f} min of single-threaded runs).\n\n"
-        f"Network `{args.arch}`, T = {args.time_steps}, rate coding, the library's default training recipe: "
+        f"Network `{args.arch}`{', BatchNorm on every hidden layer' if args.norm == 'bn' else ''}, "
+        f"T = {args.time_steps}, {coding_text}, the library's default training recipe: "
         f"{args.epochs} epochs, then {args.finetune_epochs} epoch(s) of fine-tuning (Adam, lr 1e-3) for every row, "
         f"after one-shot pruning of {RATIO:.0%} of the channels of every prunable layer where a criterion is named. "
         "First and last layers 8-bit; both quantizers on the paper's zero-free grid, ReScaW with the library's "
