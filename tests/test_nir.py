@@ -31,7 +31,8 @@ DT = 1e-4
 
 
 def untrained(arch: str, quant: QuantConfig | None, norm: str = "none", encoding: Encoding | None = None) -> Checkpoint:
-    """A digits network with random weights (and random BatchNorm statistics): every value is exported as it is."""
+    """A digits network with random weights (random BatchNorm statistics, axonal delays of 0..69 steps): every
+    value is exported as it is."""
     torch.manual_seed(0)
     encoding = encoding or Encoding(time_steps=12, seed=3)
     net = scale_input(build_model(ModelConfig.from_arch(arch, (1, 8, 8), 10, norm=norm)), encoding.payload_max)
@@ -44,6 +45,9 @@ def untrained(arch: str, quant: QuantConfig | None, norm: str = "none", encoding
                 module.running_var.uniform_(0.5, 2.0)
                 module.weight.uniform_(0.5, 1.5)
                 module.shift.uniform_(-0.1, 0.1)
+        for block in net.blocks:
+            if getattr(block, "delay", None) is not None:
+                block.delay.delay.copy_(torch.randint(0, 70, block.delay.delay.shape))
     return Checkpoint.of(net, dataset="digits", encoding=encoding, quant=quant)
 
 
@@ -109,6 +113,7 @@ ROUND_TRIPS = {
     "direct input, baseline 4 bits": lambda: untrained(
         "6c3s2-16-10", QuantConfig(4, "baseline"), encoding=Encoding(4, kind="direct", bits=4)
     ),
+    "axonal delays, 4 bits": lambda: untrained("6c3s2bnd-16d-10", QuantConfig(4)),
 }
 
 
@@ -129,6 +134,18 @@ def test_net_to_nir_to_net_is_identical_in_every_value_netx_reads(network, tmp_p
     assert [key for key in before if not np.array_equal(before[key], after[key])] == []
     with h5py.File(net) as a, h5py.File(tmp_path / "again.net") as b:
         assert a.attrs["lava_qpsnn"] == b.attrs["lava_qpsnn"]
+
+
+def test_delays_other_than_one_per_channel_of_the_layer_before_are_refused_naming_the_node(tmp_path):
+    checkpoint, net = untrained("6c3s2d-16-10", QuantConfig(4)), tmp_path / "model.net"
+    export_netx(checkpoint, net)
+    export_nir(checkpoint, net, tmp_path / "model.nir")
+    graph = nir.read(tmp_path / "model.nir")
+    delay = graph.nodes["dense3"].metadata["netx"]["delay"]
+    delay[:] = np.arange(delay.shape[0]).reshape(-1, 1)  # one per output neuron, as lava-dl's own export writes
+    nir.write(tmp_path / "edited.nir", graph)
+    with pytest.raises(NirFileError, match=r"^node 'dense3' has synaptic delays that are not one per channel"):
+        import_nir(tmp_path / "edited.nir")
 
 
 def test_a_graph_edited_elsewhere_imports_its_floats_with_a_warning(tmp_path):

@@ -60,7 +60,7 @@ def test_the_notation_says_per_layer_batchnorm_and_thresholds_and_round_trips():
         ("8c3-p2bn-10", "bad layer 'p2bn': pooling acts on spikes and takes no BatchNorm"),
         ("16t-10", "bad layer '16t'"),
         ("16t0-10", "neuron threshold must be a finite number > 0"),
-        ("16nobn-10", "bad layer '16nobn'.*bn \\(BatchNorm\\) and tX \\(threshold X\\)"),
+        ("16nobn-10", "bad layer '16nobn'.*bn \\(BatchNorm\\), d \\(axonal delays\\) and tX \\(threshold X\\)"),
     ],
 )
 def test_bad_per_layer_notation_is_a_one_line_error(arch, message):

@@ -5,7 +5,8 @@ integer weights on the trained b-bit grid, the weight scale folded into each lay
 threshold, a BatchNorm folded into the weights and an integer bias. Each slayer block is
 written by its own ``export_hdf5`` (lava-dl's format, unchanged) except pooling, which netx
 cannot build: a spike-pooling layer is written as what it computes, a grouped (depthwise)
-conv with one constant weight and stride = kernel. This module chooses the writer per block
+conv with one constant weight and stride = kernel. Axonal delays go onto the synapses of the dense
+layer the delayed spikes feed (:func:`_place_delays`). This module chooses the writer per block
 type (an explicit registry: an unknown block is an error, never skipped), adds the input
 layer and our metadata, checks that weights and biases are integers and stores them as such
 (netx truncates floats toward zero), and writes atomically.
@@ -59,8 +60,6 @@ from .summary import LayerSummary, pool_synapses, signed_weight_bits, with_unpru
 __all__ = ["export_netx", "LIMIT_SAMPLES"]
 
 LIMIT_SAMPLES = 64  # test samples that measure a layer whose worst case leaves Lava's 24-bit state
-
-
 
 
 BlockWriter = Callable[[int, torch.nn.Module, h5py.Group], LayerSummary]
@@ -167,6 +166,29 @@ def _writers() -> dict[type, BlockWriter]:
     }
 
 
+def _place_delays(net: torch.nn.Module, layers: h5py.Group) -> None:
+    """Store each block's axonal delays on the synapses of the dense layer its spikes feed.
+
+    slayer delays a block's output spikes; netx delays the synapses of a dense layer, as an
+    ``(out, in)`` matrix. lava-dl writes a block's delays into its own layer, where netx applies
+    them to that layer's input current: the same spikes only for a layer without bias. Moved to
+    the next dense layer (column j: the delay of input j's channel, in netx's C-order flatten),
+    they delay the very spikes slayer delayed, bias or not. :class:`~lava_qpsnn.training.specs.ModelConfig`
+    ensures a dense layer follows.
+    """
+    pending = None  # per input feature of the next dense layer: the delay of the spikes on their way to it
+    for i, block in enumerate(net.blocks, start=1):
+        group = layers[str(i)]
+        if "delay" in group:
+            del group["delay"]
+        if pending is not None and "weight" in group and group["weight"].ndim == 2:
+            group.create_dataset("delay", data=np.broadcast_to(pending, group["weight"].shape).astype(np.int16))
+            pending = None
+        if getattr(block, "delay", None) is not None:
+            per_channel = torch.floor(block.delay.delay.clamp(0, block.delay.max_delay)).cpu().numpy()
+            pending = np.repeat(per_channel.astype(np.int64), math.prod(block.neuron.shape[1:]))
+
+
 def _check_exportable(net: torch.nn.Module) -> None:
     writers = _writers()
     for i, block in enumerate(net.blocks):
@@ -196,6 +218,7 @@ def export_netx(checkpoint: Checkpoint, path: str | os.PathLike, *, force: bool 
             with torch.no_grad():
                 for i, block in enumerate(net.blocks, start=1):
                     rows.append(_writers()[type(block)](i, block, layers.create_group(str(i))))
+                _place_delays(net, layers)
             write_metadata(
                 draft,
                 dataset=checkpoint.dataset,

@@ -86,12 +86,17 @@ def import_nir(
             stacklevel=2,
         )
     specs, weights, shifts, scales = _values(layers, exact, quant, encoding.payload_max)
+    image_shape = _image_shape(chain, record, dataset)
+    delays = _axonal_delays(layers, specs, exact or [], image_shape)
+    specs = [replace(spec, delay=True) if i in delays else spec for i, spec in enumerate(specs)]
     counts = Counter(getattr(spec, "neuron", None) for spec in specs if not isinstance(spec, Flatten))
-    config = ModelConfig(tuple(specs), _image_shape(chain, record, dataset), "none", counts.most_common(1)[0][0])
+    config = ModelConfig(tuple(specs), image_shape, "none", counts.most_common(1)[0][0])
     net = scale_input(build_model(config), encoding.payload_max)
     if quant is not None:
         quantize_model(net, quant)
     with torch.no_grad():
+        for i, delay in delays.items():
+            net.blocks[i].delay.delay.copy_(torch.as_tensor(delay, dtype=torch.float32))
         for block, weight, shift in zip(weight_blocks(net), weights, shifts, strict=True):
             block.synapse.weight.copy_(torch.as_tensor(weight).reshape(block.synapse.weight.shape))
             if shift is not None:  # BatchNorm of scale exactly 1 (the same float32 expression) and bias `shift`
@@ -139,6 +144,7 @@ def _integers(chain: NirChain, layers: list[MappedLayer]) -> list[dict | None] |
                 "n": np.asarray(stored["weight"], dtype=np.int64),
                 "bias": np.asarray(stored["bias"], dtype=np.int64).reshape(-1) if "bias" in stored else None,
                 "vth": int(neuron["vThMant"]),
+                "delay": np.asarray(stored["delay"], dtype=np.int64) if "delay" in stored else None,
                 "decays": (int(neuron["iDecay"]), int(neuron["vDecay"])),
                 "training": {k: training[k] for k in TRAINING_FIELDS if k in training},
                 **{k: synapse.get(k) for k in ("bits", "grid", "exponent")},
@@ -154,6 +160,34 @@ def _integers(chain: NirChain, layers: list[MappedLayer]) -> list[dict | None] |
             stacklevel=3,
         )
         return None
+    return out
+
+
+def _axonal_delays(
+    layers: list[MappedLayer], specs: list, exact: list[dict | None], image_shape: tuple[int, int, int]
+) -> dict[int, np.ndarray]:
+    """Per delayed layer, one delay per output channel: what our graph stores on the synapses of the dense layer
+    its spikes feed (:func:`lava_qpsnn.export.export_netx` puts slayer's axonal delays there).
+
+    Any other pattern (a delay per output neuron, as lava-dl's own export writes, or per synapse) has no
+    slayer layer that trains it: refused in one line naming the node.
+    """
+    shapes = ModelConfig(tuple(specs), image_shape).shapes
+    out = {}
+    for i, entry in enumerate(exact):
+        if entry is None or entry["delay"] is None:
+            continue
+        source = max((j for j in range(i) if not isinstance(specs[j], Flatten)), default=None)
+        matrix = entry["delay"]
+        channels = shapes[source][0] if source is not None else 0
+        per_channel = matrix.reshape(matrix.shape[0], channels, -1) if channels else None
+        if per_channel is None or not (per_channel == per_channel[:1, :, :1]).all():
+            raise NirFileError(
+                f"node {layers[i].names[0]!r} has synaptic delays that are not one per channel of the layer before "
+                "it: lava-qpsnn trains slayer's axonal delays (a delay per output channel of a layer); re-export the "
+                "network from such delays, or without delays"
+            )
+        out[source] = per_channel[0, :, 0]
     return out
 
 

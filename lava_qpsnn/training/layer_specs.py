@@ -1,9 +1,10 @@
 """The layers of a spiking network as plain data: conv, pooling, dense, flatten, and the CUBA neuron.
 
 Each spiking layer may carry its own neuron and (conv and dense layers) BatchNorm; ``None`` means
-the model's default (:class:`~lava_qpsnn.training.specs.ModelConfig`). A layer is stored in the
-checkpoint as a dict (:func:`layer_dict`) that names these fields only when they are set, so a
-network with one neuron for all is written as it always was.
+the model's default (:class:`~lava_qpsnn.training.specs.ModelConfig`). It may also carry learnable
+axonal delays on its output spikes (``delay``). A layer is stored in the checkpoint as a dict
+(:func:`layer_dict`) that names these fields only when they are set, so a network with one neuron
+for all and no delays is written as it always was.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class NeuronConfig:
 
 
 def _check_own(layer: Conv | Pool | Dense) -> None:
-    """A layer's own neuron is a :class:`NeuronConfig` or None; its own norm is ``"bn"`` or None."""
+    """A layer's own neuron is a :class:`NeuronConfig` or None; its own norm ``"bn"`` or None; its delay a bool."""
     if layer.neuron is not None and not isinstance(layer.neuron, NeuronConfig):
         raise ConfigError(f"a layer's neuron must be a NeuronConfig or None, got {type(layer.neuron).__name__}")
     if getattr(layer, "norm", None) not in (None, "bn"):
@@ -85,13 +86,16 @@ def _check_own(layer: Conv | Pool | Dense) -> None:
             f"a layer's norm is 'bn' or None (the model's), got {layer.norm!r}: for BatchNorm on some layers only, "
             "give the model norm 'none' and norm='bn' to those layers"
         )
+    if not isinstance(layer.delay, bool):
+        raise ConfigError(f"a layer's delay is True or False, got {layer.delay!r}")
 
 
 @dataclass(frozen=True)
 class Conv:
     """``NcK[sS][gG]``: a spiking conv layer, ``padding`` default ``kernel // 2`` (the same size at stride 1, odd K).
 
-    ``neuron`` and ``norm`` (``"bn"``): this layer's own, None for the model's.
+    ``neuron`` and ``norm`` (``"bn"``): this layer's own, None for the model's; ``delay``: learnable
+    axonal delays on its output spikes, one per channel (slayer's ``delay=True``).
     """
 
     channels: int
@@ -102,6 +106,7 @@ class Conv:
     groups: int = 1
     neuron: NeuronConfig | None = None
     norm: str | None = None
+    delay: bool = False
 
     def __post_init__(self) -> None:
         if self.padding is None:
@@ -114,10 +119,12 @@ class Conv:
 @dataclass(frozen=True)
 class Pool:
     """``pK``: spike max-pooling over non-overlapping K x K windows (a spiking layer, as in slayer); own ``neuron``
-    or None (the model's). No BatchNorm: pooling acts on spikes with one constant weight."""
+    or None (the model's); ``delay``: axonal delays on its output, one per channel. No BatchNorm: pooling acts on
+    spikes with one constant weight."""
 
     kernel: int
     neuron: NeuronConfig | None = None
+    delay: bool = False
 
     def __post_init__(self) -> None:
         if self.kernel < 1:
@@ -129,12 +136,14 @@ class Pool:
 class Dense:
     """``N``: a spiking dense layer of N neurons (the last one is the output: one neuron per class).
 
-    ``neuron`` and ``norm`` (``"bn"``): this layer's own, None for the model's.
+    ``neuron`` and ``norm`` (``"bn"``): this layer's own, None for the model's; ``delay``: learnable
+    axonal delays on its output spikes, one per neuron (slayer's ``delay=True``).
     """
 
     features: int
     neuron: NeuronConfig | None = None
     norm: str | None = None
+    delay: bool = False
 
     def __post_init__(self) -> None:
         if self.features < 1:
@@ -149,7 +158,7 @@ class Flatten:
 
 LayerSpec = Conv | Pool | Dense | Flatten
 KINDS = {"conv": Conv, "pool": Pool, "dense": Dense, "flatten": Flatten}
-OWN_FIELDS = ("neuron", "norm")  # written only when set: absent from every file of a network without them
+OWN_FIELDS = ("neuron", "norm", "delay")  # written only when set: absent from every file of a network without them
 
 
 def layer_dict(layer: LayerSpec) -> dict:
@@ -157,7 +166,7 @@ def layer_dict(layer: LayerSpec) -> dict:
     data = {"kind": type(layer).__name__.lower()}
     for f in fields(layer):
         value = getattr(layer, f.name)
-        if f.name in OWN_FIELDS and value is None:
+        if f.name in OWN_FIELDS and value in (None, False):
             continue
         data[f.name] = value.to_dict() if isinstance(value, NeuronConfig) else value
     return data

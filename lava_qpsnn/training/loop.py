@@ -171,10 +171,7 @@ def output_spikes(
     where = model_device(model)
     spiking = [block for block in model.blocks if getattr(block, "neuron", None) is not None] if layers else []
     recorded: list[list[np.ndarray]] = [[] for _ in spiking]
-    handles = [
-        block.register_forward_hook(lambda _m, _i, out, into=into: into.append(out.cpu().numpy().astype(np.int8)))
-        for block, into in zip(spiking, recorded, strict=True)
-    ]
+    handles = [_record_spikes(block, into) for block, into in zip(spiking, recorded, strict=True)]
     outputs = []
     try:
         for x in spike_batches(spikes, batch_size):
@@ -185,6 +182,15 @@ def output_spikes(
         for handle in handles:
             handle.remove()
     return [np.concatenate(layer) for layer in recorded] if layers else np.concatenate(outputs)
+
+
+def _record_spikes(block: torch.nn.Module, into: list[np.ndarray]) -> torch.utils.hooks.RemovableHandle:
+    """Append the spikes of ``block``'s neurons to ``into`` on every forward: the block's output, or, where it
+    has axonal delays, their input (the delays act on the way to the next layer, as the ``.net`` stores them)."""
+    delay = getattr(block, "delay", None)
+    if delay is not None:
+        return delay.register_forward_pre_hook(lambda _m, args: into.append(args[0].cpu().numpy().astype(np.int8)))
+    return block.register_forward_hook(lambda _m, _i, out: into.append(out.cpu().numpy().astype(np.int8)))
 
 
 @torch.no_grad()

@@ -162,12 +162,15 @@ def build_model(config: ModelConfig) -> SpikingNet:
                     dilation=layer.dilation,
                     groups=layer.groups,
                     weight_scale=2,
+                    delay=layer.delay,
                 )
             )
         elif isinstance(layer, Pool):
-            blocks.append(cuba.Pool(params, layer.kernel, weight_scale=POOL_WEIGHT * neuron.threshold))
+            blocks.append(
+                cuba.Pool(params, layer.kernel, weight_scale=POOL_WEIGHT * neuron.threshold, delay=layer.delay)
+            )
         elif isinstance(layer, Dense):
-            blocks.append(cuba.Dense(params, shape[0], layer.features, weight_scale=2))
+            blocks.append(cuba.Dense(params, shape[0], layer.features, weight_scale=2, delay=layer.delay))
         else:
             blocks.append(cuba.Flatten())
         shape = output_shape(i, layer, shape)

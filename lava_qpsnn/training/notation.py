@@ -1,8 +1,9 @@
-"""The layer-spec notation SNN papers use, ``16c3-p2-32c3s2-128-10``, with per-layer BatchNorm and threshold.
+"""The layer-spec notation SNN papers use, ``16c3-p2-32c3s2-128-10``, with per-layer BatchNorm, delays and threshold.
 
 A token is a layer: ``NcK[sS][gG]`` a conv, ``pK`` pooling, ``N`` dense. A conv or dense token
-may end in ``bn`` (BatchNorm on that layer: ``16c3bn``), and any of them in ``tX`` (that layer's
-threshold, X in the same units as the neuron's: ``p2t0.5``, ``128bnt1.5``). Everything else a layer's
+may end in ``bn`` (BatchNorm on that layer: ``16c3bn``), any of them in ``d`` (learnable axonal
+delays on its output spikes, for a layer that feeds a dense layer: ``128bnd``) and in ``tX`` (that
+layer's threshold, X in the same units as the neuron's: ``p2t0.5``, ``128bndt1.5``). Everything else a layer's
 neuron may differ in (decays, surrogate gradient) is set in Python
 (:class:`~lava_qpsnn.training.layer_specs.Conv`'s ``neuron``).
 """
@@ -26,15 +27,16 @@ PRESETS = {
 }
 _TOKEN = re.compile(
     r"(?:(?P<channels>\d+)c(?P<kernel>\d+)(?:s(?P<stride>\d+))?(?:g(?P<groups>\d+))?|p(?P<pool>\d+)|(?P<dense>\d+))"
-    r"(?P<bn>bn)?(?:t(?P<threshold>\d+(?:\.\d+)?))?"
+    r"(?P<bn>bn)?(?P<delay>d)?(?:t(?P<threshold>\d+(?:\.\d+)?))?"
 )
 
 
 def parse_arch(text: str, num_classes: int | None = None, neuron: NeuronConfig | None = None) -> tuple[LayerSpec, ...]:
-    """Layers of a spec like ``16c3bn-p2-32c3s2-128t0.5-10`` (or a preset name: ``mlp``, ``conv``).
+    """Layers of a spec like ``16c3bn-p2-32c3s2-128dt0.5-10`` (or a preset name: ``mlp``, ``conv``).
 
     ``NcK`` conv (N channels, kernel K; optional ``sS`` stride, ``gG`` groups), ``pK``
     pooling, a bare number a dense layer; a ``bn`` suffix puts BatchNorm on a conv or dense layer,
+    ``d`` learnable axonal delays on a layer's output spikes,
     ``tX`` gives a layer ``neuron`` (the model's, default :class:`NeuronConfig`) with threshold X.
     A flatten is inserted before the first dense layer that follows a conv or pooling layer.
     Presets take ``num_classes`` as their output width.
@@ -50,8 +52,8 @@ def parse_arch(text: str, num_classes: int | None = None, neuron: NeuronConfig |
         if match is None:
             raise ConfigError(
                 f"bad layer {token!r} in architecture {text!r}: use NcK[sS][gG] (conv), pK (pooling) or N (dense), "
-                f"each optionally ending in bn (BatchNorm) and tX (threshold X), joined by '-', "
-                f"e.g. 16c3bn-p2-32c3-p2-128t0.5-10, or a preset ({', '.join(PRESETS)})"
+                f"each optionally ending in bn (BatchNorm), d (axonal delays) and tX (threshold X), joined by '-', "
+                f"e.g. 16c3bn-p2-32c3-p2-128dt0.5-10, or a preset ({', '.join(PRESETS)})"
             )
         g = match.groupdict()
         own = {}
@@ -61,6 +63,8 @@ def parse_arch(text: str, num_classes: int | None = None, neuron: NeuronConfig |
             if g["pool"] is not None:
                 raise ConfigError(f"bad layer {token!r}: pooling acts on spikes and takes no BatchNorm: drop its bn")
             own["norm"] = "bn"
+        if g["delay"]:
+            own["delay"] = True
         if g["dense"] is not None:
             if layers and isinstance(layers[-1], Conv | Pool):
                 layers.append(Flatten())
@@ -93,6 +97,8 @@ def format_arch(layers: Sequence[LayerSpec], neuron: NeuronConfig | None = None)
             continue
         if getattr(layer, "norm", None) == "bn":
             token += "bn"
+        if layer.delay:
+            token += "d"
         if layer.neuron is not None and layer.neuron.threshold != neuron.threshold:
             token += f"t{np.format_float_positional(layer.neuron.threshold, trim='-')}"
         tokens.append(token)

@@ -15,6 +15,7 @@ from dataclasses import replace
 import torch
 
 from ..errors import ConfigError
+from ..loihi import MAX_DELAY
 from .hooks import FoldedWeights, IntegerWeights, MaskedWeights, WeightQuantizer
 from .norm import BatchNorm
 from .specs import Conv, Dense, Flatten, LayerSpec, ModelConfig, NeuronConfig, Pool
@@ -25,8 +26,9 @@ __all__ = ["config_of_blocks", "with_trained_decays"]
 def config_of_blocks(blocks: Sequence[torch.nn.Module], image_shape: Sequence[int]) -> ModelConfig:
     """Read the spec back from slayer blocks (e.g. a network written by hand).
 
-    Every block must be a supported slayer CUBA block with one-step delay, no axonal
-    delays, no weight norm, no graded spikes or persistent state, shared neuron
+    Every block must be a supported slayer CUBA block with one-step delay, slayer's axonal
+    delays or none (up to Loihi's 62 steps, where the next synapse is dense), no weight norm,
+    no graded spikes or persistent state, shared neuron
     parameters, a weight hook lava-qpsnn knows and channel counts that fit ``image_shape``;
     one-line errors name the block otherwise: anything the spec cannot hold would be lost
     when a checkpoint rebuilds the network. Each block keeps its own neuron (decays as they
@@ -49,11 +51,12 @@ def config_of_blocks(blocks: Sequence[torch.nn.Module], image_shape: Sequence[in
                 f"blocks.{i} is {kind.__module__}.{kind.__name__}: lava-qpsnn supports "
                 "slayer.block.cuba.Conv, Pool, Dense and Flatten"
             )
-        if block.delay is not None or not block.delay_shift or block.count_log:
+        if not block.delay_shift or block.count_log:
             raise ConfigError(
-                f"blocks.{i} ({kind.__name__}) has axonal delays, no delay_shift or count_log: "
-                "build it with delay=False, delay_shift=True, count_log=False"
+                f"blocks.{i} ({kind.__name__}) has no delay_shift or count_log: "
+                "build it with delay_shift=True, count_log=False"
             )
+        delay = _check_delay(i, block)
         synapse = block.synapse
         _check_square(i, synapse)
         _check_rebuildable(i, block)
@@ -64,7 +67,7 @@ def config_of_blocks(blocks: Sequence[torch.nn.Module], image_shape: Sequence[in
                 raise ConfigError(f"blocks.{i} pools with overlap, padding or dilation: use stride == kernel only")
             if norm is not None:
                 raise ConfigError(f"blocks.{i} (Pool) has a neuron norm: pooling acts on spikes, remove its norm")
-            layers.append(Pool(synapse.kernel_size[0]))
+            layers.append(Pool(synapse.kernel_size[0], delay=delay))
             continue
         if norm is not None and not isinstance(norm, BatchNorm):
             raise ConfigError(
@@ -74,9 +77,9 @@ def config_of_blocks(blocks: Sequence[torch.nn.Module], image_shape: Sequence[in
         bn = "bn" if norm is not None else None
         if kind is cuba.Conv:
             size = (synapse.kernel_size[0], synapse.stride[0], synapse.padding[0], synapse.dilation[0])
-            layers.append(Conv(synapse.out_channels, *size, synapse.groups, norm=bn))
+            layers.append(Conv(synapse.out_channels, *size, synapse.groups, norm=bn, delay=delay))
         else:
-            layers.append(Dense(synapse.out_channels, norm=bn))
+            layers.append(Dense(synapse.out_channels, norm=bn, delay=delay))
     counts = Counter(n for n in neurons if n is not None)
     default = counts.most_common(1)[0][0] if counts else NeuronConfig()  # ties: the first block's
     layers = [layer if n is None else replace(layer, neuron=n) for layer, n in zip(layers, neurons, strict=True)]
@@ -99,6 +102,24 @@ def with_trained_decays(config: ModelConfig, blocks: Sequence[torch.nn.Module]) 
             neuron = replace(neuron, current_decay=now.current_decay, voltage_decay=now.voltage_decay)
             layers[i] = replace(layers[i], neuron=neuron)
     return replace(config, layers=tuple(layers))
+
+
+def _check_delay(index: int, block: torch.nn.Module) -> bool:
+    """Whether ``block`` has axonal delays; one-line error for delays Loihi cannot run as trained."""
+    from lava.lib.dl import slayer
+
+    delay = block.delay
+    if delay is None:
+        return False
+    where = f"blocks.{index} ({type(block).__name__})"
+    if type(delay) is not slayer.axon.Delay or delay.sampling_time != 1:
+        raise ConfigError(f"{where} has delay {delay!r}: use slayer's own, delay=True in the block")
+    if delay.max_delay is None or delay.max_delay > MAX_DELAY:
+        raise ConfigError(
+            f"{where} lets its axonal delays grow to {delay.max_delay}; Loihi's reach {MAX_DELAY} steps: "
+            f"set its delay.max_delay = {MAX_DELAY} (slayer's delay=True does)"
+        )
+    return True
 
 
 def _check_rebuildable(index: int, block: torch.nn.Module) -> None:

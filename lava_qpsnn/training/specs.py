@@ -58,7 +58,8 @@ class ModelConfig:
     Attributes
     ----------
     layers : the layers in order; the last must be :class:`Dense` (the classes). A layer's own
-        ``neuron`` and ``norm`` (``"bn"``) override the model's defaults below.
+        ``neuron`` and ``norm`` (``"bn"``) override the model's defaults below; a layer with ``delay``
+        must feed a dense layer (its delays are stored on that layer's synapses).
     image_shape : ``(C, H, W)`` of the data
     norm : ``"bn"`` (BatchNorm on every conv and hidden dense layer) or ``"none"``
     neuron : the CUBA neuron of every layer without its own
@@ -87,7 +88,24 @@ class ModelConfig:
                 f"the last layer must be dense (one neuron per class), got {format_arch(self.layers, self.neuron)!r}"
             )
         self.shapes  # noqa: B018  (validates the geometry)
+        self._check_delays()
         self._canonicalize()
+
+    def _check_delays(self) -> None:
+        """Axonal delays only where netx can store them: on the synapses of the dense layer they feed."""
+        for i, layer in enumerate(self.layers):
+            if not getattr(layer, "delay", False):
+                continue
+            after = next((x for x in self.layers[i + 1 :] if not isinstance(x, Flatten)), None)
+            if not isinstance(after, Dense):
+                kind = {Conv: "conv", Pool: "pooling"}.get(type(after))
+                feeds = "is the output layer" if after is None else f"feeds a {kind} layer"
+                raise ConfigError(
+                    f"layer {i + 1} ({type(layer).__name__.lower()}) has axonal delays but {feeds}: Loihi's delays "
+                    "sit on dense synapses (netx stores none on conv or pooling), so put delays only on layers that "
+                    "feed a dense layer",
+                    settings=("arch",),
+                )
 
     def _hidden(self, index: int) -> bool:
         """Whether layer ``index`` is a conv or dense layer other than the output."""

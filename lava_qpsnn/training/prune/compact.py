@@ -55,6 +55,14 @@ def _slice_block(block: torch.nn.Module, out_keep: np.ndarray | None, in_keep: n
         norm.keep = None
 
 
+def _slice_delays(block: torch.nn.Module, keep: np.ndarray) -> None:
+    """Keep the axonal delays of the kept channels (one per channel, slayer's ``Delay``)."""
+    if getattr(block, "delay", None) is not None:
+        delay = block.delay.delay
+        index = torch.from_numpy(keep).to(delay.device)
+        block.delay.delay = torch.nn.Parameter(delay[index].clone(), requires_grad=delay.requires_grad)
+
+
 def _reshape_neuron(neuron: torch.nn.Module, channels: int) -> None:
     """Tell a slayer neuron its new channel count (it learned its shape on the first forward)."""
     neuron.shape = torch.Size((channels, *neuron.shape[1:]))
@@ -70,7 +78,8 @@ def compact(net: torch.nn.Module) -> torch.nn.Module:
     Works on a copy of ``net`` (any module with slayer ``blocks``): kept output channels of each
     prunable layer, their BatchNorm entries, and the matching input channels of the next
     weight layer (every spatial position of a channel across a flatten; pooling in between
-    keeps channels) are kept; hooks lose their masks. Its output spikes equal the masked network's.
+    keeps channels) are kept, with the kept channels' axonal delays; hooks lose their masks. Its
+    output spikes equal the masked network's.
     """
     channel_keeps = iter(layer_keeps(net, kept_channels(net)))
     small = copy.deepcopy(net)
@@ -83,9 +92,11 @@ def compact(net: torch.nn.Module) -> torch.nn.Module:
             _slice_block(block, out_keep, input_keep(block, previous))
             if out_keep is not None:
                 _reshape_neuron(block.neuron, int(out_keep.sum()))
+                _slice_delays(block, out_keep)
             previous = out_keep
         elif getattr(block, "neuron", None) is not None and previous is not None:  # pooling keeps channels
             _reshape_neuron(block.neuron, int(previous.sum()))
+            _slice_delays(block, previous)
         elif getattr(block, "neuron", None) is None:  # flatten
             block.shape = [math.prod(shape), 1, 1]
         shape = getattr(block, "neuron", block).shape
