@@ -1,4 +1,4 @@
-"""From settings to a checkpoint: train (and prune) in one call, or prune a trained checkpoint.
+"""From settings to a checkpoint: train (and prune) in one call, from scratch or from a checkpoint, or prune one.
 
 Used by the CLI, the demo and the benchmarks. ``train --prune`` and ``prune`` run the same
 schedule (:func:`~lava_qpsnn.training.prune.prune_and_finetune`) on the same network, so they give the
@@ -37,6 +37,7 @@ def train_checkpoint(
     quant: QuantConfig | None = None,
     prune: PruneConfig | None = None,
     neuron: NeuronConfig | None = None,
+    init: Checkpoint | None = None,
     progress: bool = True,
     device: str | torch.device = "cpu",
     state: str | os.PathLike | None = None,
@@ -45,6 +46,11 @@ def train_checkpoint(
 
     ``arch`` is a layer spec or preset (:func:`~lava_qpsnn.training.notation.parse_arch`), ``norm``
     ``"bn"`` or ``"none"``; ``device`` is ``"cpu"``, ``"cuda"`` or ``"auto"``.
+
+    ``init``: train this checkpoint's network further instead (e.g. one imported from NIR), with its
+    weights, neurons, BatchNorm and delays; ``arch``, ``norm`` and ``neuron`` are then unused. It is
+    quantized by ``quant`` unless it already is (then it trains on with its own quantizers), and pruned
+    by ``prune`` unless it already is; both at once are refused.
 
     Metrics recorded: ``train_accuracy``, ``test_accuracy`` (the final model) and
     ``fixed_point_test_accuracy`` (the integer network that is exported and runs in Lava);
@@ -65,18 +71,22 @@ def train_checkpoint(
     where = resolve_device(device)
     train_set, test_set = _splits(dataset, config.validation)
     torch.manual_seed(config.seed)
-    model_config = ModelConfig.from_arch(
-        arch, train_set.images.shape[1:], train_set.num_classes, norm=norm, neuron=neuron
-    )
-    model = scale_input(build_model(model_config), encoding.payload_max)
+    if init is None:
+        model_config = ModelConfig.from_arch(
+            arch, train_set.images.shape[1:], train_set.num_classes, norm=norm, neuron=neuron
+        )
+        model = scale_input(build_model(model_config), encoding.payload_max)
+        if config.init_gain is not None:
+            init_weights(model, config.init_gain)
+    else:
+        model_config, model = init.model, _initial_model(init, train_set, encoding, quant, prune)
     _check_window(model, encoding)
-    if config.init_gain is not None:
-        init_weights(model, config.init_gain)
     if prune is not None:
         check_group_ratios(model, prune.layer_ratios(len(prunable_blocks(model))))  # fail before training
     if quant is not None:
         quantize_model(model, quant)
     model.to(where)
+    source = {} if init is None else {"source": _digest(init)}
     run = RunState(
         state,
         settings_of(
@@ -86,10 +96,11 @@ def train_checkpoint(
             train=config,
             quant=quant,
             prune=prune,
+            **source,
         ),
     )
     metrics = run.stage("train", train, model, train_set, test_set, encoding, config, progress=progress, run=run)
-    record = None
+    record = None if init is None else init.pruning  # a pruned initial network stays a pruned one
     if prune is not None:
         model, record, metrics = prune_and_finetune(
             model, prune, train_set, test_set, encoding, config, progress=progress, run=run
@@ -136,6 +147,34 @@ def prune_checkpoint(
         net, prune, train_set, test_set, checkpoint.encoding, config, progress=progress, run=run
     )
     return _package(small, checkpoint.dataset, checkpoint.encoding, test_set, metrics, record, config)
+
+
+def _initial_model(
+    init: Checkpoint, train_set: Dataset, encoding: Encoding, quant: QuantConfig | None, prune: PruneConfig | None
+) -> torch.nn.Module:
+    """``init``'s network, ready to train on ``train_set`` with ``encoding``; one-line errors where it cannot."""
+    shape, classes = tuple(train_set.images.shape[1:]), train_set.num_classes
+    if (init.model.image_shape, init.model.num_classes) != (shape, classes):
+        have = f"{'x'.join(map(str, init.model.image_shape))} images of {init.model.num_classes} classes"
+        raise ConfigError(
+            f"the initial network takes {have}, the data set has {'x'.join(map(str, shape))} images of {classes} "
+            f"classes: train it on the data it was made for ({init.dataset})",
+            settings=("dataset",),
+        )
+    if quant is not None and init.quant is not None:
+        raise ConfigError(
+            f"the initial network is already quantized ({init.quant.bits} bits, {init.quant.quantizer}): train it "
+            "further with its own quantizers, without new quantization settings",
+            settings=("bits",),
+        )
+    if prune is not None and init.pruning is not None:
+        raise ConfigError(
+            f"the initial network is already pruned ({init.pruning['criterion']}, ratios "
+            f"{init.pruning['layer_ratios']}): train it further without pruning settings, or start from the unpruned "
+            "network it came from",
+            settings=("prune",),
+        )
+    return scale_input(init.build(), encoding.payload_max).train()
 
 
 def _check_window(model: torch.nn.Module, encoding: Encoding) -> None:

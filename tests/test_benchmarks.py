@@ -28,6 +28,10 @@ SMOKE = {
     "encoding.py": [SLOW],
     "fuzz_netx.py": [],
     "mnist_model.py": [SLOW],
+    "nir_snntorch.py": [
+        SLOW,
+        pytest.mark.skipif(PEER_MISSING, reason="the peer extra is not installed (make install adds it)"),
+    ],
     "peer_snntorch.py": [
         SLOW,
         pytest.mark.skipif(PEER_MISSING, reason="the peer extra is not installed (make install adds it)"),

@@ -84,7 +84,7 @@ def test_one_network_has_one_config_and_a_uniform_one_is_written_as_before():
     }
     subset = ModelConfig(parse_arch("8c3bn-16c3-32bn-10"), (1, 8, 8))
     assert [subset.norm_at(i) for i in range(5)] == ["bn", "none", "none", "bn", "none"] and subset.norm == "none"
-    with pytest.raises(ConfigError, match="a layer's norm is 'bn' or None"):
+    with pytest.raises(ConfigError, match="a layer's norm is 'bn', 'bias' or None"):
         Dense(10, norm="none")
 
 

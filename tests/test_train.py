@@ -141,3 +141,68 @@ def test_train_and_prune_commands_with_a_validation_split_never_read_the_test_sp
         main([*common, "train", "--validation", "1", "--out", str(tmp_path / "x.pt")])
     assert stop.value.code == 2
     assert "expected a fraction in (0, 1)" in capsys.readouterr().err
+
+
+# --- train --init: a checkpoint's network trained further ---
+
+
+@pytest.fixture(scope="module")
+def initial(tmp_path_factory):
+    """A small direct-encoded float network and a 4-bit pruned one trained from it, as files."""
+    from lava_qpsnn.cli import main
+
+    folder = tmp_path_factory.mktemp("init")
+    base = ["--arch", "6c3s2-16-10", "--encoding", "direct", "--payload-bits", "4", "--time-steps", "6"]
+    assert main(["--no-progress", "train", *base, "--epochs", "1", "--out", str(folder / "float.pt")]) == 0
+    small = ["--init", str(folder / "float.pt"), "--epochs", "0", "--bits", "4", "--prune", "0.5"]
+    assert main(["--no-progress", "train", *small, "--finetune-epochs", "1", "--out", str(folder / "small.pt")]) == 0
+    return folder
+
+
+def test_init_starts_from_the_checkpoints_weights_data_and_encoding(initial, tmp_path, capsys):
+    from lava_qpsnn.cli import main
+    from lava_qpsnn.training.checkpoint import load_checkpoint
+
+    out = tmp_path / "same.pt"
+    assert (
+        main(["--no-progress", "train", "--init", str(initial / "float.pt"), "--epochs", "0", "--out", str(out)]) == 0
+    )
+    before, after = load_checkpoint(initial / "float.pt"), load_checkpoint(out)
+    assert (after.model, after.dataset, after.encoding) == (before.model, before.dataset, before.encoding)
+    assert after.state_dict.keys() == before.state_dict.keys()
+    assert all(torch.equal(after.state_dict[k], before.state_dict[k]) for k in before.state_dict)
+    longer = tmp_path / "longer.pt"
+    assert (
+        main(["--no-progress", "train", "--init", str(out), "--epochs", "0", "--time-steps", "8", "--out", str(longer)])
+        == 0
+    )
+    assert load_checkpoint(longer).encoding == type(before.encoding)(8, before.encoding.seed, "direct", 4)
+    small = load_checkpoint(initial / "small.pt")
+    assert small.quant.bits == 4 and small.pruning["criterion"] == "svs" and small.model.widths == (3, 8, 10)
+    kept = tmp_path / "kept.pt"
+    assert (
+        main(["--no-progress", "train", "--init", str(initial / "small.pt"), "--epochs", "1", "--out", str(kept)]) == 0
+    )
+    again = load_checkpoint(kept)
+    assert (again.quant, again.pruning, again.model) == (small.quant, small.pruning, small.model)
+
+
+@pytest.mark.parametrize(
+    "source, options, message",
+    [
+        (
+            "float.pt",
+            ["--arch", "conv", "--threshold", "0.5"],
+            "--arch, --threshold describe a new network, but --init",
+        ),
+        ("small.pt", ["--bits", "2"], "the initial network is already quantized (4 bits, rescaw): train it further"),
+        (
+            "small.pt",
+            ["--prune", "0.5"],
+            "the initial network is already pruned (svs, ratios [0.5, 0.5]): train it further",
+        ),
+        ("float.pt", ["--dataset", "mnist"], "takes 1x8x8 images of 10 classes, the data set has 1x28x28 images"),
+    ],
+)
+def test_init_refuses_what_contradicts_its_checkpoint_in_one_line(initial, source, options, message, train_error):
+    assert message in train_error(["--init", str(initial / source), *options])

@@ -33,6 +33,7 @@ from .options import (
     add_common_options,
     add_device_option,
     add_eval_batch_size,
+    add_init_option,
     add_output_options,
     add_pruning_options,
     add_renamed,
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a spiking network with lava-dl and save model.pt")
     add_training_options(p)
+    add_init_option(p)
     add_validation_option(p)
     add_output_options(p, Path("model.pt"))
     p.set_defaults(func=cmd_train)

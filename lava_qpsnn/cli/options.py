@@ -151,13 +151,32 @@ def add_training_options(
     ``arch``, ``bits`` and ``encoding`` are the command's defaults (``demo`` trains a QP-SNN by default).
     """
     encoding = encoding or Encoding()
-    parser.add_argument("--dataset", default="digits", choices=dataset_names())
+    neuron = NeuronConfig()
+    # what a run starts from unless told: data, encoding and the network's options (train --init takes the
+    # checkpoint's data and encoding, and refuses network options: its network is the checkpoint's)
+    parser.set_defaults(
+        default_dataset="digits",
+        default_encoding=encoding,
+        network_defaults={
+            "arch": arch,
+            "norm": ModelConfig.norm,
+            "threshold": neuron.threshold,
+            "current_decay": neuron.current_decay,
+            "voltage_decay": neuron.voltage_decay,
+            "learn_decays": False,
+            "tau_grad": neuron.tau_grad,
+            "scale_grad": neuron.scale_grad,
+            "init_gain": TrainConfig.init_gain,
+        },
+    )
+    parser.add_argument("--dataset", choices=dataset_names(), help="the data (default digits)")
     parser.add_argument(
         "--arch",
         default=arch,
         metavar="SPEC",
         help="layers, e.g. 16c3-p2-32c3-p2-128-10 (NcK[sS][gG] conv, pK pooling, N dense; the last is the classes; "
-        "suffix bn: BatchNorm on that conv or dense layer, tX: its threshold X, e.g. 16c3bn-p2t0.5-128bnt1.5-10), "
+        "suffix bn: BatchNorm on that conv or dense layer, d: axonal delays on its output spikes, tX: its threshold X, "
+        "e.g. 16c3bn-p2t0.5-128bndt1.5-10), "
         f"or a preset: {', '.join(f'{k} ({v.format(classes=10)})' for k, v in PRESETS.items())} "
         "(default %(default)s)",
     )
@@ -169,13 +188,12 @@ def add_training_options(
         "only: --norm none and the bn suffix in --arch)",
     )
     parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    parser.add_argument("--time-steps", type=int, default=encoding.time_steps, help="time steps per sample (T)")
+    parser.add_argument("--time-steps", type=int, help=f"time steps per sample (T) (default {encoding.time_steps})")
     parser.add_argument(
         "--encoding",
         choices=ENCODINGS,
-        default=encoding.kind,
         help="rate: pixel p spikes with probability p each step; direct: the image itself every step, as graded "
-        "spikes of --payload-bits (QP-SNN's setting, at a few time steps) (default %(default)s)",
+        f"spikes of --payload-bits (QP-SNN's setting, at a few time steps) (default {encoding.kind})",
     )
     parser.add_argument(
         "--payload-bits",
@@ -185,7 +203,6 @@ def add_training_options(
         help=f"direct encoding: pixel p sends round(p * (2^B - 1)) (default {encoding.bits}"
         + (": 8-bit pixels as they are)" if encoding.bits == 8 else ")"),
     )
-    parser.set_defaults(direct_payload_bits=encoding.bits)  # what --encoding direct sends without --payload-bits
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="training batch")
     parser.add_argument("--lr", type=finite_float, default=TrainConfig.lr)
     parser.add_argument(
@@ -276,6 +293,17 @@ def add_training_options(
         "(the paper's, b + 1 signed bits below 8; the only 1-bit grid)",
     )
     add_pruning_options(parser, required=False)
+
+
+def add_init_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--init",
+        type=Path,
+        metavar="MODEL.pt",
+        help="train this checkpoint's network further (e.g. one from import-nir): its layers, neurons and weights, "
+        "its data set and encoding unless --dataset, --time-steps, --encoding or --payload-bits say otherwise; "
+        "--bits quantizes it, --prune prunes it",
+    )
 
 
 def add_pruning_options(parser: argparse.ArgumentParser, *, required: bool) -> None:

@@ -6,6 +6,7 @@ import argparse
 
 from ..data import Encoding
 from ..errors import ConfigError
+from ..training.checkpoint import Checkpoint
 from ..training.loop import TrainConfig
 from ..training.prune import PruneConfig
 from ..training.quantize import QuantConfig
@@ -13,6 +14,8 @@ from ..training.specs import NeuronConfig
 
 __all__ = [
     "training_settings",
+    "dataset_from_args",
+    "check_network_options",
     "encoding_from_args",
     "train_config_from_args",
     "neuron_from_args",
@@ -63,24 +66,53 @@ def prune_from_args(args: argparse.Namespace) -> PruneConfig | None:
     )
 
 
-def training_settings(args: argparse.Namespace) -> dict:
+def training_settings(args: argparse.Namespace, init: Checkpoint | None = None) -> dict:
     """The keyword arguments of :func:`~lava_qpsnn.pipeline.train_checkpoint` that describe the network and
-    how it is trained (data set, layers, norm, encoding, recipe, neuron)."""
-    return dict(
-        dataset=args.dataset,
-        arch=args.arch,
-        norm=args.norm,
-        encoding=encoding_from_args(args),
+    how it is trained (data set, layers, norm, encoding, recipe, neuron); with ``init``, the checkpoint
+    whose network it trains further."""
+    settings = dict(
+        dataset=dataset_from_args(args, init),
+        encoding=encoding_from_args(args, init),
         config=train_config_from_args(args),
-        neuron=neuron_from_args(args),
     )
+    if init is not None:
+        check_network_options(args)
+        return {**settings, "init": init}
+    return {**settings, "arch": args.arch, "norm": args.norm, "neuron": neuron_from_args(args)}
 
 
-def encoding_from_args(args: argparse.Namespace) -> Encoding:
-    bits = {} if args.payload_bits is None else {"bits": args.payload_bits}
-    if args.encoding == "direct" and args.payload_bits is None:
-        bits = {"bits": args.direct_payload_bits}
-    return Encoding(time_steps=args.time_steps, seed=args.seed, kind=args.encoding, **bits)
+def dataset_from_args(args: argparse.Namespace, init: Checkpoint | None = None) -> str:
+    """``--dataset``, else the initial checkpoint's, else the command's default."""
+    return args.dataset or (init.dataset if init is not None else args.default_dataset)
+
+
+def check_network_options(args: argparse.Namespace) -> None:
+    """One-line error for options that describe a new network, given with a checkpoint whose network is trained."""
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name, default in args.network_defaults.items()
+        if getattr(args, name) != default
+    ]
+    if given:
+        raise ConfigError(
+            f"{', '.join(given)} describe a new network, but --init trains the checkpoint's own (its layers and "
+            "neurons): drop them",
+            settings=("init",),
+        )
+
+
+def encoding_from_args(args: argparse.Namespace, init: Checkpoint | None = None) -> Encoding:
+    """The options' encoding; those not given are the initial checkpoint's, else the command's defaults.
+
+    ``--encoding direct`` alone sends the default payload bits, or the checkpoint's if it is direct-encoded.
+    """
+    base = init.encoding if init is not None else args.default_encoding
+    kind = args.encoding or base.kind
+    bits = args.payload_bits
+    if bits is None and kind == "direct":
+        bits = base.bits if base.kind == "direct" else args.default_encoding.bits
+    time_steps = args.time_steps if args.time_steps is not None else base.time_steps
+    return Encoding(time_steps=time_steps, seed=args.seed, kind=kind, **({} if bits is None else {"bits": bits}))
 
 
 def neuron_from_args(args: argparse.Namespace) -> NeuronConfig:

@@ -24,10 +24,12 @@ def percent(x: float | None) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     quant, prune = quant_from_args(args), prune_from_args(args)  # bad settings fail before any work
+    init = load_checkpoint(args.init) if args.init is not None else None
+    settings = training_settings(args, init)
     state = _run_state_path(args)
-    with ranks(args.device, _options_of(args), state, args.dataset) as device:
+    with ranks(args.device, _options_of(args), state, settings["dataset"]) as device:
         checkpoint = train_checkpoint(
-            **training_settings(args),
+            **settings,
             quant=quant,
             prune=prune,
             progress=args.progress,
@@ -98,8 +100,8 @@ def _print_pruning(checkpoint: Checkpoint) -> None:
     print(
         f"pruned ({record['criterion']}, ratios {record['layer_ratios']}): widths {record['widths_before'][:-1]} -> "
         f"{list(checkpoint.model.widths[:-1])}; {m['split']} accuracy unpruned "
-        f"{percent(m['unpruned_test_accuracy'])}, "
-        f"masked before fine-tuning {percent(m['pruned_test_accuracy_before_finetune'])}"
+        f"{percent(m.get('unpruned_test_accuracy'))}, "
+        f"masked before fine-tuning {percent(m.get('pruned_test_accuracy_before_finetune'))}"
     )
     for layer in record["capped_layers"]:
         print(f"note: the ratio of prunable layer {layer} would remove every channel; kept one")

@@ -9,12 +9,14 @@ The nodes map onto layers (:mod:`~lava_qpsnn.interchange.mapping`). Then either:
   (:func:`~lava_qpsnn.export.to_fixed_point`) gives back exactly the stored integers ``n``, ``vth``, ``b``
   and weight exponent, so export writes the same ``.net``;
 - otherwise (another framework's graph) the float network: the weights of each layer scaled,
-  with its threshold, so that the largest fills slayer's 8-bit weight range (spikes do not change
-  when weights, bias and threshold scale together and the neuron resets to 0); no quantization.
+  with its bias and threshold, so that the largest fills slayer's 8-bit weight range and the threshold
+  lies on slayer's grid of 1/64ths, which it truncates thresholds to (spikes do not change when weights,
+  bias and threshold scale together and the neuron resets to 0); no quantization.
   One warning says what differs from the source in time: each layer adds one step of delay, as in Lava.
 
-A bias becomes a BatchNorm (:mod:`lava_qpsnn.training.norm`) whose scale is exactly 1: evaluation and
-export add the bias as it is; training adapts it as a BatchNorm.
+A bias becomes the layer's own learnable bias (:class:`~lava_qpsnn.training.norm.Bias`, a BatchNorm whose
+statistics stay fixed at scale 1): evaluation and export add it as it is, and training adapts it without
+renormalising the current, so fine-tuning starts from the function the graph computes.
 """
 
 from __future__ import annotations
@@ -78,6 +80,15 @@ def import_nir(
     exact = _integers(chain, layers) if record else None
     if exact is None:
         quant = None
+        for layer in layers:
+            if layer.bias is not None and layer.cuba.i_decay != DECAY_UNITY:
+                warnings.warn(
+                    f"{chain.name}: node {layer.names[0]!r} feeds a bias into a CubaLIF's synaptic current, which "
+                    "Loihi adds to the voltage: mapped to the voltage the current's steady state gives, at once "
+                    "instead of over tau_syn",
+                    NirMappingWarning,
+                    stacklevel=2,
+                )
         synaptic = sum(isinstance(layer.spec, Conv | Dense | Pool) for layer in layers)
         warnings.warn(
             f"{chain.name}: each of the {synaptic} layers adds one step of delay, as in Lava: the output lags the "
@@ -99,10 +110,8 @@ def import_nir(
             net.blocks[i].delay.delay.copy_(torch.as_tensor(delay, dtype=torch.float32))
         for block, weight, shift in zip(weight_blocks(net), weights, shifts, strict=True):
             block.synapse.weight.copy_(torch.as_tensor(weight).reshape(block.synapse.weight.shape))
-            if shift is not None:  # BatchNorm of scale exactly 1 (the same float32 expression) and bias `shift`
-                norm = block.neuron.norm
-                norm.weight.copy_(torch.sqrt(norm.running_var + norm.eps))
-                norm.shift.copy_(torch.as_tensor(shift))
+            if shift is not None:  # a plain learnable bias (lava_qpsnn.Bias: a BatchNorm of fixed scale 1)
+                block.neuron.norm.shift.copy_(torch.as_tensor(shift))
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     scales = tuple(scales) if quant is not None else None
     checkpoint = Checkpoint(config, dataset, encoding, state, {}, quant, None, scales, None)
@@ -209,6 +218,16 @@ def _agrees(layer: MappedLayer, entry: dict) -> bool:
     return same and np.allclose(np.broadcast_to(bias, mapped.shape), mapped, rtol=1e-9, atol=0)
 
 
+def _on_slayer_grid(threshold: float, vth: int, fold: float) -> float:
+    """``threshold`` on the grid slayer keeps it on (it truncates to whole 1/64ths): the point the fixed-point
+    conversion folds (times ``fold``) back into the stored integer ``vth``, else the nearest."""
+    nearest = round(threshold * W_SCALE)
+    for k in (nearest, nearest + 1, nearest - 1):
+        if k > 0 and round(k / W_SCALE * fold) == vth:
+            return k / W_SCALE
+    return max(nearest, 1) / W_SCALE
+
+
 def _values(layers: list[MappedLayer], exact: list | None, quant: QuantConfig | None, payload_max: int) -> tuple:
     """Specs with their neurons and BatchNorm, and per weight layer: weights, bias (None: none), quantizer scale."""
     specs, weights, shifts, scales = [], [], [], []
@@ -219,9 +238,11 @@ def _values(layers: list[MappedLayer], exact: list | None, quant: QuantConfig | 
         cuba, entry = layer.cuba, None if exact is None else exact[i]
         if isinstance(layer.spec, Pool):
             threshold = 1.0 if entry is None else entry["vth"] / W_SCALE
-        elif entry is None:  # float: the largest weight fills slayer's 8-bit range
-            unit = WEIGHT_MAX / W_SCALE / max(np.abs(layer.weight).max(), np.finfo(np.float32).tiny)
-            threshold, weight = cuba.threshold * unit, layer.weight * unit
+        elif entry is None:  # float: the largest weight fills slayer's 8-bit range, the threshold on its grid
+            fill = WEIGHT_MAX / W_SCALE / max(np.abs(layer.weight).max(), np.finfo(np.float32).tiny)
+            steps = max(math.floor(cuba.threshold * fill * W_SCALE), 1)  # slayer keeps thresholds in 1/64ths
+            unit = steps / (W_SCALE * cuba.threshold)
+            threshold, weight = steps / W_SCALE, layer.weight * unit
             bias = None if layer.bias is None else layer.bias * unit
         else:
             gain = payload_max if not weights else 1  # the float layer 0 reads payloads / payload_max
@@ -231,7 +252,7 @@ def _values(layers: list[MappedLayer], exact: list | None, quant: QuantConfig | 
                 levels = grid_max(entry["bits"], entry["grid"]) << entry["exponent"]
                 gamma = 1.0 if quant.quantizer == "baseline" else levels * gain / entry["vth"]
                 unit = gamma / (levels * gain)
-            threshold, weight = entry["vth"] * unit, entry["n"] * unit * gain
+            threshold, weight = _on_slayer_grid(entry["vth"] * unit, entry["vth"], 1 / unit), entry["n"] * unit * gain
             bias = None if entry["bias"] is None else entry["bias"] * unit
             scales.append(gamma)
         training = {} if entry is None else entry["training"]
@@ -239,7 +260,7 @@ def _values(layers: list[MappedLayer], exact: list | None, quant: QuantConfig | 
         if isinstance(layer.spec, Pool):
             specs.append(replace(layer.spec, neuron=neuron))
             continue
-        specs.append(replace(layer.spec, neuron=neuron, norm=None if bias is None else "bn"))
+        specs.append(replace(layer.spec, neuron=neuron, norm=None if bias is None else "bias"))
         weights.append(np.asarray(weight, dtype=np.float32))
         shifts.append(None if bias is None else np.asarray(bias, dtype=np.float32))
     return specs, weights, shifts, scales

@@ -2,8 +2,11 @@
 
 - ``Affine``/``Linear`` or ``Conv2d``, then a neuron (``IF``, ``LIF``, ``CubaLIF``): a dense or conv
   layer; the neuron's input gain (:mod:`~lava_qpsnn.interchange.neurons`) folds into the weights
-  and the bias. Pooling between a ``Conv2d`` and its neuron is linear, so it folds into the conv
-  exactly: a larger kernel with stride times the pooling size.
+  and the bias. Loihi adds a layer's bias to the voltage each step, where NIR's synapse feeds it
+  into the neuron's current: a ``CubaLIF``'s current accumulates it, to ``1 / (current decay)`` times
+  one step's input, so the bias is mapped to that steady state (reached at once on Loihi, after
+  ``tau_syn`` in the source; the importer says so). Pooling between a ``Conv2d`` and its neuron is
+  linear, so it folds into the conv exactly: a larger kernel with stride times the pooling size.
 - ``SumPool2d``/``AvgPool2d`` on spikes, then a neuron: a spike-pooling layer (non-overlapping
   windows), which fires on any input spike; a neuron that needs more is mapped with a warning.
 - ``Flatten`` of a ``C, H, W`` input: a flatten layer.
@@ -39,7 +42,8 @@ NEURON_FIELDS = {
 @dataclass(frozen=True)
 class MappedLayer:
     """One layer: its spec (no neuron yet), its neuron, and for conv/dense layers the weights in torch's layout
-    and the bias per output channel (None: no bias), both with the neuron's input gain folded in."""
+    and the bias per output channel (None: no bias) as Loihi adds it to the voltage each step, both with the
+    neuron's input gain folded in."""
 
     spec: LayerSpec
     names: tuple[str, ...]
@@ -128,7 +132,7 @@ def _layer(chain: NirChain, group: list, neuron: tuple, shape: tuple, dt: float,
     cuba = _cuba(chain, neuron, out, dt, 1.0)
     if cuba.gain <= 0:
         raise _fail(chain, neuron[0], f"has input gain {cuba.gain:g} (r, w_in): expected > 0")
-    gained = None if bias is None else bias * cuba.gain
+    gained = None if bias is None else bias * cuba.gain / (cuba.i_decay / DECAY_UNITY)  # the current's steady state
     return MappedLayer(spec, names, nodes, cuba, weight * cuba.gain, gained)
 
 

@@ -7,7 +7,9 @@ a synapse node (``Conv2d``, ``Affine``, or ``SumPool2d`` for spike pooling) and 
 
 - float parameters: what Lava computes, in the units of its state (dense weights as netx's weight
   exponent makes them act, thresholds ``vThMant``, the bias; a pooling layer's constant weight is the
-  neuron's input gain); other frameworks read these;
+  neuron's input gain); other frameworks read these. Loihi adds the bias to the voltage, NIR feeds it
+  into the current: a ``CubaLIF``'s bias is Loihi's times its current decay, so that its current settles
+  on Loihi's bias (it gets there over ``tau_syn``, Loihi at once);
 - ``metadata["netx"]``: the layer's datasets exactly as the ``.net`` stores them (weights, bias,
   ``iDecay``, ``vDecay``, ``vThMant``, ``refDelay``, conv geometry, delays if any);
 - ``metadata["lava_qpsnn"]``: JSON with the layer's kind, weight bits, grid and exponent (synapse
@@ -28,6 +30,7 @@ import numpy as np
 from ..errors import ExportError
 from ..export import fixed_point_model
 from ..files import atomic_output, check_output_path
+from ..loihi import DECAY_UNITY
 from ..netx import ConvLayer, DenseLayer, FlattenLayer, netx_arguments, open_netx, read_netx
 from ..netx.diff import datasets
 from ..training.checkpoint import Checkpoint
@@ -87,7 +90,9 @@ def export_nir(
         else:
             hook = next(hooks)
             record.update({key: getattr(hook, key, None) for key in ("bits", "grid", "exponent")})
-            bias = np.broadcast_to(layer.neuron.bias, layer.shape).astype(np.float64)
+            # Loihi adds the bias to the voltage; NIR's synapse feeds the current, which keeps (1 - decay) of it
+            i_decay = int(entries["neuron/iDecay"])
+            bias = np.broadcast_to(layer.neuron.bias, layer.shape).astype(np.float64) * (i_decay / DECAY_UNITY)
             if isinstance(layer, ConvLayer):
                 if (bias != bias[:, :1, :1]).any():
                     raise ExportError(f"layer {i} has a bias per neuron, which NIR's Conv2d cannot hold")

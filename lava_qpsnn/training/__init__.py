@@ -8,7 +8,7 @@ The building blocks are named here; the whole pipeline (train a checkpoint in on
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .loop import TrainConfig, accuracy, classify, output_spikes, train
 from .models import SpikingNet, build_model, prepare_model, weight_blocks
-from .norm import BatchNorm
+from .norm import BatchNorm, Bias
 from .prune import (
     Criterion,
     LayerActivity,
@@ -40,6 +40,7 @@ __all__ = [
     "NeuronConfig",
     "SpikingNet",
     "BatchNorm",
+    "Bias",
     "build_model",
     "prepare_model",
     "config_of_blocks",

@@ -29,7 +29,8 @@ __all__ = [
     "layer_of_dict",
 ]
 
-NORMS = ("none", "bn")
+NORMS = ("none", "bn")  # of a model; a layer's own is "bn", "bias" (a plain learnable bias, lava_qpsnn.Bias) or None
+LAYER_NORMS = (None, "bn", "bias")
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,14 @@ class NeuronConfig:
 
 
 def _check_own(layer: Conv | Pool | Dense) -> None:
-    """A layer's own neuron is a :class:`NeuronConfig` or None; its own norm ``"bn"`` or None; its delay a bool."""
+    """A layer's own neuron is a :class:`NeuronConfig` or None; its own norm ``"bn"``, ``"bias"`` or None; its delay
+    a bool."""
     if layer.neuron is not None and not isinstance(layer.neuron, NeuronConfig):
         raise ConfigError(f"a layer's neuron must be a NeuronConfig or None, got {type(layer.neuron).__name__}")
-    if getattr(layer, "norm", None) not in (None, "bn"):
+    if getattr(layer, "norm", None) not in LAYER_NORMS:
         raise ConfigError(
-            f"a layer's norm is 'bn' or None (the model's), got {layer.norm!r}: for BatchNorm on some layers only, "
-            "give the model norm 'none' and norm='bn' to those layers"
+            f"a layer's norm is 'bn', 'bias' or None (the model's), got {layer.norm!r}: for BatchNorm on some layers "
+            "only, give the model norm 'none' and norm='bn' to those layers"
         )
     if not isinstance(layer.delay, bool):
         raise ConfigError(f"a layer's delay is True or False, got {layer.delay!r}")
@@ -94,7 +96,8 @@ def _check_own(layer: Conv | Pool | Dense) -> None:
 class Conv:
     """``NcK[sS][gG]``: a spiking conv layer, ``padding`` default ``kernel // 2`` (the same size at stride 1, odd K).
 
-    ``neuron`` and ``norm`` (``"bn"``): this layer's own, None for the model's; ``delay``: learnable
+    ``neuron`` and ``norm`` (``"bn"``, or ``"bias"``: a plain learnable bias): this layer's own, None for the
+    model's; ``delay``: learnable
     axonal delays on its output spikes, one per channel (slayer's ``delay=True``).
     """
 
@@ -136,7 +139,8 @@ class Pool:
 class Dense:
     """``N``: a spiking dense layer of N neurons (the last one is the output: one neuron per class).
 
-    ``neuron`` and ``norm`` (``"bn"``): this layer's own, None for the model's; ``delay``: learnable
+    ``neuron`` and ``norm`` (``"bn"``, or ``"bias"``: a plain learnable bias): this layer's own, None for the
+    model's; ``delay``: learnable
     axonal delays on its output spikes, one per neuron (slayer's ``delay=True``).
     """
 

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import ConfigError
 from .hooks import FoldedWeights
-from .norm import BatchNorm
+from .norm import BatchNorm, Bias
 from .slayer_blocks import config_of_blocks
 from .specs import Conv, Dense, ModelConfig, Pool, layer_width, output_shape
 
@@ -148,8 +148,9 @@ def build_model(config: ModelConfig) -> SpikingNet:
     for i, layer in enumerate(config.layers):
         neuron = config.neuron_at(i)
         params = neuron.slayer_params()
-        if config.norm_at(i) == "bn":
-            params["norm"] = functools.partial(BatchNorm, layer_width(layer))
+        norm = {"bn": BatchNorm, "bias": Bias}.get(config.norm_at(i))
+        if norm is not None:
+            params["norm"] = functools.partial(norm, layer_width(layer))
         if isinstance(layer, Conv):
             blocks.append(
                 cuba.Conv(

@@ -26,7 +26,7 @@ from ..errors import ConfigError
 from .distributed import batch_moments
 from .hooks import FoldedWeights
 
-__all__ = ["BatchNorm", "IntegerBias", "time_mask", "folded_norm"]
+__all__ = ["BatchNorm", "Bias", "IntegerBias", "time_mask", "folded_norm"]
 
 MIN_SCALE = 1e-6  # |gamma / sigma| below this is taken as this when un-folding the current in training
 
@@ -86,6 +86,22 @@ class BatchNorm(torch.nn.Module):
         gain = self.weight / torch.sqrt(var + self.eps)
         out = _per_channel(gain, raw) * raw + _per_channel(self.shift - gain * mean, raw) * mask
         return out if self.keep is None else out * _per_channel(self.keep.to(out.dtype), out)
+
+
+class Bias(BatchNorm):
+    """A learnable per-channel bias, as a conv or dense layer of other frameworks has one (a NIR graph's ``Affine``).
+
+    A :class:`BatchNorm` whose statistics stay fixed (mean 0, scale exactly 1): training adapts the bias and
+    never renormalises the current, so a network brought with its biases trains on from the function it
+    computes. It folds, exports and prunes as a BatchNorm does.
+    """
+
+    def __init__(self, num_features: int) -> None:
+        super().__init__(num_features, momentum=0.0, eps=0.0)
+        self.weight.requires_grad_(False)
+
+    def forward(self, current: torch.Tensor) -> torch.Tensor:
+        return current + _per_channel(self.bias(), current) * time_mask(current, self.latency)
 
 
 def folded_norm(index: int, block: torch.nn.Module) -> BatchNorm | None:

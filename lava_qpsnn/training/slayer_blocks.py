@@ -17,7 +17,7 @@ import torch
 from ..errors import ConfigError
 from ..loihi import MAX_DELAY
 from .hooks import FoldedWeights, IntegerWeights, MaskedWeights, WeightQuantizer
-from .norm import BatchNorm
+from .norm import BatchNorm, Bias
 from .specs import Conv, Dense, Flatten, LayerSpec, ModelConfig, NeuronConfig, Pool
 
 __all__ = ["config_of_blocks", "with_trained_decays"]
@@ -74,7 +74,7 @@ def config_of_blocks(blocks: Sequence[torch.nn.Module], image_shape: Sequence[in
                 f"blocks.{i} uses neuron norm {type(norm).__name__}: use lava_qpsnn.training.norm.BatchNorm "
                 "(it folds into Loihi's weights and bias)"
             )
-        bn = "bn" if norm is not None else None
+        bn = None if norm is None else "bias" if isinstance(norm, Bias) else "bn"
         if kind is cuba.Conv:
             size = (synapse.kernel_size[0], synapse.stride[0], synapse.padding[0], synapse.dilation[0])
             layers.append(Conv(synapse.out_channels, *size, synapse.groups, norm=bn, delay=delay))
@@ -132,7 +132,7 @@ def _check_rebuildable(index: int, block: torch.nn.Module) -> None:
             "lava-qpsnn networks use none of them"
         )
     norm = neuron.norm
-    if isinstance(norm, BatchNorm) and (norm.eps, norm.momentum) != (1e-5, 0.1):
+    if isinstance(norm, BatchNorm) and not isinstance(norm, Bias) and (norm.eps, norm.momentum) != (1e-5, 0.1):
         raise ConfigError(f"{where}: BatchNorm eps {norm.eps}, momentum {norm.momentum}: keep the defaults 1e-5, 0.1")
     hook = synapse.pre_hook_fx
     if isinstance(hook, FoldedWeights):

@@ -124,8 +124,8 @@ class ModelConfig:
             if isinstance(layer, Conv | Pool | Dense) and layer.neuron == self.neuron:
                 layer = replace(layer, neuron=None)
             if isinstance(layer, Conv | Dense):
-                by_default = self.norm == "bn" and self._hidden(i)
-                layer = replace(layer, norm="bn" if norms[i] == "bn" and not by_default else None)
+                by_default = self.norm == "bn" and self._hidden(i) and norms[i] == "bn"
+                layer = replace(layer, norm=None if norms[i] == "none" or by_default else norms[i])
             layers.append(layer)
         object.__setattr__(self, "layers", tuple(layers))
 
@@ -134,9 +134,12 @@ class ModelConfig:
         return getattr(self.layers[index], "neuron", None) or self.neuron
 
     def norm_at(self, index: int) -> str:
-        """``"bn"`` if layer ``index`` has BatchNorm (its own, or the model's on a hidden layer), else ``"none"``."""
-        own = getattr(self.layers[index], "norm", None) == "bn"
-        return "bn" if own or (self.norm == "bn" and self._hidden(index)) else "none"
+        """``"bn"`` if layer ``index`` has BatchNorm (its own, or the model's on a hidden layer), ``"bias"`` if it
+        has a plain bias of its own, else ``"none"``."""
+        own = getattr(self.layers[index], "norm", None)
+        if own is not None:
+            return own
+        return "bn" if self.norm == "bn" and self._hidden(index) else "none"
 
     @classmethod
     def from_arch(cls, arch: str, image_shape: Sequence[int], num_classes: int, **kwargs) -> ModelConfig:

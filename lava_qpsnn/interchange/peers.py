@@ -1,0 +1,77 @@
+"""snnTorch and NIR: a network's graph where snnTorch's exporter fails, and a graph as snnTorch runs Loihi's neuron.
+
+snnTorch 1.0's ``export_to_nir`` fails on conv networks with nirtorch 2.6: NIR's shape inference reads
+the batch dimension of the sample it is given as a spatial one (``IndexError`` in
+``calculate_conv_output``), and an unbatched sample breaks ``torch.nn.Flatten``. :func:`snntorch_graph`
+chains snnTorch's own per-module converter instead and fills in the shapes that NIR's type inference
+would have: the same nodes, the same parameters. The other way, snnTorch's ``import_from_nir`` builds
+``Leaky`` neurons that reset by subtraction, as NIR records no reset; :func:`snntorch_module` sets them to
+reset to zero, Loihi's neuron.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+
+__all__ = ["snntorch_graph", "snntorch_module"]
+
+
+def snntorch_graph(net: torch.nn.Sequential, input_shape: Sequence[int]) -> object:
+    """The ``nir.NIRGraph`` snnTorch's exporter writes for ``net``, a ``torch.nn.Sequential`` of snnTorch layers.
+
+    ``input_shape`` is one sample's, without batch or time (``(C, H, W)`` or ``(F,)``). Every layer goes
+    through ``snntorch.export_nir._extract_snntorch_module``; one it cannot convert is refused in one
+    line naming it. Conv nodes get their input's height and width, flatten nodes their input type.
+    """
+    import nir
+    from snntorch.export_nir import _extract_snntorch_module
+
+    nodes = [nir.Input(np.array(input_shape))]
+    x = torch.zeros(1, *input_shape)
+    for i, module in enumerate(net):
+        node = _extract_snntorch_module(module)
+        if node is None or isinstance(node, nir.NIRGraph):
+            raise ConfigError(
+                f"layer {i} ({type(module).__name__}) has no NIR node in snnTorch's exporter, or a recurrent one: "
+                "use Conv2d, AvgPool2d, Flatten, Linear, Leaky and Synaptic layers"
+            )
+        if isinstance(node, nir.Conv2d):
+            node.input_shape = tuple(x.shape[-2:])
+        elif isinstance(node, nir.Flatten):
+            node.input_type = {"input": np.array(x.shape[1:])}
+        if isinstance(module, torch.nn.Conv2d | torch.nn.AvgPool2d | torch.nn.Flatten | torch.nn.Linear):
+            x = module(x)  # neurons keep the shape
+        nodes.append(node)
+    nodes.append(nir.Output(np.array(x.shape[1:])))
+    return nir.NIRGraph.from_list(*nodes, type_check=False)
+
+
+def snntorch_module(path: str | os.PathLike, reset: str = "zero") -> torch.nn.Module:
+    """The NIR graph at ``path`` as snnTorch's ``import_from_nir`` builds it, its ``Leaky`` neurons reset by ``reset``.
+
+    ``"zero"`` is Loihi's neuron (what a graph of ours computes); ``"subtract"`` is what snnTorch builds by
+    itself. The module takes one sample and one step at a time, ``out, state = module(x, state)`` (its
+    flatten has NIR's batch-free ``start_dim``); its neurons keep their state in themselves: clear it with
+    ``snntorch.utils.reset(module)`` before each sample.
+    """
+    import nir
+    import snntorch
+    from snntorch.import_nir import import_from_nir
+
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # it prints as it converts
+        warnings.simplefilter("ignore")
+        module = import_from_nir(nir.read(path))
+    for neuron in module.modules():
+        if isinstance(neuron, snntorch.Leaky):
+            neuron.reset_mechanism = reset  # the buffer; the state function is chosen when it is built
+            neuron.state_function = {"zero": neuron._base_zero, "subtract": neuron._base_sub}[reset]
+    return module
