@@ -158,3 +158,45 @@ def test_other_neurons_run_slayers_code():
         x = torch.randn(2, 3, 7)
         assert not fused.fuses(x)
         assert torch.equal(fused(x), reference(x))
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 1), (2, 4, 3, 3, 7), (1, 1, 2)])
+def test_the_one_copy_step_delay_equals_slayers_delay_forward_and_backward(shape):
+    from lava.lib.dl.slayer.axon.delay import delay
+
+    from lava_qpsnn.training.dynamics import ShiftOneStep
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=generator)
+    grad = torch.randn(*shape, generator=generator)
+    for source in (x, x.transpose(0, 1).contiguous().transpose(0, 1)):  # and a non-contiguous tensor
+        ours, theirs = source.clone().requires_grad_(), source.clone().requires_grad_()
+        out, reference = ShiftOneStep.apply(ours), delay(theirs, 1)
+        assert torch.equal(out, reference)
+        out.backward(grad)
+        reference.backward(grad)
+        assert torch.equal(ours.grad, theirs.grad)
+    by_hand = torch.cat([torch.zeros(*shape[:-1], 1), x[..., :-1]], dim=-1)  # one step later, a zero first
+    assert torch.equal(ShiftOneStep.apply(x), by_hand)
+
+
+def test_only_marked_blocks_take_the_one_copy_step_delay():
+    from lava_qpsnn.training import dynamics
+
+    net = build_model(ModelConfig.from_arch("conv", (1, 8, 8), 3))  # marked: fused
+    other = slayer.block.cuba.Dense({"threshold": 1.0, "current_decay": 1.0, "voltage_decay": 0.5}, 4, 3)
+    assert all(block.fused_step_delay for block in net.blocks if hasattr(block, "delay_shift"))
+    assert not getattr(other, "fused_step_delay", False)
+    calls = []
+    original = dynamics.ShiftOneStep.apply
+    dynamics.ShiftOneStep.apply = lambda x: calls.append(1) or original(x)
+    try:
+        other(torch.rand(2, 4, 5))
+        assert calls == []  # an unprepared block runs slayer's own step delay
+        net(torch.rand(2, 1, 8, 8, 5))
+        assert len(calls) == 3  # one per spiking block of the prepared network
+        use_fused_dynamics(net, enabled=False)
+        net(torch.rand(2, 1, 8, 8, 5))
+        assert len(calls) == 3
+    finally:
+        dynamics.ShiftOneStep.apply = original
