@@ -10,8 +10,8 @@
    PyTorch's fixed-point spikes to compare.
 4. The exported network as NIR, read by snnTorch's own importer (``import_from_nir``): its output spikes and
    predictions against the exported network's in the simulator (shifted by its latency, one step per layer),
-   as snnTorch builds it (its subtract reset: NIR records no reset) and with its neurons set to reset to zero
-   (Loihi's).
+   as snnTorch builds it (its ``Leaky`` neurons reset to zero, as Loihi's) and, to show what the reset
+   decides (NIR records none), with them set to subtract, snnTorch's own default for ``Leaky``.
 
     .venv/bin/python benchmarks/nir_snntorch.py [--epochs 20] [--lava-samples 100]
     .venv/bin/python benchmarks/nir_snntorch.py --smoke    # seconds: one epoch of each, a few samples
@@ -111,11 +111,11 @@ def delayed(net: torch.nn.Module, spikes: torch.Tensor, latency: int) -> np.ndar
         return net(padded)[..., latency:].numpy()
 
 
-RESETS = ("subtract", "zero")  # snnTorch's importer builds Leaky neurons with its default, subtract
+RESETS = (None, "subtract")  # as snnTorch's importer builds the neurons (reset to zero), and subtracting
 
 
-def read_back(path: Path, spikes: torch.Tensor, reset: str) -> np.ndarray:
-    """Output spikes of our NIR graph as snnTorch's ``import_from_nir`` builds it, its neurons set to ``reset``."""
+def read_back(path: Path, spikes: torch.Tensor, reset: str | None) -> np.ndarray:
+    """Output spikes of our NIR graph as snnTorch's ``import_from_nir`` builds it (its neurons set to ``reset``)."""
     peer = snntorch_module(path, reset)
     runs = []
     with torch.no_grad():
@@ -204,9 +204,10 @@ def main() -> int:
         ],
     ]
     for reset, figures in back.items():
+        how = "as it builds it (reset to zero)" if reset is None else "its neurons set to subtract"
         rows.append(
             [
-                f"exported NIR read by snnTorch's import_from_nir, reset {reset}",
+                f"exported NIR read by snnTorch's import_from_nir, {how}",
                 f"predictions of {figures['predictions']:.1f}% equal the exported network's "
                 f"({figures['spikes']:.2f}% of output spikes)",
                 "every test image",

@@ -29,7 +29,7 @@ __all__ = ["train_checkpoint", "prune_checkpoint"]
 
 def train_checkpoint(
     *,
-    dataset: str = "digits",
+    dataset: str | None = None,
     arch: str = "mlp",
     norm: str = "none",
     encoding: Encoding | None = None,
@@ -47,8 +47,11 @@ def train_checkpoint(
     ``arch`` is a layer spec or preset (:func:`~lava_qpsnn.training.notation.parse_arch`), ``norm``
     ``"bn"`` or ``"none"``; ``device`` is ``"cpu"``, ``"cuda"`` or ``"auto"``.
 
+    ``dataset`` defaults to ``"digits"``, ``encoding`` to :class:`Encoding`'s defaults.
+
     ``init``: train this checkpoint's network further instead (e.g. one imported from NIR), with its
-    weights, neurons, BatchNorm and delays; ``arch``, ``norm`` and ``neuron`` are then unused. It is
+    weights, neurons, BatchNorm and delays, on its data set and encoding unless ``dataset`` or ``encoding``
+    say otherwise; ``arch``, ``norm`` and ``neuron`` are then unused. It is
     quantized by ``quant`` unless it already is (then it trains on with its own quantizers), and pruned
     by ``prune`` unless it already is; both at once are refused.
 
@@ -65,7 +68,8 @@ def train_checkpoint(
     continues from it (it must come from the same settings) and ends as if never stopped.
     It is left in place: delete it once the checkpoint is saved.
     """
-    encoding = encoding or Encoding()
+    dataset = dataset or (init.dataset if init is not None else "digits")
+    encoding = encoding or (init.encoding if init is not None else Encoding())
     config = config or TrainConfig()
     neuron = neuron or NeuronConfig()
     where = resolve_device(device)

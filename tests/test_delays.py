@@ -30,9 +30,9 @@ NEURON = {"threshold": 1.0, "current_decay": 1.0, "voltage_decay": 0.5, "tau_gra
 @pytest.mark.parametrize(
     "arch, message",
     [
-        ("8c3d-8c3-10", "layer 1 (conv) has axonal delays but feeds a conv layer"),
-        ("8c3d-p2-10", "layer 1 (conv) has axonal delays but feeds a pooling layer"),
-        ("8c3-16-10d", "layer 4 (dense) has axonal delays but is the output layer"),
+        ("8c3d-8c3-10", "layer 1 (8c3d) has axonal delays but feeds a conv layer, and netx stores no delays on conv"),
+        ("8c3d-p2-10", "layer 1 (8c3d) has axonal delays but feeds a pooling layer"),
+        ("8c3-16-10d", "layer 3 (10d) has axonal delays but is the output layer, whose spikes leave the network"),
     ],
 )
 def test_delays_where_netx_cannot_store_them_are_refused(arch, message, train_error):
@@ -157,12 +157,20 @@ def test_a_network_as_users_write_it_goes_through_quantization_svs_export_and_la
         np.testing.assert_array_equal(f["layer/5/delay"][()], np.tile(np.arange(16)[kept_dense] % 5, (10, 1)))
 
 
-def test_a_hand_written_delay_beyond_loihis_reach_is_refused():
+@pytest.mark.parametrize(
+    "delay, message",
+    [
+        ({"max_delay": 100}, r"^blocks.0 \(Dense\) lets its axonal delays grow to 100; .* = 62"),
+        ({"max_delay": 10}, r"^blocks.0 \(Dense\) has delay max_delay 10, grad_scale 1, which a checkpoint cannot"),
+        ({"max_delay": 62, "grad_scale": 5}, r"max_delay 62, grad_scale 5, which a checkpoint cannot hold"),
+    ],
+)
+def test_hand_written_delays_a_checkpoint_cannot_rebuild_are_refused(delay, message):
     from lava.lib.dl import slayer
 
     net = ChainOfDelays()
-    net.blocks[0].delay = slayer.axon.Delay(max_delay=100)
-    with pytest.raises(ConfigError, match=r"^blocks.0 \(Dense\) lets its axonal delays grow to 100; .* = 62"):
+    net.blocks[0].delay = slayer.axon.Delay(**delay)
+    with pytest.raises(ConfigError, match=message):
         prepare_model(net, (1, 8, 8))
 
 

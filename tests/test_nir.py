@@ -157,6 +157,47 @@ def test_delays_other_than_one_per_channel_of_the_layer_before_are_refused_namin
         import_nir(tmp_path / "edited.nir")
 
 
+def test_an_edited_graph_keeps_its_delays_when_its_floats_are_imported(tmp_path):
+    checkpoint, net = untrained("6c3s2d-16-10", QuantConfig(4)), tmp_path / "model.net"
+    export_netx(checkpoint, net)
+    export_nir(checkpoint, net, tmp_path / "model.nir")
+    graph = nir.read(tmp_path / "model.nir")
+    graph.nodes["dense3"].weight[0, 0] += 0.5  # edited elsewhere: no longer the recorded integers
+    nir.write(tmp_path / "edited.nir", graph)
+    again, notes = _imported(tmp_path / "edited.nir")
+    assert any("importing the float parameters" in note for note in notes)
+    delays = again.build().blocks[0].delay.delay.detach().numpy()
+    np.testing.assert_array_equal(delays, checkpoint.build().blocks[0].delay.delay.detach().numpy().clip(0, 62) // 1)
+
+
+def test_a_bias_into_a_current_that_never_decays_is_refused(tmp_path):
+    neuron = nir.CubaLIF(
+        tau_syn=np.full(10, 1e4 * DT),  # decay 1/10,000 rounds to 0 of 4096
+        tau_mem=np.full(10, 8 * DT),
+        r=np.full(10, 8.0),
+        v_leak=np.zeros(10),
+        v_threshold=np.full(10, 0.5),
+        w_in=np.full(10, 4.0),
+    )
+    nir.write(tmp_path / "g.nir", dense_graph(np.full((10, 64), 0.1), neuron, np.full(10, 0.2)))
+    with (
+        pytest.warns(NirMappingWarning, match="Loihi uses 0/4096"),
+        pytest.raises(NirFileError, match=r"node .n1. keeps"),
+    ):
+        import_nir(tmp_path / "g.nir", dataset="digits")
+
+
+def test_a_graph_snntorch_cannot_build_is_one_line(tmp_path):
+    from lava_qpsnn.interchange import snntorch_module
+
+    nir.write(
+        tmp_path / "if.nir",
+        dense_graph(np.full((10, 64), 0.1), nir.IF(r=np.full(10, 3000.0), v_threshold=np.full(10, 0.5))),
+    )
+    with pytest.raises(NirFileError, match=r"^snnTorch's import_from_nir cannot build .*if.nir: "):
+        snntorch_module(tmp_path / "if.nir")
+
+
 def test_a_graph_edited_elsewhere_imports_its_floats_with_a_warning(tmp_path):
     checkpoint = untrained("16-10", QuantConfig(4))
     export_netx(checkpoint, tmp_path / "model.net")

@@ -152,7 +152,7 @@ def initial(tmp_path_factory):
     from lava_qpsnn.cli import main
 
     folder = tmp_path_factory.mktemp("init")
-    base = ["--arch", "6c3s2-16-10", "--encoding", "direct", "--payload-bits", "4", "--time-steps", "6"]
+    base = ["--arch", "6c3s2-16-10", "--encoding", "direct", "--payload-bits", "4", "--time-steps", "6", "--seed", "3"]
     assert main(["--no-progress", "train", *base, "--epochs", "1", "--out", str(folder / "float.pt")]) == 0
     small = ["--init", str(folder / "float.pt"), "--epochs", "0", "--bits", "4", "--prune", "0.5"]
     assert main(["--no-progress", "train", *small, "--finetune-epochs", "1", "--out", str(folder / "small.pt")]) == 0
@@ -176,7 +176,13 @@ def test_init_starts_from_the_checkpoints_weights_data_and_encoding(initial, tmp
         main(["--no-progress", "train", "--init", str(out), "--epochs", "0", "--time-steps", "8", "--out", str(longer)])
         == 0
     )
-    assert load_checkpoint(longer).encoding == type(before.encoding)(8, before.encoding.seed, "direct", 4)
+    assert load_checkpoint(longer).encoding == type(before.encoding)(8, 3, "direct", 4)  # its seed kept
+    reseeded = tmp_path / "reseeded.pt"
+    assert (
+        main(["--no-progress", "train", "--init", str(out), "--epochs", "0", "--seed", "5", "--out", str(reseeded)])
+        == 0
+    )
+    assert load_checkpoint(reseeded).encoding.seed == 5
     small = load_checkpoint(initial / "small.pt")
     assert small.quant.bits == 4 and small.pruning["criterion"] == "svs" and small.model.widths == (3, 8, 10)
     kept = tmp_path / "kept.pt"
@@ -195,6 +201,7 @@ def test_init_starts_from_the_checkpoints_weights_data_and_encoding(initial, tmp
             ["--arch", "conv", "--threshold", "0.5"],
             "--arch, --threshold describe a new network, but --init",
         ),
+        ("float.pt", ["--norm", "bn"], "--norm describes a new network, but --init trains the checkpoint's own"),
         ("small.pt", ["--bits", "2"], "the initial network is already quantized (4 bits, rescaw): train it further"),
         (
             "small.pt",

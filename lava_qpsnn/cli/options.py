@@ -206,7 +206,10 @@ def add_training_options(
     parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="training batch")
     parser.add_argument("--lr", type=finite_float, default=TrainConfig.lr)
     parser.add_argument(
-        "--seed", type=int, default=TrainConfig.seed, help="seeds weights, shuffling and spike encoding"
+        "--seed",
+        type=int,
+        help=f"seeds weights, shuffling and spike encoding (default {TrainConfig.seed}; with --init, the "
+        "checkpoint's encoding keeps its seed)",
     )
     add_device_option(parser)
     parser.add_argument(
@@ -301,7 +304,8 @@ def add_init_option(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="MODEL.pt",
         help="train this checkpoint's network further (e.g. one from import-nir): its layers, neurons and weights, "
-        "its data set and encoding unless --dataset, --time-steps, --encoding or --payload-bits say otherwise; "
+        "its data set and encoding unless --dataset, --time-steps, --encoding, --payload-bits or --seed say "
+        "otherwise; "
         "--bits quantizes it, --prune prunes it",
     )
 

@@ -88,16 +88,13 @@ def dataset_from_args(args: argparse.Namespace, init: Checkpoint | None = None) 
 
 def check_network_options(args: argparse.Namespace) -> None:
     """One-line error for options that describe a new network, given with a checkpoint whose network is trained."""
-    given = [
-        f"--{name.replace('_', '-')}"
-        for name, default in args.network_defaults.items()
-        if getattr(args, name) != default
-    ]
+    given = [name for name, default in args.network_defaults.items() if getattr(args, name) != default]
     if given:
+        options = ", ".join(f"--{name.replace('_', '-')}" for name in given)
         raise ConfigError(
-            f"{', '.join(given)} describe a new network, but --init trains the checkpoint's own (its layers and "
-            "neurons): drop them",
-            settings=("init",),
+            f"{options} {'describes' if len(given) == 1 else 'describe'} a new network, but --init trains the "
+            f"checkpoint's own (its layers and neurons): drop {'it' if len(given) == 1 else 'them'}",
+            settings=tuple(given),
         )
 
 
@@ -112,7 +109,8 @@ def encoding_from_args(args: argparse.Namespace, init: Checkpoint | None = None)
     if bits is None and kind == "direct":
         bits = base.bits if base.kind == "direct" else args.default_encoding.bits
     time_steps = args.time_steps if args.time_steps is not None else base.time_steps
-    return Encoding(time_steps=time_steps, seed=args.seed, kind=kind, **({} if bits is None else {"bits": bits}))
+    seed = args.seed if args.seed is not None else base.seed if init is not None else TrainConfig.seed
+    return Encoding(time_steps=time_steps, seed=seed, kind=kind, **({} if bits is None else {"bits": bits}))
 
 
 def neuron_from_args(args: argparse.Namespace) -> NeuronConfig:
@@ -131,7 +129,7 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
-        seed=args.seed,
+        seed=TrainConfig.seed if args.seed is None else args.seed,
         loss=args.loss,
         schedule=args.schedule,
         weight_decay=args.weight_decay,

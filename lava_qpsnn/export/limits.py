@@ -126,6 +126,5 @@ def measured_peaks(
             if limited is not None:
                 changed[i] += int(np.count_nonzero(layer.spikes != limited[i][start : start + CHUNK]))
     return [
-        StatePeak(int(u), int(v), first[i], None if limited is None else changed[i])
-        for i, (u, v) in enumerate(peaks)
+        StatePeak(int(u), int(v), first[i], None if limited is None else changed[i]) for i, (u, v) in enumerate(peaks)
     ]

@@ -5,7 +5,7 @@ SpikingJelly and others read, the exact integers in each node's metadata); :func
 checkpoint of a NIR graph (another framework's, or ours again exactly). How NIR's continuous-time
 neurons map onto Loihi's CUBA neuron is in :mod:`~lava_qpsnn.interchange.neurons`, which nodes map
 and how in :mod:`~lava_qpsnn.interchange.mapping`. :func:`snntorch_graph` writes an snnTorch network's graph
-where snnTorch's own exporter fails, :func:`snntorch_module` reads a graph into snnTorch with Loihi's reset.
+where snnTorch's own exporter fails, :func:`snntorch_module` reads a graph into snnTorch.
 Needs the ``nir`` package (``pip install nir``).
 """
 

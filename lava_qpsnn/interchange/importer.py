@@ -98,7 +98,7 @@ def import_nir(
         )
     specs, weights, shifts, scales = _values(layers, exact, quant, encoding.payload_max)
     image_shape = _image_shape(chain, record, dataset)
-    delays = _axonal_delays(layers, specs, exact or [], image_shape)
+    delays = _axonal_delays(chain, layers, specs, image_shape)
     specs = [replace(spec, delay=True) if i in delays else spec for i, spec in enumerate(specs)]
     counts = Counter(getattr(spec, "neuron", None) for spec in specs if not isinstance(spec, Flatten))
     config = ModelConfig(tuple(specs), image_shape, "none", counts.most_common(1)[0][0])
@@ -153,7 +153,6 @@ def _integers(chain: NirChain, layers: list[MappedLayer]) -> list[dict | None] |
                 "n": np.asarray(stored["weight"], dtype=np.int64),
                 "bias": np.asarray(stored["bias"], dtype=np.int64).reshape(-1) if "bias" in stored else None,
                 "vth": int(neuron["vThMant"]),
-                "delay": np.asarray(stored["delay"], dtype=np.int64) if "delay" in stored else None,
                 "decays": (int(neuron["iDecay"]), int(neuron["vDecay"])),
                 "training": {k: training[k] for k in TRAINING_FIELDS if k in training},
                 **{k: synapse.get(k) for k in ("bits", "grid", "exponent")},
@@ -173,21 +172,28 @@ def _integers(chain: NirChain, layers: list[MappedLayer]) -> list[dict | None] |
 
 
 def _axonal_delays(
-    layers: list[MappedLayer], specs: list, exact: list[dict | None], image_shape: tuple[int, int, int]
+    chain: NirChain, layers: list[MappedLayer], specs: list, image_shape: tuple[int, int, int]
 ) -> dict[int, np.ndarray]:
     """Per delayed layer, one delay per output channel: what our graph stores on the synapses of the dense layer
-    its spikes feed (:func:`lava_qpsnn.export.export_netx` puts slayer's axonal delays there).
+    its spikes feed (:func:`lava_qpsnn.export.export_netx` puts slayer's axonal delays there), in the synapse
+    node's netx metadata; read whether or not the rest of the graph is imported exactly.
 
     Any other pattern (a delay per output neuron, as lava-dl's own export writes, or per synapse) has no
     slayer layer that trains it: refused in one line naming the node.
     """
     shapes = ModelConfig(tuple(specs), image_shape).shapes
     out = {}
-    for i, entry in enumerate(exact):
-        if entry is None or entry["delay"] is None:
+    for i, layer in enumerate(layers):
+        if isinstance(layer.spec, Flatten):
+            continue
+        _, stored = _entries(chain.name, layer.names[0], layer.nodes[0])
+        if "delay" not in stored:
             continue
         source = max((j for j in range(i) if not isinstance(specs[j], Flatten)), default=None)
-        matrix = entry["delay"]
+        try:
+            matrix = np.asarray(stored["delay"], dtype=np.int64).reshape(np.shape(layer.weight)[:2])
+        except (TypeError, ValueError):
+            raise NirFileError(f"node {layer.names[0]!r} has delays that do not fit its weights") from None
         channels = shapes[source][0] if source is not None else 0
         per_channel = matrix.reshape(matrix.shape[0], channels, -1) if channels else None
         if per_channel is None or not (per_channel == per_channel[:1, :, :1]).all():

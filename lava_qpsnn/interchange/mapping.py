@@ -132,6 +132,13 @@ def _layer(chain: NirChain, group: list, neuron: tuple, shape: tuple, dt: float,
     cuba = _cuba(chain, neuron, out, dt, 1.0)
     if cuba.gain <= 0:
         raise _fail(chain, neuron[0], f"has input gain {cuba.gain:g} (r, w_in): expected > 0")
+    if bias is not None and cuba.i_decay == 0:
+        raise _fail(
+            chain,
+            neuron[0],
+            "keeps its whole current from step to step (tau_syn rounds its decay to 0), so a bias into it grows "
+            "without bound: Loihi's bias cannot follow; use a shorter tau_syn or no bias",
+        )
     gained = None if bias is None else bias * cuba.gain / (cuba.i_decay / DECAY_UNITY)  # the current's steady state
     return MappedLayer(spec, names, nodes, cuba, weight * cuba.gain, gained)
 

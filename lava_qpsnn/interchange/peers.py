@@ -4,9 +4,9 @@ snnTorch 1.0's ``export_to_nir`` fails on conv networks with nirtorch 2.6: NIR's
 the batch dimension of the sample it is given as a spatial one (``IndexError`` in
 ``calculate_conv_output``), and an unbatched sample breaks ``torch.nn.Flatten``. :func:`snntorch_graph`
 chains snnTorch's own per-module converter instead and fills in the shapes that NIR's type inference
-would have: the same nodes, the same parameters. The other way, snnTorch's ``import_from_nir`` builds
-``Leaky`` neurons that reset by subtraction, as NIR records no reset; :func:`snntorch_module` sets them to
-reset to zero, Loihi's neuron.
+would have: the same nodes, the same parameters. The other way, :func:`snntorch_module` is snnTorch's
+``import_from_nir`` (its ``Leaky`` neurons reset to zero, Loihi's neuron), quiet, with a one-line error for
+a graph it cannot build and, for comparison, another reset.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, NirFileError
 
 __all__ = ["snntorch_graph", "snntorch_module"]
 
@@ -55,23 +55,27 @@ def snntorch_graph(net: torch.nn.Sequential, input_shape: Sequence[int]) -> obje
     return nir.NIRGraph.from_list(*nodes, type_check=False)
 
 
-def snntorch_module(path: str | os.PathLike, reset: str = "zero") -> torch.nn.Module:
-    """The NIR graph at ``path`` as snnTorch's ``import_from_nir`` builds it, its ``Leaky`` neurons reset by ``reset``.
+def snntorch_module(path: str | os.PathLike, reset: str | None = None) -> torch.nn.Module:
+    """The NIR graph at ``path`` as snnTorch's ``import_from_nir`` builds it; ``reset`` (``"zero"`` or
+    ``"subtract"``) sets its ``Leaky`` neurons' reset instead of the one snnTorch gives them (zero, as Loihi's).
 
-    ``"zero"`` is Loihi's neuron (what a graph of ours computes); ``"subtract"`` is what snnTorch builds by
-    itself. The module takes one sample and one step at a time, ``out, state = module(x, state)`` (its
-    flatten has NIR's batch-free ``start_dim``); its neurons keep their state in themselves: clear it with
-    ``snntorch.utils.reset(module)`` before each sample.
+    The module takes one sample and one step at a time, ``out, state = module(x, state)`` (its flatten has
+    NIR's batch-free ``start_dim``); its neurons keep their state in themselves: clear it with
+    ``snntorch.utils.reset(module)`` before each sample. A graph snnTorch cannot build (e.g. ``IF`` neurons,
+    which it takes only with ``r = 1``) is refused in one line.
     """
     import nir
     import snntorch
     from snntorch.import_nir import import_from_nir
 
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # it prints as it converts
-        warnings.simplefilter("ignore")
-        module = import_from_nir(nir.read(path))
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):  # it prints as it converts
+            warnings.simplefilter("ignore")
+            module = import_from_nir(nir.read(path))
+    except (AssertionError, NotImplementedError, ValueError) as exc:
+        raise NirFileError(f"snnTorch's import_from_nir cannot build {path}: {exc}") from None
     for neuron in module.modules():
-        if isinstance(neuron, snntorch.Leaky):
+        if reset is not None and isinstance(neuron, snntorch.Leaky):
             neuron.reset_mechanism = reset  # the buffer; the state function is chosen when it is built
             neuron.state_function = {"zero": neuron._base_zero, "subtract": neuron._base_sub}[reset]
     return module

@@ -67,5 +67,3 @@ def datasets(group: h5py.Group) -> list[str]:
     names = []
     group.visititems(lambda name, item: names.append(name) if hasattr(item, "shape") else None)
     return names
-
-

@@ -32,7 +32,6 @@ __all__ = [
 ]
 
 
-
 @dataclass(frozen=True)
 class NetInfo:
     """Summary of a ``.net`` file exported by lava-qpsnn.
@@ -85,7 +84,6 @@ def read_net_info(path: str | os.PathLike) -> NetInfo:
         num_spiking_layers=depth,
         network=network,
     )
-
 
 
 def _check_window(path: Path, network: NetxNetwork, depth: int, time_steps: int) -> None:

@@ -23,9 +23,7 @@ PLOT_NAMES = ("memory.png", "synops.png", "raster.png")
 DIAGNOSIS_PLOT_NAMES = ("stage_rates.png", "divergence.png")
 
 
-def check_plot_folder(
-    folder: str | os.PathLike, *, force: bool = False, names: tuple[str, ...] = PLOT_NAMES
-) -> Path:
+def check_plot_folder(folder: str | os.PathLike, *, force: bool = False, names: tuple[str, ...] = PLOT_NAMES) -> Path:
     """Fail early, before any work, unless ``folder`` is (or can be created as) a writable folder
     without our PNGs ``names`` in it (``force`` allows replacing them)."""
     folder = Path(folder)

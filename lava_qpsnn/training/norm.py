@@ -110,9 +110,7 @@ def folded_norm(index: int, block: torch.nn.Module) -> BatchNorm | None:
     if isinstance(hook, FoldedWeights):
         return hook.norm
     if isinstance(getattr(block.neuron, "norm", None), BatchNorm):
-        raise ConfigError(
-            f"weight layer {index} has a BatchNorm not folded into its synapse: call prepare_model(net)"
-        )
+        raise ConfigError(f"weight layer {index} has a BatchNorm not folded into its synapse: call prepare_model(net)")
     return None
 
 

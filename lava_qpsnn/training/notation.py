@@ -80,8 +80,8 @@ def parse_arch(text: str, num_classes: int | None = None, neuron: NeuronConfig |
 def format_arch(layers: Sequence[LayerSpec], neuron: NeuronConfig | None = None) -> str:
     """The spec string of ``layers`` (inverse of :func:`parse_arch` with the same ``neuron``).
 
-    A layer's own neuron is written as its threshold; differences in anything else have no
-    notation and are left out.
+    A layer's own neuron is written as its threshold; differences in anything else (decays, a plain
+    ``"bias"`` norm) have no notation and are left out.
     """
     neuron = neuron or NeuronConfig()
     tokens = []

@@ -119,6 +119,12 @@ def _check_delay(index: int, block: torch.nn.Module) -> bool:
             f"{where} lets its axonal delays grow to {delay.max_delay}; Loihi's reach {MAX_DELAY} steps: "
             f"set its delay.max_delay = {MAX_DELAY} (slayer's delay=True does)"
         )
+    if (delay.max_delay, delay.grad_scale) != (MAX_DELAY, 1):
+        raise ConfigError(
+            f"{where} has delay max_delay {delay.max_delay}, grad_scale {delay.grad_scale}, which a checkpoint "
+            f"cannot hold (it rebuilds slayer's delay=True: max_delay {MAX_DELAY}, grad_scale 1): build the block "
+            "with delay=True"
+        )
     return True
 
 

@@ -58,7 +58,8 @@ class ModelConfig:
     Attributes
     ----------
     layers : the layers in order; the last must be :class:`Dense` (the classes). A layer's own
-        ``neuron`` and ``norm`` (``"bn"``) override the model's defaults below; a layer with ``delay``
+        ``neuron`` and ``norm`` (``"bn"``, or ``"bias"``: a plain learnable bias) override the model's defaults
+        below; a layer with ``delay``
         must feed a dense layer (its delays are stored on that layer's synapses).
     image_shape : ``(C, H, W)`` of the data
     norm : ``"bn"`` (BatchNorm on every conv and hidden dense layer) or ``"none"``
@@ -97,15 +98,19 @@ class ModelConfig:
             if not getattr(layer, "delay", False):
                 continue
             after = next((x for x in self.layers[i + 1 :] if not isinstance(x, Flatten)), None)
-            if not isinstance(after, Dense):
-                kind = {Conv: "conv", Pool: "pooling"}.get(type(after))
-                feeds = "is the output layer" if after is None else f"feeds a {kind} layer"
-                raise ConfigError(
-                    f"layer {i + 1} ({type(layer).__name__.lower()}) has axonal delays but {feeds}: Loihi's delays "
-                    "sit on dense synapses (netx stores none on conv or pooling), so put delays only on layers that "
-                    "feed a dense layer",
-                    settings=("arch",),
-                )
+            if isinstance(after, Dense):
+                continue
+            position = sum(not isinstance(x, Flatten) for x in self.layers[: i + 1])
+            name = f"layer {position} ({format_arch([layer], self.neuron)})"
+            if after is None:
+                problem = "is the output layer, whose spikes leave the network with no synapse after it to delay them"
+            else:
+                kind = "conv" if isinstance(after, Conv) else "pooling"
+                problem = f"feeds a {kind} layer, and netx stores no delays on conv or pooling synapses"
+            raise ConfigError(
+                f"{name} has axonal delays but {problem}: put delays only on layers that feed a dense layer",
+                settings=("arch",),
+            )
 
     def _hidden(self, index: int) -> bool:
         """Whether layer ``index`` is a conv or dense layer other than the output."""

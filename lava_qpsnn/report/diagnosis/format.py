@@ -40,11 +40,13 @@ def format_diagnosis(diagnosis: Diagnosis, advice: Callable[[Problem], str] = st
         )
     lava = f", Lava on the first {diagnosis.lava_samples}" if "lava" in stages else ""
     lines = [
-        f"diagnosis of {diagnosis.checkpoint}" + (f" and {diagnosis.net}" if diagnosis.net else "")
+        f"diagnosis of {diagnosis.checkpoint}"
+        + (f" and {diagnosis.net}" if diagnosis.net else "")
         + f": {diagnosis.samples} test samples{lava}; spikes per sample",
         format_table(headers, rows),
         "",
-        "accuracy: " + ", ".join(f"{s} {100 * diagnosis.accuracy[s]:.2f}%" for s in stages if s != "lava")
+        "accuracy: "
+        + ", ".join(f"{s} {100 * diagnosis.accuracy[s]:.2f}%" for s in stages if s != "lava")
         + (f"; lava {100 * diagnosis.accuracy['lava']:.2f}% of {diagnosis.lava_samples}" if "lava" in stages else ""),
     ]
     exact = [s for s in stages if s in EXACT_STAGES]
