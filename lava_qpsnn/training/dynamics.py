@@ -33,7 +33,7 @@ import torch
 from lava.lib.dl import slayer
 from lava.lib.dl.slayer.neuron.cuba import SCALE_RHO_MULT, TAU_RHO_MULT
 
-__all__ = ["FusedNeuron", "ShiftOneStep", "use_fused_dynamics", "integrate", "integrate_and_fire"]
+__all__ = ["FusedNeuron", "use_fused_dynamics", "integrate", "integrate_and_fire"]
 
 DECAY_BITS = 12  # slayer's decays are integers out of 1 << 12
 CHUNK = 512  # neurons per block: their T steps, time-major, stay in the L1/L2 cache
@@ -306,61 +306,15 @@ class FusedNeuron(slayer.neuron.cuba.Neuron):
         return spikes if self.drop is None else self.drop(spikes)
 
 
-class ShiftOneStep(torch.autograd.Function):
-    """slayer's one-step delay of a block's output, ``delay(x, 1)``: the same values (a zero first, the last step
-    dropped; the gradient shifted back), written once where slayer zero-fills its output twice and then copies."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        return _shifted(x, 1)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        return _shifted(grad, -1)
-
-
-def _shifted(x: torch.Tensor, steps: int) -> torch.Tensor:
-    """``x`` moved ``steps`` (1 or -1) along time, the step it leaves empty zero: one row of ``T`` per neuron."""
-    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
-    rows, source = out.view(-1, x.shape[-1]), x.reshape(-1, x.shape[-1])
-    if steps > 0:
-        rows[:, 0].zero_()
-        rows[:, 1:].copy_(source[:, :-1])
-    else:
-        rows[:, -1].zero_()
-        rows[:, :-1].copy_(source[:, 1:])
-    return out
-
-
-_SLAYER_STEP_DELAY = slayer.block.base.step_delay
-
-
-def _step_delay(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """slayer's ``block.base.step_delay``; for the blocks of a fused network without persistent state (whose delay
-    buffer slayer never fills), :class:`ShiftOneStep`. Every other block runs slayer's own."""
-    neuron = getattr(module, "neuron", None)
-    if not getattr(module, "fused_step_delay", False) or getattr(neuron, "persistent_state", False):
-        return _SLAYER_STEP_DELAY(module, x)
-    if not hasattr(module, "delay_buffer"):
-        module.delay_buffer = None  # as slayer's leaves it
-    return ShiftOneStep.apply(x)
-
-
 def use_fused_dynamics(net: torch.nn.Module, enabled: bool = True) -> torch.nn.Module:
-    """Give every slayer CUBA neuron in ``net`` the fused CPU dynamics, and its blocks the one-copy step delay
-    (``enabled=False``: slayer's again).
+    """Give every slayer CUBA neuron in ``net`` the fused CPU dynamics (``enabled=False``: slayer's again).
 
-    In place; returns ``net``. The neurons' class changes and the blocks are marked: parameters, buffers,
+    In place; returns ``net``. Only the neurons' class changes: parameters, buffers,
     ``state_dict`` and export stay slayer's, and the spikes and gradients are bit-identical.
-    Subclasses of slayer's neuron (other than :class:`FusedNeuron`) are left as they are. slayer's blocks
-    call the module function ``step_delay``, so it is replaced once by :func:`_step_delay`, which runs
-    slayer's own for every block not marked here.
+    Subclasses of slayer's neuron (other than :class:`FusedNeuron`) are left as they are.
     """
-    slayer.block.base.step_delay = _step_delay
     old, new = (slayer.neuron.cuba.Neuron, FusedNeuron) if enabled else (FusedNeuron, slayer.neuron.cuba.Neuron)
     for module in net.modules():
         if type(module) is old:
             module.__class__ = new
-        if hasattr(module, "delay_shift"):
-            module.fused_step_delay = enabled
     return net
