@@ -34,11 +34,10 @@ import snntorch as snn
 import torch
 from snntorch import functional as snn_functional
 from snntorch import utils as snn_utils
-from snntorch.utils import reset as snntorch_reset
 
 from lava_qpsnn.data import Encoding, encode_test_split, load_dataset
 from lava_qpsnn.evaluation import evaluate
-from lava_qpsnn.interchange import export_nir, import_nir, snntorch_graph, snntorch_module
+from lava_qpsnn.interchange import export_nir, import_nir, snntorch_graph, snntorch_module, snntorch_spikes
 from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.sim import simulate
 from lava_qpsnn.table import format_markdown
@@ -114,21 +113,6 @@ def delayed(net: torch.nn.Module, spikes: torch.Tensor, latency: int) -> np.ndar
 RESETS = (None, "subtract")  # as snnTorch's importer builds the neurons (reset to zero), and subtracting
 
 
-def read_back(path: Path, spikes: torch.Tensor, reset: str | None) -> np.ndarray:
-    """Output spikes of our NIR graph as snnTorch's ``import_from_nir`` builds it (its neurons set to ``reset``)."""
-    peer = snntorch_module(path, reset)
-    runs = []
-    with torch.no_grad():
-        for sample in spikes:  # one sample at a time (its flatten's start_dim is NIR's, batch-free)
-            snntorch_reset(peer)  # its neurons hold their state: each sample starts from zero
-            state, steps = None, []
-            for t in range(spikes.shape[-1]):
-                out, state = peer(sample[..., t], state)
-                steps.append(out)
-            runs.append(torch.stack(steps, dim=-1))
-    return torch.stack(runs).numpy()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20, help="snnTorch training epochs")
@@ -177,7 +161,10 @@ def main() -> int:
     latency = len(compressed.model.widths)  # the exported network's output lags snnTorch's by one step per layer
     exported = simulate(net_path, spikes.numpy().astype(np.int8))[..., latency:]
     back = {
-        reset: agreement(read_back(ours_nir, spikes, reset)[..., : T - latency], exported, labels) for reset in RESETS
+        reset: agreement(
+            snntorch_spikes(snntorch_module(ours_nir, reset), spikes)[..., : T - latency], exported, labels
+        )
+        for reset in RESETS
     }
 
     kept = "-".join(str(w) for w in compressed.model.widths)

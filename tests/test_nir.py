@@ -171,14 +171,7 @@ def test_an_edited_graph_keeps_its_delays_when_its_floats_are_imported(tmp_path)
 
 
 def test_a_bias_into_a_current_that_never_decays_is_refused(tmp_path):
-    neuron = nir.CubaLIF(
-        tau_syn=np.full(10, 1e4 * DT),  # decay 1/10,000 rounds to 0 of 4096
-        tau_mem=np.full(10, 8 * DT),
-        r=np.full(10, 8.0),
-        v_leak=np.zeros(10),
-        v_threshold=np.full(10, 0.5),
-        w_in=np.full(10, 4.0),
-    )
+    neuron = cubalif(10, tau_syn=1e4 * DT)  # decay 1/10,000 rounds to 0 of 4096
     nir.write(tmp_path / "g.nir", dense_graph(np.full((10, 64), 0.1), neuron, np.full(10, 0.2)))
     with (
         pytest.warns(NirMappingWarning, match="Loihi uses 0/4096"),
@@ -223,6 +216,17 @@ def lif(size, tau=2 * DT, r=2.0, threshold=1.0, **extra):
     return nir.LIF(tau=full(tau), r=full(r), v_leak=full(0.0), v_threshold=full(threshold), **extra)
 
 
+def cubalif(size, tau_syn=2 * DT, tau_mem=8 * DT, r=8.0, threshold=0.5, w_in=4.0) -> nir.CubaLIF:
+    return nir.CubaLIF(
+        tau_syn=np.full(size, tau_syn),
+        tau_mem=np.full(size, tau_mem),
+        r=np.full(size, r),
+        v_leak=np.zeros(size),
+        v_threshold=np.full(size, threshold),
+        w_in=np.full(size, w_in),
+    )
+
+
 def dense_graph(weight, neuron, bias=None) -> nir.NIRGraph:
     synapse = nir.Linear(weight=weight) if bias is None else nir.Affine(weight=weight, bias=bias)
     return chain(nir.Input(np.array([64])), synapse, neuron, nir.Output(np.array([weight.shape[0]])))
@@ -240,14 +244,7 @@ def test_lif_cubalif_and_if_are_discretized_as_loihi_computes(tmp_path):
     cases = {  # node -> (current decay, voltage decay, input gain): hand arithmetic of forward Euler at dt
         "lif": (lif(10, tau=4 * DT, r=2.0, threshold=0.5), (1.0, 0.25, 0.5)),
         "cubalif": (
-            nir.CubaLIF(
-                tau_syn=np.full(10, 2 * DT),
-                tau_mem=np.full(10, 8 * DT),
-                r=np.full(10, 8.0),
-                v_leak=np.zeros(10),
-                v_threshold=np.full(10, 0.5),
-                w_in=np.full(10, 4.0),
-            ),
+            cubalif(10),
             (0.5, 0.125, 2.0),
         ),
         "if": (nir.IF(r=np.full(10, 3000.0), v_threshold=np.full(10, 0.5)), (1.0, 0.0, 0.3)),
@@ -287,15 +284,7 @@ def test_a_cubalif_bias_becomes_the_voltage_bias_of_its_currents_steady_state_wi
     """Forward Euler at dt: I += dt/tau_syn (w_in b - I) settles at I = w_in b, which adds dt/tau_mem r w_in b to the
     voltage each step; Loihi adds its bias to the voltage: 1/8 * 8 * 4 * b = 4 b (the weights' gain is 2)."""
     weight, bias = np.full((10, 64), 0.1), np.linspace(-0.5, 0.5, 10)
-    neuron = nir.CubaLIF(
-        tau_syn=np.full(10, 2 * DT),
-        tau_mem=np.full(10, 8 * DT),
-        r=np.full(10, 8.0),
-        v_leak=np.zeros(10),
-        v_threshold=np.full(10, 0.5),
-        w_in=np.full(10, 4.0),
-    )
-    nir.write(tmp_path / "g.nir", dense_graph(weight, neuron, bias))
+    nir.write(tmp_path / "g.nir", dense_graph(weight, cubalif(10), bias))
     checkpoint, notes = _imported(tmp_path / "g.nir", dataset="digits")
     norm = checkpoint.build().blocks[0].neuron.norm
     threshold = checkpoint.model.neuron_at(0).threshold  # 0.5 in the source's units
@@ -469,9 +458,8 @@ def test_a_briefly_trained_snntorch_network_goes_through_nir_and_qpsnn_to_lava_s
     would. Leaky with reset to zero is Loihi's neuron; the imported network lags by one step per layer."""
     import snntorch as snn
     from snntorch import functional as snntorch_functional
-    from snntorch.utils import reset as snntorch_reset
 
-    from lava_qpsnn.interchange import snntorch_graph, snntorch_module
+    from lava_qpsnn.interchange import snntorch_graph, snntorch_module, snntorch_spikes
     from lava_qpsnn.pipeline import train_checkpoint
     from lava_qpsnn.sim import simulate
     from lava_qpsnn.training.loop import TrainConfig
@@ -529,17 +517,7 @@ def test_a_briefly_trained_snntorch_network_goes_through_nir_and_qpsnn_to_lava_s
     assert all(layer.any() for layer in spike_exact_layers(small, tmp_path / "small.net", inputs[:12]))
 
     export_nir(small, tmp_path / "small.net", tmp_path / "small.nir")  # and back into snnTorch
-    peer = snntorch_module(tmp_path / "small.nir")
-    with torch.no_grad():
-        back = []
-        for sample in spikes:  # one sample at a time: snnTorch's imported flatten has NIR's batch-free start_dim
-            snntorch_reset(peer)  # its neurons hold their state: each sample starts from zero
-            state, steps = None, []
-            for t in range(16):
-                out, state = peer(sample[..., t], state)
-                steps.append(out)
-            back.append(torch.stack(steps, dim=-1))
+    read_back = snntorch_spikes(snntorch_module(tmp_path / "small.nir"), spikes)[..., :13]
     exported = simulate(tmp_path / "small.net", inputs)[..., 3:]  # its three layers' latency
-    read_back = torch.stack(back).numpy()[..., :13]
     assert (read_back == exported).mean() >= 0.95
     assert (read_back.sum(-1).argmax(1) == exported.sum(-1).argmax(1)).mean() >= 0.85

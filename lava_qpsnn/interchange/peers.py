@@ -22,7 +22,7 @@ import torch
 
 from ..errors import ConfigError, NirFileError
 
-__all__ = ["snntorch_graph", "snntorch_module"]
+__all__ = ["snntorch_graph", "snntorch_module", "snntorch_spikes"]
 
 
 def snntorch_graph(net: torch.nn.Sequential, input_shape: Sequence[int]) -> object:
@@ -79,3 +79,20 @@ def snntorch_module(path: str | os.PathLike, reset: str | None = None) -> torch.
             neuron.reset_mechanism = reset  # the buffer; the state function is chosen when it is built
             neuron.state_function = {"zero": neuron._base_zero, "subtract": neuron._base_sub}[reset]
     return module
+
+
+@torch.no_grad()
+def snntorch_spikes(module: torch.nn.Module, spikes: torch.Tensor) -> np.ndarray:
+    """Output spikes ``N x classes x T`` of a :func:`snntorch_module` run on ``spikes`` (``N x shape x T``): one
+    sample at a time, one step at a time, its neurons cleared before each sample."""
+    from snntorch.utils import reset
+
+    runs = []
+    for sample in spikes:
+        reset(module)
+        state, steps = None, []
+        for t in range(spikes.shape[-1]):
+            out, state = module(sample[..., t], state)
+            steps.append(out)
+        runs.append(torch.stack(steps, dim=-1))
+    return torch.stack(runs).cpu().numpy()
