@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import ConfigError, NirFileError, NirMappingWarning
 from ..loihi import DECAY_UNITY
 from ..training.layer_specs import Conv, Dense, Flatten, LayerSpec, Pool, output_shape
-from .neurons import Cuba, cuba_of_node, rounding
+from .neurons import Cuba, cuba_of_node, rounding, voltage_bias
 from .reader import NEURONS, POOLS, NirChain, array, uniform
 
 __all__ = ["MappedLayer", "map_chain"]
@@ -139,7 +139,7 @@ def _layer(chain: NirChain, group: list, neuron: tuple, shape: tuple, dt: float,
             "keeps its whole current from step to step (tau_syn rounds its decay to 0), so a bias into it grows "
             "without bound: Loihi's bias cannot follow; use a shorter tau_syn or no bias",
         )
-    gained = None if bias is None else bias * cuba.gain / (cuba.i_decay / DECAY_UNITY)  # the current's steady state
+    gained = None if bias is None else voltage_bias(bias, cuba.i_decay, cuba.gain)
     return MappedLayer(spec, names, nodes, cuba, weight * cuba.gain, gained)
 
 

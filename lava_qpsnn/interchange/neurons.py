@@ -85,6 +85,21 @@ def cuba_of_node(params: dict[str, float], kind: str, dt: float) -> Cuba:
     return Cuba(DECAY_UNITY * syn, DECAY_UNITY * mem, params["v_threshold"], params["w_in"] * syn * params["r"] * mem)
 
 
+def voltage_bias(bias: np.ndarray, i_decay: float, gain: float) -> np.ndarray:
+    """A bias NIR feeds into a neuron's current, as the bias Loihi adds to its voltage each step.
+
+    The current keeps ``1 - i_decay / 4096`` of itself per step, so a constant input settles at
+    ``4096 / i_decay`` times its size: the voltage then gains that, times the input gain, every step (at once
+    on Loihi, over ``tau_syn`` in the source). Without a current state (``i_decay = 4096``) it is the same.
+    """
+    return bias * gain / (i_decay / DECAY_UNITY)
+
+
+def current_bias(bias: np.ndarray, i_decay: float, gain: float) -> np.ndarray:
+    """The inverse of :func:`voltage_bias`: Loihi's voltage bias as the input NIR feeds into the current."""
+    return bias * (i_decay / DECAY_UNITY) / gain
+
+
 def rounding(value: float) -> float:
     """How far a decay in 1/4096 units is from the integer Loihi stores."""
     return abs(value - round(value)) if math.isfinite(value) else math.inf

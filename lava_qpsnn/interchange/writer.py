@@ -30,13 +30,12 @@ import numpy as np
 from ..errors import ExportError
 from ..export import fixed_point_model
 from ..files import atomic_output, check_output_path
-from ..loihi import DECAY_UNITY
 from ..netx import ConvLayer, DenseLayer, FlattenLayer, netx_arguments, open_netx, read_netx
 from ..netx.diff import datasets
 from ..training.checkpoint import Checkpoint
 from ..training.models import weight_blocks
 from ..training.specs import Pool
-from .neurons import DEFAULT_DT, Cuba, node_of_cuba
+from .neurons import DEFAULT_DT, Cuba, current_bias, node_of_cuba
 
 __all__ = ["export_nir", "RECORD", "RECORD_VERSION"]
 
@@ -90,9 +89,8 @@ def export_nir(
         else:
             hook = next(hooks)
             record.update({key: getattr(hook, key, None) for key in ("bits", "grid", "exponent")})
-            # Loihi adds the bias to the voltage; NIR's synapse feeds the current, which keeps (1 - decay) of it
-            i_decay = int(entries["neuron/iDecay"])
-            bias = np.broadcast_to(layer.neuron.bias, layer.shape).astype(np.float64) * (i_decay / DECAY_UNITY)
+            bias = np.broadcast_to(layer.neuron.bias, layer.shape).astype(np.float64)
+            bias = current_bias(bias, int(entries["neuron/iDecay"]), gain)  # Loihi's is on the voltage
             if isinstance(layer, ConvLayer):
                 if (bias != bias[:, :1, :1]).any():
                     raise ExportError(f"layer {i} has a bias per neuron, which NIR's Conv2d cannot hold")
