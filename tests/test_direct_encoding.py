@@ -6,6 +6,7 @@ for a first-layer current; Lava's fixed-point models for whole networks; old fil
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import h5py
@@ -213,3 +214,21 @@ def test_command_line_refuses_bad_encodings_in_one_line_and_writes_nothing(optio
     error = capsys.readouterr().err.strip()
     assert message in error and len(error.splitlines()) == 1
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_a_float_batchnorm_bias_beyond_13_bits_is_halved_with_the_even_weights(spike_exact_layers, tmp_path):
+    """slayer's 8-bit hook stores even integers, so a folded bias that leaves Lava's 13 bits at the hook's
+    scale halves exactly with them (it was refused, at the end of training, for BatchNorm after graded input)."""
+    float_bn = train_checkpoint(
+        arch="8-10", norm="bn", encoding=Encoding(time_steps=T, kind="direct", bits=8),
+        config=TrainConfig(epochs=0), progress=False,
+    )  # fmt: skip
+    state = dict(float_bn.state_dict)
+    shift = state["blocks.0.neuron.norm.shift"].clone()
+    shift[0] = 0.37  # running mean 0: bias 0.37, times 64 (weight scale) x 255 (payload scale) = 6038 > 4095
+    checkpoint = dataclasses.replace(float_bn, state_dict={**state, "blocks.0.neuron.norm.shift": shift})
+    spike_exact_layers(checkpoint, tmp_path / "model.net", inputs(checkpoint.encoding))
+    with h5py.File(tmp_path / "model.net") as f:
+        weight, bias = f["layer/1/weight"][()], f["layer/1/bias"][()]
+    assert bias[0] == 3019  # round(6038 / 2) by hand
+    assert (weight % 2 == 1).any() and np.abs(weight).max() <= 127  # the hook's even -256..254, halved

@@ -9,7 +9,9 @@ arithmetic, so this is the trained network up to the rounding of ``vth`` and the
 at another scale. The same freedom keeps a layer inside Lava's 24-bit state: given the window
 length, a layer whose worst case (:mod:`lava_qpsnn.export.limits`) or bias would leave Lava's
 range at that ``e`` takes the largest smaller ``e`` under which both fit, while
-``theta * 2^e * S / gamma`` stays >= 1 (else it keeps ``e`` and the exporter decides).
+``theta * 2^e * S / gamma`` stays >= 1 (else it keeps ``e`` and the exporter decides). A layer
+left to slayer's 8-bit hook has even integers: one whose folded bias would not fit is halved,
+exactly, with its gain.
 
 Direct encoding: layer 0 of the float network reads payloads ``x`` divided by ``P = 2^bits - 1``;
 the integer network reads ``x`` itself, so ``P`` joins layer 0's gain (threshold and bias times
@@ -30,7 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, ExportError
-from ..loihi import BIAS_MAX, VTH_MAX, check_bias_range, check_weight_range
+from ..loihi import BIAS_MAX, BIAS_MIN, VTH_MAX, check_bias_range, check_weight_range
 from ..training.checkpoint import Checkpoint
 from ..training.hooks import (
     IntegerWeights,
@@ -100,6 +102,8 @@ def to_fixed_point(
         else:  # BatchNorm or graded input without lava-qpsnn quantization: slayer's own hook makes the integers
             integers = hook(weight, descale=True) if hook is not None else torch.round(weight * w_scale)
             gain, bits, grid, exponent = float(w_scale) * input_gain, None, "symmetric", None
+            if norm is not None:
+                integers, gain = _halved_to_fit_bias(integers, gain, norm.bias(), block.neuron.threshold)
         check_weight_range(integers.cpu().numpy(), f"weight layer {i}")
         vth = round(block.neuron.threshold * gain)
         if not 1 <= vth <= VTH_MAX:
@@ -119,6 +123,23 @@ def to_fixed_point(
         if hasattr(getattr(block, "neuron", None), "threshold_eps"):
             match_lava_spike_test(block.neuron)
     return fixed
+
+
+def _halved_to_fit_bias(
+    integers: torch.Tensor, gain: float, bias: torch.Tensor, threshold: float
+) -> tuple[torch.Tensor, float]:
+    """Integers and gain halved, as often as a folded bias needs to fit Lava's 13 bits and halving is exact.
+
+    slayer's 8-bit hook stores even integers; halving them with the gain scales weights, bias and
+    threshold together, as a smaller weight exponent does for a quantized layer. A BatchNorm after
+    graded input (direct encoding multiplies layer 0's gain by the payload scale) needs it most."""
+    while (
+        not BIAS_MIN <= torch.round(bias * gain).min() <= torch.round(bias * gain).max() <= BIAS_MAX
+        and bool((integers % 2 == 0).all())
+        and threshold * gain / 2 >= 1
+    ):
+        integers, gain = integers / 2, gain / 2
+    return integers, gain
 
 
 def _fitting_exponent(
