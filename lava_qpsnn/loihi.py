@@ -48,11 +48,16 @@ def check_weight_range(integers: np.ndarray, where: str) -> None:
         )
 
 
-def check_bias_range(bias: np.ndarray, where: str) -> None:
-    """Refuse an integer bias beyond Lava's 13-bit bias mantissa."""
+def check_bias_range(
+    bias: np.ndarray,
+    where: str,
+    fix: str = "retrain with fewer bits or without BatchNorm",
+    settings: tuple[str, ...] = ("bits", "norm"),
+) -> None:
+    """Refuse an integer bias beyond Lava's 13-bit bias mantissa; ``fix`` and ``settings`` say what helps."""
     if np.max(bias) > BIAS_MAX or np.min(bias) < BIAS_MIN:
         raise ExportError(
             f"{where} has a bias reaching {int(np.abs(bias).max())}, beyond Lava's 13-bit bias "
-            f"{BIAS_MIN}..{BIAS_MAX}: retrain with fewer bits or without BatchNorm",
-            settings=("bits", "norm"),
+            f"{BIAS_MIN}..{BIAS_MAX}: {fix}",
+            settings=settings,
         )

@@ -15,7 +15,7 @@ import pytest
 
 from lava_qpsnn import fixed_point_model, run_lava, simulate, train_checkpoint
 from lava_qpsnn.data import Encoding, direct_encode, encode_test_split, load_dataset
-from lava_qpsnn.errors import ConfigError, DataError
+from lava_qpsnn.errors import ConfigError, DataError, ExportError
 from lava_qpsnn.netx import netx_call, read_net_info, read_netx
 from lava_qpsnn.netx.metadata import METADATA_ATTR
 from lava_qpsnn.sim import trace
@@ -216,19 +216,31 @@ def test_command_line_refuses_bad_encodings_in_one_line_and_writes_nothing(optio
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
-def test_a_float_batchnorm_bias_beyond_13_bits_is_halved_with_the_even_weights(spike_exact_layers, tmp_path):
-    """slayer's 8-bit hook stores even integers, so a folded bias that leaves Lava's 13 bits at the hook's
-    scale halves exactly with them (it was refused, at the end of training, for BatchNorm after graded input)."""
+def float_bn_checkpoint(first_bias: float):
+    """An untrained float 8-10 network with BatchNorm, direct 8-bit payloads, layer 0's first bias set."""
     float_bn = train_checkpoint(
         arch="8-10", norm="bn", encoding=Encoding(time_steps=T, kind="direct", bits=8),
         config=TrainConfig(epochs=0), progress=False,
     )  # fmt: skip
     state = dict(float_bn.state_dict)
     shift = state["blocks.0.neuron.norm.shift"].clone()
-    shift[0] = 0.37  # running mean 0: bias 0.37, times 64 (weight scale) x 255 (payload scale) = 6038 > 4095
-    checkpoint = dataclasses.replace(float_bn, state_dict={**state, "blocks.0.neuron.norm.shift": shift})
+    shift[0] = first_bias  # running mean 0: the folded bias is the shift
+    return dataclasses.replace(float_bn, state_dict={**state, "blocks.0.neuron.norm.shift": shift})
+
+
+def test_a_float_batchnorm_bias_beyond_13_bits_is_halved_with_the_even_weights(spike_exact_layers, tmp_path):
+    """slayer's 8-bit hook stores even integers, so a folded bias that leaves Lava's 13 bits at the hook's
+    scale halves exactly with them (it was refused, at the end of training, for BatchNorm after graded input)."""
+    checkpoint = float_bn_checkpoint(0.37)  # times 64 (weight scale) x 255 (payload scale) = 6038 > 4095
     spike_exact_layers(checkpoint, tmp_path / "model.net", inputs(checkpoint.encoding))
     with h5py.File(tmp_path / "model.net") as f:
         weight, bias = f["layer/1/weight"][()], f["layer/1/bias"][()]
     assert bias[0] == 3019  # round(6038 / 2) by hand
     assert (weight % 2 == 1).any() and np.abs(weight).max() <= 127  # the hook's even -256..254, halved
+
+
+def test_a_bias_the_payload_scale_puts_beyond_13_bits_names_the_payload_and_the_batchnorm():
+    message = r"^weight layer 0 has a bias reaching 8160, .* retrain with fewer payload bits or without BatchNorm"
+    with pytest.raises(ExportError, match=message) as err:
+        fixed_point_model(float_bn_checkpoint(1.0))  # 1.0 x 64 x 255 = 16320: halved once (odd after), 8160
+    assert err.value.settings == ("payload_bits", "norm")

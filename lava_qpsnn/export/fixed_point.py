@@ -117,6 +117,9 @@ def to_fixed_point(
         block.neuron._threshold = vth / w_scale
         if norm is not None:
             bias = torch.round(norm.bias() * gain)
+            if input_gain > 1:  # graded input: its payload scale multiplies this layer's bias
+                fix = "retrain with fewer payload bits or without BatchNorm on this layer (the direct input's scale)"
+                check_bias_range(bias.cpu().numpy(), f"weight layer {i}", fix, ("payload_bits", "norm"))
             check_bias_range(bias.cpu().numpy(), f"weight layer {i}")
             block.neuron.norm = IntegerBias(bias, w_scale, norm.latency)
     for block in fixed.blocks:
