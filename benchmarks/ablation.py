@@ -21,8 +21,8 @@ and reused, so an interrupted run resumes where it stopped.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ablation.py --dataset digits --seeds 3
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ablation.py --dataset fashion-mnist --seeds 3 \\
-        --arch 16c3s2-32c3s2-10 --norm bn --encoding direct --payload-bits 6 --time-steps 7 \\
-        --epochs 6 --finetune-epochs 2
+        --arch 12c3s2-24c3s2bn-10 --norm none --encoding direct --payload-bits 6 --time-steps 7 \\
+        --epochs 3 --finetune-epochs 1
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/ablation.py --dataset mnist --seeds 1 \\
         --arch 16c3s2-32c3s2-10 --time-steps 8 --epochs 2 --finetune-epochs 1
     .venv/bin/python benchmarks/ablation.py --smoke    # seconds: a tiny MLP, one epoch (checks that it runs)

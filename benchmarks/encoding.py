@@ -8,7 +8,7 @@ of latency in slayer and in Lava, so a window of T steps gives T - 3 output step
 direct encoding at 2 and 4 steps (its networks have no such latency) is T = 5 and 7 here, beside
 direct T = 4 (one output step) and rate coding at T = 8 and 16.
 
-Every step is the library's own command, run as a child process and timed (``mnist_model.py``'s
+Every step is the library's own command, run as a child process and timed (``shipped_models.py``'s
 ``run_step``): train, export, eval in the simulator on all 10,000 test images, report on the
 first 1,000 (spikes and SynOps per sample), eval in Lava on the first ``--lava-samples``. One JSON
 file per configuration and step under ``benchmarks/results/encoding/``, so an interrupted run
@@ -25,8 +25,8 @@ import re
 import sys
 from pathlib import Path
 
-from mnist_model import display, run_step
 from runcache import cached_run
+from shipped_models import display, run_step
 from smoke import parse_args
 
 ENCODINGS = {  # configuration -> its encoding options, in the order they run

@@ -213,7 +213,7 @@ def model_table(model: Model, results: dict[str, dict], folder: Path) -> list[st
 
 def validation_table(model: Model, results: dict[str, dict]) -> list[str]:
     train = results["train"]
-    took = train.get("note", f"{train['seconds'] / 60:.1f} min")
+    took = train["note"] if "note" in train else f"{train['seconds'] / 60:.1f} min"
     return [
         f"## {model.name}: a setting tried on the validation split",
         "",

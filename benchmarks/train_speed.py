@@ -18,7 +18,7 @@ step, on rate-coded data (digits for the 8 x 8 presets, MNIST for the MNIST netw
 ``benchmarks/results/train_speed.md`` with the command.
 
 ``--epoch`` instead times one epoch of the shipped MNIST model's training recipe
-(``benchmarks/mnist_model.py``: ``32c3s2-64c3s2-10``, 4-bit, T = 8, batch 32, the library's
+(``benchmarks/shipped_models.py``: ``32c3s2-64c3s2-10``, 4-bit, T = 8, batch 32, the library's
 training loop with its per-epoch validation pass) with each dynamics, and writes
 ``benchmarks/results/train_speed_epoch.md``.
 

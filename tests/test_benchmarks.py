@@ -27,7 +27,7 @@ SMOKE = {
     "ddp_speed.py": [SLOW],
     "encoding.py": [SLOW],
     "fuzz_netx.py": [],
-    "mnist_model.py": [SLOW],
+    "shipped_models.py": [SLOW],
     "nir_snntorch.py": [
         SLOW,
         pytest.mark.skipif(PEER_MISSING, reason="the peer extra is not installed (make install adds it)"),

