@@ -48,7 +48,7 @@ class Model:
     report_samples: int = 1000  # test samples whose activity the report measures
 
 
-DIRECT = "--norm bn --encoding direct --payload-bits 6 --bits 4 --prune 0.5 --criterion svs"
+DIRECT = "--encoding direct --payload-bits 6 --bits 4 --prune 0.5 --criterion svs"  # BatchNorm: bn in --arch
 MODELS = {
     model.name: model
     for model in (
@@ -64,7 +64,7 @@ MODELS = {
         Model(
             "fashion-mnist",
             "fashion-mnist-4bit-svs50",
-            f"train --dataset fashion-mnist --arch 32c3s2-64c3s2-10 {DIRECT} --time-steps 8 --epochs 12 "
+            f"train --dataset fashion-mnist --arch 32c3s2-64c3s2bn-10 {DIRECT} --time-steps 8 --epochs 12 "
             "--finetune-epochs 4",
             min_accuracy=90.0,
             max_kilobytes=100,
@@ -75,7 +75,7 @@ MODELS = {
 SMOKE = Model(
     "digits-smoke",
     "digits-smoke",
-    f"train --dataset digits --arch 4c3-8c3s2-10 {DIRECT} --time-steps 4 --epochs 1 --finetune-epochs 1",
+    f"train --dataset digits --arch 4c3-8c3s2bn-10 {DIRECT} --time-steps 4 --epochs 1 --finetune-epochs 1",
     min_accuracy=0,
     max_kilobytes=100,
     max_train_minutes=5,
