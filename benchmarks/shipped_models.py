@@ -127,13 +127,15 @@ def run_steps(commands: dict[str, list[str]], results: Path) -> dict[str, dict]:
     records, redo = {}, False  # once a step runs, the steps after it measure its new output
     for name, command in commands.items():
         path = results / f"{name}.json"
-        if redo or not path.exists() or json.loads(path.read_text())["command"] != display(command):
+        record = json.loads(path.read_text()) if path.exists() else None
+        if redo or record is None or record["command"] != display(command):
             redo = True
             print(f"{name}: {display(command)}", flush=True)
+            record = {**run_step(command), "command": display(command)}
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({**run_step(command), "command": display(command)}, indent=1))
+            tmp.write_text(json.dumps(record, indent=1))
             tmp.replace(path)
-        records[name] = json.loads(path.read_text())
+        records[name] = record
     return records
 
 

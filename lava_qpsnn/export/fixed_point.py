@@ -120,7 +120,8 @@ def to_fixed_point(
             if input_gain > 1:  # graded input: its payload scale multiplies this layer's bias
                 fix = "retrain with fewer payload bits or without BatchNorm on this layer (the direct input's scale)"
                 check_bias_range(bias.cpu().numpy(), f"weight layer {i}", fix, ("payload_bits", "norm"))
-            check_bias_range(bias.cpu().numpy(), f"weight layer {i}")
+            else:
+                check_bias_range(bias.cpu().numpy(), f"weight layer {i}")
             block.neuron.norm = IntegerBias(bias, w_scale, norm.latency)
     for block in fixed.blocks:
         if hasattr(getattr(block, "neuron", None), "threshold_eps"):
@@ -136,8 +137,9 @@ def _halved_to_fit_bias(
     slayer's 8-bit hook stores even integers; halving them with the gain scales weights, bias and
     threshold together, as a smaller weight exponent does for a quantized layer. A BatchNorm after
     graded input (direct encoding multiplies layer 0's gain by the payload scale) needs it most."""
+    low, high = float(bias.min()), float(bias.max())
     while (
-        not BIAS_MIN <= torch.round(bias * gain).min() <= torch.round(bias * gain).max() <= BIAS_MAX
+        not BIAS_MIN <= round(low * gain) <= round(high * gain) <= BIAS_MAX
         and bool((integers % 2 == 0).all())
         and threshold * gain / 2 >= 1
     ):
