@@ -182,18 +182,23 @@ def wrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def batch_moments(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Per-row mean, biased variance and count of ``values`` (``C x n``) over the whole global batch.
+    """Per-channel mean, biased variance and count of ``values`` (``N x C x ...``, channels on dim 1) over the
+    whole global batch.
 
     In one process: ``values``' own moments. Across ranks: sums and sums of squares are added
     over ranks, with gradients flowing back to every rank (a SyncBatchNorm that also runs on
     gloo), so a BatchNorm normalises with the statistics one process would compute.
     """
-    if not dist.is_initialized():
-        return values.mean(1), values.var(1, unbiased=False), values.shape[1]
+    dims = [0, *range(2, values.dim())]
+    if not dist.is_initialized():  # two passes of sums (torch.var over these dims is several times slower)
+        count = values.numel() // values.shape[1]
+        mean = values.sum(dims) / count
+        centered = values - mean.reshape(1, -1, *[1] * (values.dim() - 2))
+        return mean, (centered * centered).sum(dims) / count, count
     wide = values.double()  # E[x^2] - E[x]^2 in float64: no cancellation at float32 precision
-    count = torch.tensor([float(values.shape[1])], dtype=torch.float64, device=values.device)
-    totals = _SumOverRanks.apply(torch.cat([wide.sum(1), (wide * wide).sum(1), count]))
-    channels = values.shape[0]
+    count = torch.tensor([float(values.numel() // values.shape[1])], dtype=torch.float64, device=values.device)
+    totals = _SumOverRanks.apply(torch.cat([wide.sum(dims), (wide * wide).sum(dims), count]))
+    channels = values.shape[1]
     n = totals[-1]
     mean = totals[:channels] / n
     var = (totals[channels : 2 * channels] / n - mean * mean).clamp_min(0)

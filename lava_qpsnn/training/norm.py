@@ -77,14 +77,15 @@ class BatchNorm(torch.nn.Module):
             return current + _per_channel(self.bias(), current) * mask
         scale = self.scale()  # may be negative (gamma < 0 flips a channel); only its size is bounded
         safe = torch.where(scale.abs() < MIN_SCALE, torch.where(scale < 0, -MIN_SCALE, MIN_SCALE), scale)
-        raw = current / _per_channel(safe, current)  # W x
-        active = raw[..., self.latency :].transpose(0, 1).reshape(self.num_features, -1)
-        mean, var, count = batch_moments(active)  # over all ranks' samples under torchrun
+        # Normalise W x = current / s with its batch moments, taken from the current's (mean / s, var / s^2):
+        # one pass over the current, and no tensor of W x.
+        mean, var, count = batch_moments(current[..., self.latency :])  # over all ranks' samples under torchrun
+        mean, var = mean / safe, var / (safe * safe)
         with torch.no_grad():
             self.running_mean.lerp_(mean, self.momentum)
             self.running_var.lerp_(var * count / max(count - 1, 1), self.momentum)
         gain = self.weight / torch.sqrt(var + self.eps)
-        out = _per_channel(gain, raw) * raw + _per_channel(self.shift - gain * mean, raw) * mask
+        out = _per_channel(gain / safe, current) * current + _per_channel(self.shift - gain * mean, current) * mask
         return out if self.keep is None else out * _per_channel(self.keep.to(out.dtype), out)
 
 
