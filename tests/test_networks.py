@@ -305,6 +305,38 @@ def test_a_bias_beyond_loihis_13_bits_is_refused_at_conversion():
         to_fixed_point(net)
 
 
+def test_batchnorm_in_training_is_torchs_on_the_unfolded_current():
+    """Given a folded current ``s * W x``, training normalises ``W x`` as torch's own BatchNorm does, from the
+    layer's latency on (no input arrives before it, and no bias is added), and updates the same running
+    statistics; gradients reach the input, gamma and beta as through torch's."""
+    norm = BatchNorm(3, momentum=0.25).train()
+    norm.latency = 2
+    with torch.no_grad():
+        norm.weight.copy_(torch.tensor([0.5, -1.5, 2.0]))
+        norm.shift.copy_(torch.tensor([0.1, -0.2, 0.3]))
+        norm.running_var.copy_(torch.tensor([4.0, 0.25, 1.0]))
+    raw = torch.randn(5, 3, 4, 6, generator=torch.Generator().manual_seed(0)) * 3 + 2
+    raw = (raw * (torch.arange(6) >= 2)).requires_grad_()
+    s = norm.scale().detach()  # from the running variance before this step, as the synapse folds it
+    out = norm(raw * s.view(1, -1, 1, 1))
+    reference = torch.nn.BatchNorm2d(3, momentum=0.25)
+    with torch.no_grad():
+        reference.weight.copy_(norm.weight)
+        reference.bias.copy_(norm.shift)
+        reference.running_var.copy_(torch.tensor([4.0, 0.25, 1.0]))
+    active = raw[..., 2:].permute(0, 3, 1, 2)  # N x T x C x H -> a 2d BatchNorm over (N, T, H)
+    expected = reference(active.reshape(-1, 3, 4, 1)).reshape(5, 4, 3, 4).permute(0, 2, 3, 1)
+    torch.testing.assert_close(out[..., 2:], expected, rtol=1e-5, atol=1e-5)
+    assert torch.equal(out[..., :2], torch.zeros(5, 3, 4, 2))
+    torch.testing.assert_close(norm.running_mean, reference.running_mean)
+    torch.testing.assert_close(norm.running_var, reference.running_var)
+    grad = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    mine = torch.autograd.grad((out[..., 2:] * grad[..., 2:]).sum(), (raw, norm.weight, norm.shift))
+    theirs = torch.autograd.grad((expected * grad[..., 2:]).sum(), (raw, reference.weight, reference.bias))
+    for a, b in zip(mine, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_batchnorm_trains_through_a_zero_or_negative_gamma():
     norm = BatchNorm(3).train()
     with torch.no_grad():
