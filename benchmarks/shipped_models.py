@@ -11,7 +11,8 @@ here, and every step after it is redone too (they measure its output). The table
 
 ``--validation`` runs only the training command, on 90% of the training split, measuring its
 accuracy on the held-out 10% (the test split is never read): how each model's settings were
-chosen. Its results go to ``<model>-validation/``; the models are not touched.
+chosen. Its results go to ``<model>-validation/``, one file per setting tried (named by a hash of
+the training arguments), all of them listed in the table; the models are not touched.
 
 Training uses every core PyTorch sees; the time of the ``train`` step is the whole of training,
 pruning, fine-tuning and the accuracy passes that go with them. ``--smoke`` runs the same steps
@@ -22,6 +23,7 @@ checks that the script runs).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -48,6 +50,7 @@ class Model:
     report_samples: int = 1000  # test samples whose activity the report measures
 
 
+VALIDATION_OUT = Path(tempfile.gettempdir()) / "lava-qpsnn-validation"  # a validation run's checkpoint, dropped
 DIRECT = "--encoding direct --payload-bits 6 --bits 4 --prune 0.5 --criterion svs"  # BatchNorm: bn in --arch
 MODELS = {
     model.name: model
@@ -98,9 +101,11 @@ def steps(model: Model, folder: Path) -> dict[str, list[str]]:
 
 
 def validation_steps(model: Model) -> dict[str, list[str]]:
-    """The training command alone, measured on a held-out 10% instead of the test split; its checkpoint is dropped."""
-    train = steps(model, Path(tempfile.mkdtemp(prefix=f"{model.name}-validation-")))["train"]
-    return {"train": [*train, "--validation", "0.1"]}
+    """The training command alone, measured on a held-out 10% instead of the test split, under a name of its
+    own per setting; its checkpoint goes to the temporary folder (a fixed path: the command is the record's key)."""
+    train = steps(model, VALIDATION_OUT)["train"]
+    tag = hashlib.sha1(model.train.encode()).hexdigest()[:10]
+    return {f"train-{tag}": [*train, "--validation", "0.1"]}
 
 
 def run_step(command: list[str]) -> dict:
@@ -213,17 +218,16 @@ def model_table(model: Model, results: dict[str, dict], folder: Path) -> list[st
     ]
 
 
-def validation_table(model: Model, results: dict[str, dict]) -> list[str]:
-    train = results["train"]
-    took = train["note"] if "note" in train else f"{train['seconds'] / 60:.1f} min"
-    return [
-        f"## {model.name}: a setting tried on the validation split",
-        "",
-        f"`{train['command']}`: {took}",
-        "",
-        *(f"    {line}" for line in train["output"].strip().splitlines()),
-        "",
-    ]
+def validation_table(model: Model, tried: list[dict]) -> list[str]:
+    """Every setting tried on the validation split, the shipped model's marked."""
+    chosen = display(validation_steps(model).popitem()[1])
+    lines = [f"## {model.name}: settings tried on the validation split", ""]
+    for record in tried:
+        took = record["note"] if "note" in record else f"{record['seconds'] / 60:.1f} min"
+        mark = " (the shipped model's setting)" if record["command"] == chosen else ""
+        lines += [f"`{record['command']}`{mark}: {took}", ""]
+        lines += [f"    {line}" for line in record["output"].strip().splitlines()] + [""]
+    return lines
 
 
 def main() -> int:
@@ -239,6 +243,7 @@ def main() -> int:
     shown = {SMOKE: results / "models"} if args.smoke else {m: Path("models") / m.name for m in MODELS.values()}
     for model in chosen:
         if args.validation:
+            VALIDATION_OUT.mkdir(exist_ok=True)
             run_steps(validation_steps(model), results / f"{model.name}-validation")
         else:
             shown[model].mkdir(parents=True, exist_ok=True)
@@ -254,9 +259,9 @@ def main() -> int:
         done = {name: results / model.name / f"{name}.json" for name in steps(model, folder)}
         if all(path.exists() for path in done.values()):
             lines += model_table(model, {name: json.loads(p.read_text()) for name, p in done.items()}, folder)
-        tried = results / f"{model.name}-validation" / "train.json"
-        if tried.exists():
-            lines += validation_table(model, {"train": json.loads(tried.read_text())})
+        tried = sorted((results / f"{model.name}-validation").glob("train*.json"))
+        if tried:
+            lines += validation_table(model, [json.loads(path.read_text()) for path in tried])
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
     return 0

@@ -78,3 +78,21 @@ def test_the_peer_benchmark_without_its_extra_says_how_to_install_it(tmp_path):
     assert result.returncode == 2
     assert result.stderr == "the peer packages are missing: .venv/bin/python -m pip install -e '.[peer]'\n"
     assert not (tmp_path / "result.md").exists()
+
+
+@SLOW
+def test_shipped_models_records_a_validation_setting_once(tmp_path):
+    """``--validation`` keeps one record per setting tried; a second run reads it back instead of training again."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "LAVA_QPSNN_DATA": str(tmp_path / "data"), "PIP_NO_INDEX": "1"}
+    command = [sys.executable, str(BENCHMARKS / "shipped_models.py"), "--smoke", "--validation"]
+    command += ["--out", str(tmp_path / "result.md")]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (record,) = (tmp_path / "result").glob("digits-smoke-validation/train-*.json")
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "-m lava_qpsnn train" not in again.stdout.split("# The shipped models")[0]  # nothing was trained
+    table = (tmp_path / "result.md").read_text()
+    assert "## digits-smoke: settings tried on the validation split" in table
+    assert "--validation 0.1` (the shipped model's setting)" in table
+    assert "validation accuracy" in table and record.exists()
