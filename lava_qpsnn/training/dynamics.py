@@ -221,6 +221,7 @@ class _IntegrateAndFire(torch.autograd.Function):
         )  # fmt: skip
         ctx.save_for_backward(voltage)
         ctx.mark_non_differentiable(voltage)  # returned for inspection; gradients flow through the spikes
+        ctx.set_materialize_grads(False)  # no zero tensor of the voltage's size for its unused gradient
         ctx.constants = (
             np.float32(threshold),
             np.float32(tau),
