@@ -226,7 +226,7 @@ def validation_table(model: Model, tried: list[dict]) -> list[str]:
         took = record["note"] if "note" in record else f"{record['seconds'] / 60:.1f} min"
         mark = " (the shipped model's setting)" if record["command"] == chosen else ""
         lines += [f"`{record['command']}`{mark}: {took}", ""]
-        lines += [f"    {line}" for line in record["output"].strip().splitlines()] + [""]
+        lines += [f"    {re.sub(r'; saved .*', '', line)}" for line in record["output"].strip().splitlines()] + [""]
     return lines
 
 
