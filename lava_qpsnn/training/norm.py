@@ -77,8 +77,8 @@ class BatchNorm(torch.nn.Module):
             return current + _per_channel(self.bias(), current) * mask
         scale = self.scale()  # may be negative (gamma < 0 flips a channel); only its size is bounded
         safe = torch.where(scale.abs() < MIN_SCALE, torch.where(scale < 0, -MIN_SCALE, MIN_SCALE), scale)
-        # Normalise W x = current / s with its batch moments, taken from the current's (mean / s, var / s^2):
-        # one pass over the current, and no tensor of W x.
+        # Normalise W x = current / s with its batch moments, taken from the current's own (mean / s,
+        # var / s^2): no tensor of W x is made.
         mean, var, count = batch_moments(current[..., self.latency :])  # over all ranks' samples under torchrun
         mean, var = mean / safe, var / (safe * safe)
         with torch.no_grad():
