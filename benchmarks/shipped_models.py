@@ -12,7 +12,9 @@ here, and every step after it is redone too (they measure its output). The table
 ``--validation`` runs only the training command, on 90% of the training split, measuring its
 accuracy on the held-out 10% (the test split is never read): how each model's settings were
 chosen. Its results go to ``<model>-validation/``, one file per setting tried (named by a hash of
-the training arguments), all of them listed in the table; the models are not touched.
+the training arguments), all of them listed in the table; the models are not touched. The
+checkpoint goes to ``build/validation/<hash>/`` and is not kept; a validation run that was
+interrupted continues where it stopped when the script is run again.
 
 Training uses every core PyTorch sees; the time of the ``train`` step is the whole of training,
 pruning, fine-tuning and the accuracy passes that go with them. ``--smoke`` runs the same steps
@@ -29,7 +31,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ class Model:
     report_samples: int = 1000  # test samples whose activity the report measures
 
 
-VALIDATION_OUT = Path(tempfile.gettempdir()) / "lava-qpsnn-validation"  # a validation run's checkpoint, dropped
+VALIDATION_OUT = Path("build") / "validation"  # validation checkpoints (not kept), one folder per setting
 DIRECT = "--encoding direct --payload-bits 6 --bits 4 --prune 0.5 --criterion svs"  # BatchNorm: bn in --arch
 MODELS = {
     model.name: model
@@ -100,12 +101,18 @@ def steps(model: Model, folder: Path) -> dict[str, list[str]]:
     }
 
 
+def validation_folder(model: Model) -> Path:
+    """Where a validation run of ``model``'s setting writes its checkpoint, relative to the working folder."""
+    return VALIDATION_OUT / hashlib.sha1(model.train.encode()).hexdigest()[:10]
+
+
 def validation_steps(model: Model) -> dict[str, list[str]]:
     """The training command alone, measured on a held-out 10% instead of the test split, under a name of its
-    own per setting; its checkpoint goes to the temporary folder (a fixed path: the command is the record's key)."""
-    train = steps(model, VALIDATION_OUT)["train"]
-    tag = hashlib.sha1(model.train.encode()).hexdigest()[:10]
-    return {f"train-{tag}": [*train, "--validation", "0.1"]}
+    own per setting (the command is the record's key); an interrupted run of the setting is resumed."""
+    folder = validation_folder(model)
+    train = [*steps(model, folder)["train"], "--validation", "0.1"]
+    resume = ["--resume"] if (folder / f"{model.files}.pt.partial").exists() else []
+    return {f"train-{folder.name}": [*train, *resume]}
 
 
 def run_step(command: list[str]) -> dict:
@@ -122,7 +129,8 @@ def run_step(command: list[str]) -> dict:
 
 def display(command: list[str]) -> str:
     """The command as a user types it (no interpreter path of this machine)."""
-    return " ".join(["python" if part == sys.executable else part for part in command if part != "--no-progress"])
+    shown = [part for part in command if part not in ("--no-progress", "--resume")]  # neither changes the result
+    return " ".join("python" if part == sys.executable else part for part in shown)
 
 
 def run_steps(commands: dict[str, list[str]], results: Path) -> dict[str, dict]:
@@ -243,7 +251,7 @@ def main() -> int:
     shown = {SMOKE: results / "models"} if args.smoke else {m: Path("models") / m.name for m in MODELS.values()}
     for model in chosen:
         if args.validation:
-            VALIDATION_OUT.mkdir(exist_ok=True)
+            validation_folder(model).mkdir(parents=True, exist_ok=True)
             run_steps(validation_steps(model), results / f"{model.name}-validation")
         else:
             shown[model].mkdir(parents=True, exist_ok=True)
