@@ -152,6 +152,11 @@ def run_steps(commands: dict[str, list[str]], results: Path) -> dict[str, dict]:
     return records
 
 
+def printed_lines(record: dict) -> list[str]:
+    """What a step printed, without the path it saved to (a path of the machine it ran on)."""
+    return [re.sub(r"; saved .*", "", line) for line in record["output"].strip().splitlines()]
+
+
 def verdict(met: bool) -> str:
     return "met" if met else "**missed**"
 
@@ -171,7 +176,7 @@ def summary(model: Model, results: dict[str, dict]) -> list[tuple[str, str, str]
     lava_agree = float(re.search(r"output spikes identical on ([\d.]+)%", lava).group(1))
     kilobytes = report["totals"]["packed_bytes"] / 1024
     minutes = results["train"]["seconds"] / 60
-    printed = [re.sub(r"; saved .*", "", line) for line in results["train"]["output"].strip().splitlines()]
+    printed = printed_lines(results["train"])
     return [
         (
             f"simulator accuracy, all {tested:,} test images",
@@ -234,7 +239,7 @@ def validation_table(model: Model, tried: list[dict]) -> list[str]:
         took = record["note"] if "note" in record else f"{record['seconds'] / 60:.1f} min"
         mark = " (the shipped model's setting)" if record["command"] == chosen else ""
         lines += [f"`{record['command']}`{mark}: {took}", ""]
-        lines += [f"    {re.sub(r'; saved .*', '', line)}" for line in record["output"].strip().splitlines()] + [""]
+        lines += [f"    {line}" for line in printed_lines(record)] + [""]
     return lines
 
 

@@ -189,15 +189,14 @@ def batch_moments(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int
     over ranks, with gradients flowing back to every rank (a SyncBatchNorm that also runs on
     gloo), so a BatchNorm normalises with the statistics one process would compute.
     """
-    dims = [0, *range(2, values.dim())]
+    dims, count = [0, *range(2, values.dim())], values.numel() // values.shape[1]
     if not dist.is_initialized():  # two passes of sums (torch.var over these dims is several times slower)
-        count = values.numel() // values.shape[1]
         mean = values.sum(dims) / count
         centered = values - mean.reshape(1, -1, *[1] * (values.dim() - 2))
         return mean, (centered * centered).sum(dims) / count, count
     wide = values.double()  # E[x^2] - E[x]^2 in float64: no cancellation at float32 precision
-    count = torch.tensor([float(values.numel() // values.shape[1])], dtype=torch.float64, device=values.device)
-    totals = _SumOverRanks.apply(torch.cat([wide.sum(dims), (wide * wide).sum(dims), count]))
+    local = torch.tensor([float(count)], dtype=torch.float64, device=values.device)
+    totals = _SumOverRanks.apply(torch.cat([wide.sum(dims), (wide * wide).sum(dims), local]))
     channels = values.shape[1]
     n = totals[-1]
     mean = totals[:channels] / n
