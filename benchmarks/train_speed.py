@@ -14,7 +14,8 @@ interleaved (so that the load of a shared machine falls on all alike) and the me
 
 A step is forward, loss (cross-entropy of the output spike counts), backward and an AdamW
 step, on rate-coded data (digits for the 8 x 8 presets, MNIST for the MNIST network), with
-4-bit weights (first and last layer 8-bit, the library's default). Results go to
+4-bit weights (first and last layer 8-bit, the library's default), in a process that keeps freed
+memory for reuse as training does (:mod:`lava_qpsnn.memory`). Results go to
 ``benchmarks/results/train_speed.md`` with the command.
 
 ``--epoch`` instead times one epoch of the shipped MNIST model's training recipe
@@ -44,6 +45,7 @@ import torch
 
 import lava_qpsnn  # noqa: F401  (Lava on Python 3.11)
 from lava_qpsnn.data import Dataset, Encoding, load_dataset, rate_encode
+from lava_qpsnn.memory import keep_freed_memory
 from lava_qpsnn.table import format_markdown
 from lava_qpsnn.training.dynamics import use_fused_dynamics
 from lava_qpsnn.training.loop import TrainConfig, train
@@ -256,6 +258,7 @@ def main(argv: list[str] | None = None, run: Callable[[Network, int, int], dict[
     parser.add_argument("--out", type=Path, default=None, help="default benchmarks/results/train_speed[_epoch].md")
     args = smoke.parse_args(parser, argv, steps=2)
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as training does, for every variant alike
     if args.epoch:
         write_epoch_times(args.threads, args.out or Path("benchmarks/results/train_speed_epoch.md"))
         return 0
@@ -276,7 +279,8 @@ def main(argv: list[str] | None = None, run: Callable[[Network, int, int], dict[
             "",
             f"Made by `{command}` on {args.threads} CPU thread(s): median of {steps} interleaved steps "
             f"per variant after {warmup} warm-up steps (forward, loss, backward, AdamW). Weights {BITS}-bit "
-            f"(first and last layer {FIRST_LAST_BITS}-bit). {settings}.",
+            f"(first and last layer {FIRST_LAST_BITS}-bit). {settings}. The process keeps freed memory for "
+            "reuse, as training does (`lava_qpsnn.memory`), for every variant.",
             "",
             "'synapses only' runs the same convolutions and dense layers forward and backward with no "
             "neuron in between: the limit of a step. 'snnTorch' is snnTorch `Leaky` on Brevitas layers of the "

@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from ..errors import ConfigError, DataError, NetxFileError
 from ..loihi import DECAY_UNITY, STATE_LIMIT, STATE_SHIFT
+from ..memory import keep_freed_memory
 from ..netx import ConvLayer, DenseLayer, FlattenLayer, InputLayer, NetxNetwork, Neuron, read_netx
 
 __all__ = ["LayerTrace", "simulate", "trace", "default_batch_size", "check_input", "BATCH_BYTES"]
@@ -112,6 +113,7 @@ def _batched(
     """:func:`_run` on consecutive batches of samples, each layer's results concatenated."""
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+    keep_freed_memory()  # every batch allocates the same large arrays: reuse them (see lava_qpsnn.memory)
     network = net if isinstance(net, NetxNetwork) else read_netx(net)
     spikes = spikes if isinstance(spikes, torch.Tensor) else np.asarray(spikes)
     if spikes.ndim < 3:  # not spikes: _run says what it expected

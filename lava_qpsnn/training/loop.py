@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from ..data import Dataset, Encoding, InputStream, encode_images, encode_test_split, spike_batches, stream_test_split
 from ..errors import ConfigError
+from ..memory import keep_freed_memory
 from .device import model_device, resolve_device
 from .distributed import is_main, my_batches, share, sum_over_ranks, world_size, wrap
 from .models import SpikingNet, input_payload_max, weight_blocks
@@ -255,6 +256,7 @@ def train(
             f"a batch of {config.batch_size} cannot give each of {world_size()} ranks a sample",
             settings=("batch_size",),
         )
+    keep_freed_memory()  # every step allocates the same large tensors: reuse them (see lava_qpsnn.memory)
     where = model_device(model)
     learner = wrap(model)  # DistributedDataParallel under torchrun, else the model itself
     run = run or RunState()
