@@ -1,4 +1,4 @@
-"""Training options: losses against hand arithmetic, the spiking initialisation, the validation split.
+"""Training options: losses against hand arithmetic, the spiking initialisation, the validation split, augmentation.
 
 That every loss trains a network that runs spike-exact in Lava and the simulator is in
 ``test_simulate.py``.
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from lava_qpsnn.data import load_dataset, split_validation
+from lava_qpsnn.data import load_dataset, shift_images, split_validation
 from lava_qpsnn.errors import ConfigError
 from lava_qpsnn.pipeline import train_checkpoint
 from lava_qpsnn.training.loop import TrainConfig, _loss_function, init_weights
@@ -65,6 +65,43 @@ def test_bad_train_configs():
         TrainConfig(schedule="step")
     with pytest.raises(ConfigError, match="weight decay >= 0"):
         TrainConfig(weight_decay=-0.1)
+    with pytest.raises(ConfigError, match="augmentation shift must be >= 0"):
+        TrainConfig(augment_shift=-1)
+
+
+def _translated(image: np.ndarray, down: int, right: int) -> np.ndarray:
+    """``image`` (``CHW``) moved by ``down``, ``right`` pixels, pixel by pixel: the oracle of shift_images."""
+    out = np.zeros_like(image)
+    _, height, width = image.shape
+    for row in range(height):
+        for col in range(width):
+            if 0 <= row - down < height and 0 <= col - right < width:
+                out[:, row, col] = image[:, row - down, col - right]
+    return out
+
+
+def test_shift_images_moves_each_image_by_its_own_offset_within_the_limit():
+    rng = np.random.default_rng(3)
+    images = rng.random((400, 2, 5, 6), dtype=np.float32) + 0.5  # no zero pixel: the fill shows
+    shifted = shift_images(images, 2, rng)
+    assert shifted.shape == images.shape and shifted.dtype == images.dtype
+    offsets = []
+    for image, moved in zip(images, shifted, strict=True):
+        found = [(d, r) for d in range(-2, 3) for r in range(-2, 3) if np.array_equal(moved, _translated(image, d, r))]
+        assert len(found) == 1, "not a translation of its image by at most 2 pixels"
+        offsets.append(found[0])
+    assert set(offsets) == {(d, r) for d in range(-2, 3) for r in range(-2, 3)}  # all 25 offsets drawn
+    again = shift_images(images, 2, np.random.default_rng(3).spawn(1)[0])
+    assert not np.array_equal(again, shifted)  # a new draw, new offsets
+
+
+def test_shift_images_without_a_shift_returns_the_images_and_draws_nothing():
+    images = np.ones((3, 1, 4, 4), np.float32)
+    rng = np.random.default_rng(0)
+    assert shift_images(images, 0, rng) is images
+    assert rng.integers(1 << 30) == np.random.default_rng(0).integers(1 << 30)
+    with pytest.raises(ConfigError, match="does not fit 4 x 4 images: use 0 .. 3"):
+        shift_images(images, 4, rng)
 
 
 @pytest.mark.parametrize("gain, threshold", [(1.0, 1.0), (2.0, 0.5)])
@@ -115,6 +152,21 @@ def test_training_with_a_validation_split_never_reads_the_test_split(monkeypatch
     monkeypatch.setattr(experiment, "load_dataset", lambda name: (train, _Unread()))
     checkpoint = train_checkpoint(arch="8-10", config=TrainConfig(epochs=1, validation=0.2), progress=False)
     assert set(checkpoint.metrics) == {"train_accuracy", "validation_accuracy", "fixed_point_validation_accuracy"}
+
+
+def test_training_with_augmentation_trains_on_moved_images_and_records_it(tmp_path):
+    from lava_qpsnn.cli import main
+    from lava_qpsnn.training import load_checkpoint
+
+    weights = {}
+    for shift in (0, 1):
+        out = tmp_path / f"shift{shift}.pt"
+        args = ["train", "--arch", "8-10", "--epochs", "1", "--augment-shift", str(shift), "--out", str(out)]
+        assert main([*args, "--no-progress"]) == 0
+        checkpoint = load_checkpoint(out)
+        assert checkpoint.training.augment_shift == shift
+        weights[shift] = checkpoint.state_dict["blocks.0.synapse.weight"]
+    assert not torch.equal(weights[0], weights[1])  # same seed: only the moved images differ
 
 
 @pytest.mark.slow

@@ -232,6 +232,13 @@ def add_training_options(
     t.add_argument("--schedule", choices=SCHEDULES, default=TrainConfig.schedule, help="learning rate schedule")
     t.add_argument("--weight-decay", type=finite_float, default=TrainConfig.weight_decay, help="AdamW weight decay")
     t.add_argument(
+        "--augment-shift",
+        type=count(0),
+        default=TrainConfig.augment_shift,
+        metavar="PIXELS",
+        help="move each training image by up to PIXELS in each direction, anew every epoch (default %(default)s: none)",
+    )
+    t.add_argument(
         "--init-gain",
         type=finite_float,
         default=TrainConfig.init_gain,

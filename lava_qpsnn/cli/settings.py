@@ -135,5 +135,6 @@ def train_config_from_args(args: argparse.Namespace) -> TrainConfig:
         weight_decay=args.weight_decay,
         init_gain=args.init_gain,
         monitor_samples=args.monitor_samples,
+        augment_shift=args.augment_shift,
         validation=getattr(args, "validation", None),
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .augment import shift_images
 from .encoding import (
     ENCODINGS,
     Encoding,
@@ -42,6 +43,7 @@ __all__ = [
     "rate_encode",
     "direct_encode",
     "encode_images",
+    "shift_images",
     "SpikeStream",
     "PayloadStream",
     "InputStream",

@@ -33,7 +33,7 @@ MODEL_FIELDS = ("layers", "image_shape", "norm", "neuron")
 PRUNING_LISTS = ("layer_ratios", "widths_before", "kept_channels", "capped_layers")
 # fields added to version 2 after files of it were written; their absence means the default's behaviour
 LATER_FIELDS = {
-    "training": {"validation"},  # no held-out split: how every run before it was trained
+    "training": {"validation", "augment_shift"},  # no held-out split, no augmentation: as runs before them
     "encoding": {"bits"},  # only direct encoding has payload bits; every earlier file is rate-coded
     "neuron": {"requires_grad"},  # learnable decays are written only when set: fixed decays, as before
     "layer": set(OWN_FIELDS),  # a layer's own neuron and norm: the model's, as every earlier layer had

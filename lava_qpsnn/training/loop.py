@@ -25,7 +25,16 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data import Dataset, Encoding, InputStream, encode_images, encode_test_split, spike_batches, stream_test_split
+from ..data import (
+    Dataset,
+    Encoding,
+    InputStream,
+    encode_images,
+    encode_test_split,
+    shift_images,
+    spike_batches,
+    stream_test_split,
+)
 from ..errors import ConfigError
 from ..memory import keep_freed_memory
 from .device import model_device, resolve_device
@@ -68,6 +77,8 @@ class TrainConfig:
     monitor_samples : training samples (a fixed, seeded subset with a fixed encoding) whose
         accuracy is measured after every epoch; 0 measures nothing. They stay in training:
         the figure tracks fitting without reading the test split.
+    augment_shift : each training image is moved by up to this many pixels in each direction, a new
+        random offset every time it is seen (:func:`~lava_qpsnn.data.shift_images`); 0: as it is
     validation : None, or a fraction of the training split held out for choosing settings
         (:func:`~lava_qpsnn.data.split_validation`): ``train_checkpoint`` and
         ``prune_checkpoint`` then train on the rest and measure on it, never reading the test
@@ -85,6 +96,7 @@ class TrainConfig:
     true_rate: float = 0.5
     false_rate: float = 0.05
     monitor_samples: int = 256
+    augment_shift: int = 0
     validation: float | None = None
 
     def __post_init__(self) -> None:
@@ -98,6 +110,8 @@ class TrainConfig:
             raise ConfigError(f"unknown schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
         if not 0 <= self.weight_decay < math.inf or (self.init_gain is not None and not 0 < self.init_gain < math.inf):
             raise ConfigError(f"need weight decay >= 0 and init gain > 0; got {self.weight_decay}, {self.init_gain}")
+        if self.augment_shift < 0:
+            raise ConfigError(f"the augmentation shift must be >= 0 pixels, got {self.augment_shift}")
         if self.monitor_samples < 0:
             raise ConfigError(
                 f"monitor samples must be >= 0, got {self.monitor_samples}", settings=("monitor_samples",)
@@ -293,7 +307,8 @@ def train(
         correct = trained = 0
         for start in batches:
             index = order[start : start + config.batch_size]
-            spikes = encode_images(train_set.images[index], encoding, rng)  # every rank draws all
+            images = shift_images(train_set.images[index], config.augment_shift, rng)
+            spikes = encode_images(images, encoding, rng)  # every rank draws all
             if len(index) < world_size():  # a last batch too small to give every rank a sample is skipped
                 bar.update()
                 continue
