@@ -15,7 +15,8 @@ interleaved (so that the load of a shared machine falls on all alike) and the me
 A step is forward, loss (cross-entropy of the output spike counts), backward and an AdamW
 step, on rate-coded data (digits for the 8 x 8 presets, MNIST for the MNIST network), with
 4-bit weights (first and last layer 8-bit, the library's default), in a process that keeps freed
-memory for reuse as training does (:mod:`lava_qpsnn.memory`). Results go to
+memory for reuse as training does (:mod:`lava_qpsnn.memory`; ``--fresh-memory``: not, to see what
+that saves). Results go to
 ``benchmarks/results/train_speed.md`` with the command.
 
 ``--epoch`` instead times one epoch of the shipped MNIST model's training recipe
@@ -256,9 +257,15 @@ def main(argv: list[str] | None = None, run: Callable[[Network, int, int], dict[
     parser.add_argument("--steps", type=int, default=40, help="timed steps per variant")
     parser.add_argument("--epoch", action="store_true", help="time one epoch of the MNIST model's recipe instead")
     parser.add_argument("--out", type=Path, default=None, help="default benchmarks/results/train_speed[_epoch].md")
+    parser.add_argument(
+        "--fresh-memory", action="store_true", help="leave glibc's malloc as it is (what keeping freed memory saves)"
+    )
     args = smoke.parse_args(parser, argv, steps=2)
     torch.set_num_threads(args.threads)
-    keep_freed_memory()  # as training does, for every variant alike
+    if args.epoch and args.fresh_memory:
+        parser.error("--fresh-memory times steps only: the training loop of --epoch keeps freed memory itself")
+    if not args.fresh_memory:
+        keep_freed_memory()  # as training does, for every variant alike
     if args.epoch:
         write_epoch_times(args.threads, args.out or Path("benchmarks/results/train_speed_epoch.md"))
         return 0
@@ -273,14 +280,18 @@ def main(argv: list[str] | None = None, run: Callable[[Network, int, int], dict[
     settings = ", ".join(
         f"{name}: `{n.arch}` on {n.dataset}, T = {n.time_steps}, batch {n.batch}" for name, n in networks.items()
     )
+    memory = (
+        "glibc's malloc as it comes (`--fresh-memory`): large tensors get fresh pages from the kernel every step."
+        if args.fresh_memory
+        else "The process keeps freed memory for reuse, as training does (`lava_qpsnn.memory`), for every variant."
+    )
     text = "\n".join(
         [
             "# Training-step time: slayer's neuron, the fused one, the synapses alone, snnTorch",
             "",
             f"Made by `{command}` on {args.threads} CPU thread(s): median of {steps} interleaved steps "
             f"per variant after {warmup} warm-up steps (forward, loss, backward, AdamW). Weights {BITS}-bit "
-            f"(first and last layer {FIRST_LAST_BITS}-bit). {settings}. The process keeps freed memory for "
-            "reuse, as training does (`lava_qpsnn.memory`), for every variant.",
+            f"(first and last layer {FIRST_LAST_BITS}-bit). {settings}. {memory}",
             "",
             "'synapses only' runs the same convolutions and dense layers forward and backward with no "
             "neuron in between: the limit of a step. 'snnTorch' is snnTorch `Leaky` on Brevitas layers of the "
