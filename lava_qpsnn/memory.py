@@ -4,8 +4,9 @@ A training step (and a simulator batch) allocates the same large tensors every t
 voltages, gradients, delayed spikes. glibc serves each block above its mmap threshold (128 KiB,
 raised as blocks are freed, to at most 32 MiB) with fresh pages from the kernel, gives them back
 when the block is freed, and also returns free memory at the top of its heap beyond twice that
-threshold. So every step faults in every page of every large tensor again, and zero-fills it:
-on a CPU this costs as much as a third of a training step of a small convolutional network.
+threshold. So, depending on where that moving threshold stands, a step faults in and zero-fills
+the pages of its large tensors again: on a CPU this costs up to a third of a training step of a
+small convolutional network.
 
 :func:`keep_freed_memory` raises both limits, so that freed blocks stay in the process and the
 next step reuses them. The process then keeps its peak memory until it exits, which suits a

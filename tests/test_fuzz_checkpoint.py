@@ -21,6 +21,7 @@ from lava_qpsnn.training.specs import ModelConfig, NeuronConfig, parse_arch
 # absent in older files of the format: the old default ("*": any layer)
 OPTIONAL = {
     ("training", "validation"),
+    ("training", "augment_shift"),
     ("encoding", "bits"),
     ("model", "neuron", "requires_grad"),
     ("model", "layers", "*", "neuron"),

@@ -10,10 +10,10 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 
 _FAULTS = textwrap.dedent(
     """
-    import resource, sys
+    import resource
     import torch
     from lava_qpsnn.memory import keep_freed_memory
-    took = keep_freed_memory() if sys.argv[1] == "keep" else None
+    took = keep_freed_memory()
     def step():  # like a training step: several large tensors alive together, then freed
         alive = [torch.ones(mib << 18) for mib in (4, 16, 8, 12, 2)]
         del alive
@@ -26,16 +26,11 @@ _FAULTS = textwrap.dedent(
 )
 
 
-def _faults(mode: str) -> tuple[str, int]:
-    out = subprocess.run([sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True).stdout
-    took, faults = out.split()
-    return took, int(faults)
-
-
 def test_a_freed_block_is_reused_instead_of_faulted_in_again():
-    # 10 steps of fresh tensors (42 MiB) fault in 10 x 10,752 pages of 4 KiB; reused ones fault in none
-    _, fresh = _faults("default")
-    took, reused = _faults("keep")
+    # 10 steps of 42 MiB allocate 10 x 10,752 pages of 4 KiB. As glibc comes, from 10% to nearly all
+    # of them are faulted in anew, depending on where its moving mmap threshold happens to stand;
+    # with the setting, the blocks of the first step serve all the others.
+    out = subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True, check=True).stdout
+    took, faults = out.split()
     assert took == "True"  # glibc on Linux takes the setting
-    assert fresh > 50_000, "glibc's default no longer hands out fresh pages: the oracle of this test is gone"
-    assert reused < 1_000
+    assert int(faults) < 0.05 * 10 * 10_752

@@ -141,7 +141,7 @@ def _classes(hint: object) -> list[type]:
 
 # The pipeline's stages in order. A module may import from its own stage, an earlier one and the
 # foundation; never from a later stage or the entry points. The entry points may import anything.
-FOUNDATION = {"errors", "files", "table", "loihi"}
+FOUNDATION = {"errors", "files", "table", "loihi", "memory"}
 STAGES = ["data", "training", "netx", "sim", "export", "interchange", "lava", "report"]
 ENTRY_POINTS = {"", "__main__", "cli", "command", "evaluation", "pipeline", "demo"}
 
