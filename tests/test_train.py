@@ -154,19 +154,34 @@ def test_training_with_a_validation_split_never_reads_the_test_split(monkeypatch
     assert set(checkpoint.metrics) == {"train_accuracy", "validation_accuracy", "fixed_point_validation_accuracy"}
 
 
-def test_training_with_augmentation_trains_on_moved_images_and_records_it(tmp_path):
+def test_training_with_augmentation_trains_on_moved_images_and_records_it(tmp_path, monkeypatch):
+    import lava_qpsnn.training.loop as loop
     from lava_qpsnn.cli import main
     from lava_qpsnn.training import load_checkpoint
 
-    weights = {}
+    encoded = []  # the images of every training batch, as the loop encodes them
+    original = loop.encode_images
+    monkeypatch.setattr(loop, "encode_images", lambda images, *args: encoded.append(images) or original(images, *args))
+    train_set, _ = load_dataset("digits")
     for shift in (0, 1):
+        encoded.clear()
         out = tmp_path / f"shift{shift}.pt"
         args = ["train", "--arch", "8-10", "--epochs", "1", "--augment-shift", str(shift), "--out", str(out)]
         assert main([*args, "--no-progress"]) == 0
-        checkpoint = load_checkpoint(out)
-        assert checkpoint.training.augment_shift == shift
-        weights[shift] = checkpoint.state_dict["blocks.0.synapse.weight"]
-    assert not torch.equal(weights[0], weights[1])  # same seed: only the moved images differ
+        assert load_checkpoint(out).training.augment_shift == shift
+        batch = encoded[0]
+        moved = 0
+        for image in batch:  # each is one training image, moved by at most `shift` pixels
+            offsets = [
+                (d, r)
+                for source in train_set.images
+                for d in range(-shift, shift + 1)
+                for r in range(-shift, shift + 1)
+                if np.array_equal(image, _translated(source, d, r))
+            ]
+            assert offsets, "a trained image is no translation of a training image"
+            moved += (0, 0) not in offsets
+        assert (moved > 0) == (shift > 0)
 
 
 @pytest.mark.slow

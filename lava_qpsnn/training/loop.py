@@ -259,6 +259,9 @@ def train(
     after every epoch as ``stage`` and, if it holds a saved state of ``stage``, continues
     after that state's last epoch (see :mod:`~lava_qpsnn.training.resume`).
 
+    Calls :func:`~lava_qpsnn.memory.keep_freed_memory`: the process keeps freed memory for the
+    next step (and its peak memory until it exits).
+
     Under torchrun each rank runs its share of every batch (:mod:`~lava_qpsnn.training.distributed`);
     ``config.batch_size`` is the global batch, the same as in one process.
     """
